@@ -1,0 +1,159 @@
+"""The semantics profile: every arithmetic and timing choice of a run, by name.
+
+A :class:`~emu.network.Network` says *what* is computed; a ``SemanticsProfile``
+says *how* (the Lava process / process-model split). Each field is one factor the
+validator can switch on its own; the defaults are the SpiNNaker2 chip's
+(``../shared/SPINNAKER2.md``). Presets: :meth:`SemanticsProfile.chip`,
+:meth:`~SemanticsProfile.brian2`, :meth:`~SemanticsProfile.float64`,
+:meth:`~SemanticsProfile.fixed` and :meth:`~SemanticsProfile.snntorch`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+Arithmetic = Literal["chip", "brian2", "float64", "fixed"]
+
+_CHOICES = {
+    "arithmetic": ("chip", "brian2", "float64", "fixed"),
+    "reset_mode": ("zero", "subtract"),
+    "reset_timing": ("same_tick", "next_tick"),
+    "spike_condition": (">", ">="),
+    "weight_rounding": ("truncate", "nearest"),
+    "weight_overflow": ("error", "saturate"),
+    "cuba_current": ("this_tick", "last_tick"),
+    "fixed_rounding": ("truncate", "nearest", "stochastic"),
+}
+
+
+class ProfileError(ValueError):
+    """A semantics profile option has a value the emulator does not know."""
+
+
+@dataclass(frozen=True)
+class SemanticsProfile:
+    """How a network is computed. Defaults reproduce the SpiNNaker2 chip.
+
+    arithmetic
+        ``chip``: membrane, currents and parameters in float32 (the PE's ARM
+        Cortex-M4F). ``brian2``: float64 state with float32-rounded parameters, as
+        py-spinnaker2's brian2 reference backend (matches the golden trace to
+        1e-15). ``float64``: everything float64 (ideal). ``fixed``: membrane and
+        synaptic current as signed ``membrane_bits``-bit words with
+        ``membrane_frac_bits`` fraction bits, saturating (counted per population),
+        decays as ``coef_frac_bits``-bit fixed-point coefficients, products
+        rounded by ``fixed_rounding``.
+    reset_mode
+        ``subtract`` (v -= threshold; the NIR converter's default) or ``zero``
+        (v = v_reset, 0 on the chip).
+    reset_timing
+        ``same_tick``: the chip resets in the tick of the spike and records the
+        post-reset voltage. ``next_tick``: snnTorch ``Leaky(reset_delay=True)``:
+        the reset of tick t is applied at t+1 (zero reset then keeps that tick's
+        input); the recorded voltage is the pre-reset value.
+    spike_condition
+        ``>`` (chip: strictly above threshold) or ``>=``.
+    synaptic_latency
+        Ticks every connection adds before its extra delay: 1 on the chip, 0 for
+        snnTorch's same-step propagation (recurrent edges always take at least 1).
+    weight_bits
+        Signed magnitude bits of integer weights: 8 -> [-127, 127] (``lif_no_delay``,
+        ``lif_conv2d``), 4 -> [-15, 15] (``lif``). ``None`` keeps float weights
+        (no quantization; float32 under chip/brian2 arithmetic).
+    weight_rounding
+        ``truncate`` (toward zero, as ``astype(int8)``; default) or ``nearest``.
+    weight_overflow
+        ``error``: weights beyond the range after scaling raise, with counts.
+        ``saturate``: clip them and report the count in the run metadata. Never wrap.
+    cuba_current
+        CubaLIF: whether the membrane integrates this tick's synaptic current
+        (default, documented open in SPINNAKER2.md §2) or last tick's.
+    seed
+        Seed of stochastic rounding (a counter-based hash of seed, neuron and
+        tick, so batch order never changes the result).
+    """
+
+    arithmetic: Arithmetic = "chip"
+    reset_mode: Literal["zero", "subtract"] = "subtract"
+    reset_timing: Literal["same_tick", "next_tick"] = "same_tick"
+    spike_condition: Literal[">", ">="] = ">"
+    synaptic_latency: int = 1
+    weight_bits: Optional[int] = 8
+    weight_rounding: Literal["truncate", "nearest"] = "truncate"
+    weight_overflow: Literal["error", "saturate"] = "error"
+    cuba_current: Literal["this_tick", "last_tick"] = "this_tick"
+    membrane_bits: int = 32
+    membrane_frac_bits: int = 8
+    coef_frac_bits: int = 16
+    fixed_rounding: Literal["truncate", "nearest", "stochastic"] = "nearest"
+    seed: int = 0
+
+    def __post_init__(self):
+        for field, allowed in _CHOICES.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ProfileError(
+                    f"profile option {field}={value!r} is not one of {', '.join(map(repr, allowed))}"
+                )
+        if not isinstance(self.synaptic_latency, int) or self.synaptic_latency < 0:
+            raise ProfileError(f"profile option synaptic_latency={self.synaptic_latency!r} must be an int >= 0")
+        if self.weight_bits is not None and not (2 <= self.weight_bits <= 16):
+            raise ProfileError(f"profile option weight_bits={self.weight_bits!r} must be None or 2..16")
+        if not (8 <= self.membrane_bits <= 32):
+            raise ProfileError(f"profile option membrane_bits={self.membrane_bits!r} must be 8..32")
+        if not (0 <= self.membrane_frac_bits < self.membrane_bits):
+            raise ProfileError(
+                f"profile option membrane_frac_bits={self.membrane_frac_bits!r} must be 0..membrane_bits-1"
+            )
+        # products of a coefficient and a membrane word must stay exact in float64
+        if not (1 <= self.coef_frac_bits <= 20):
+            raise ProfileError(f"profile option coef_frac_bits={self.coef_frac_bits!r} must be 1..20")
+
+    @property
+    def weight_max(self) -> Optional[int]:
+        """Largest integer weight magnitude, e.g. 127 for 8 bits, 15 for 4."""
+        return None if self.weight_bits is None else 2 ** (self.weight_bits - 1) - 1
+
+    def with_(self, **changes) -> "SemanticsProfile":
+        """A copy with some options changed (switch one factor at a time)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> dict:
+        return dataclasses.asdict(self)
+
+    # presets -------------------------------------------------------------
+    @classmethod
+    def chip(cls, **changes) -> "SemanticsProfile":
+        """The SpiNNaker2 chip: float32, same-tick reset, 1-tick latency, int8 weights."""
+        return cls(**changes)
+
+    @classmethod
+    def brian2(cls, **changes) -> "SemanticsProfile":
+        """py-spinnaker2's brian2 backend: float64 state, float32 parameters."""
+        return cls(arithmetic="brian2", **changes)
+
+    @classmethod
+    def float64(cls, **changes) -> "SemanticsProfile":
+        """Chip timing and integer weights, ideal float64 arithmetic."""
+        return cls(arithmetic="float64", **changes)
+
+    @classmethod
+    def fixed(cls, **changes) -> "SemanticsProfile":
+        """Fixed-point membrane (Q-SpiNN style); see the class docstring."""
+        return cls(arithmetic="fixed", **changes)
+
+    @classmethod
+    def snntorch(cls, **changes) -> "SemanticsProfile":
+        """snnTorch float semantics: no latency, delayed reset, float64 weights."""
+        base = dict(arithmetic="float64", reset_timing="next_tick", synaptic_latency=0, weight_bits=None)
+        base.update(changes)
+        return cls(**base)
+
+    PRESETS = ("chip", "brian2", "float64", "fixed", "snntorch")
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "SemanticsProfile":
+        if name not in cls.PRESETS:
+            raise ProfileError(f"unknown profile {name!r}; choose one of {', '.join(cls.PRESETS)}")
+        return getattr(cls, name)(**changes)
