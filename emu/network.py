@@ -175,7 +175,7 @@ class Network:
 
     def validate(self) -> "Network":
         """Check names and shapes of every projection; raise NetworkError naming it."""
-        from emu.synapses import expected_weight_shape
+        from emu.synapses import check_projection_shapes
 
         for pr in self.projections:
             for end in (pr.pre, pr.post):
@@ -183,13 +183,7 @@ class Network:
                     raise NetworkError(f"projection {pr.label}: unknown population {end!r}")
             if self.populations[pr.post].model == "input":
                 raise NetworkError(f"projection {pr.label}: an input population cannot receive synapses")
-            want = expected_weight_shape(pr, self.populations[pr.pre], self.populations[pr.post])
-            if tuple(pr.weight.shape) != tuple(want):
-                raise NetworkError(
-                    f"projection {pr.label}: weight shape {tuple(pr.weight.shape)} does not fit "
-                    f"{pr.pre} {self.populations[pr.pre].shape} -> {pr.post} {self.populations[pr.post].shape}; "
-                    f"expected {tuple(want)}"
-                )
+            check_projection_shapes(pr, self.populations[pr.pre], self.populations[pr.post])
         if not self.inputs:
             raise NetworkError("network has no input population")
         return self

@@ -1,0 +1,162 @@
+"""A network and a profile flattened into the arrays the numba kernels take.
+
+Layout decisions live here, not in the kernels:
+* populations in topological order, one global neuron axis;
+* populations fed by a conv2d are stored channels-last (H, W, C), so that a
+  presynaptic spike adds contiguous rows of ``C_out`` weights;
+* synapses of each (projection, pre neuron) as rows: (first post neuron, offset
+  into the weight pool, length);
+* weights quantized by the profile, in the state dtype or int8/int16 when they are
+  integers that fit (fewer bytes to stream, converted exactly on add).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import numpy as np
+
+from emu.arith import Numerics, quantize_weights
+from emu.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, M_GE, \
+    M_NEXT_TICK, M_ROUNDING, M_SEED, M_SUBTRACT
+from emu.network import Network, NetworkError
+from emu.profile import SemanticsProfile
+from emu.synapses import synapse_list
+
+
+def schedule(network: Network, profile: SemanticsProfile):
+    """Population order, and each projection's lag in ticks, as both engines use them.
+
+    Returns ``(order, projections)`` where projections is a list of
+    ``(index, projection, lag)`` sorted by the position of their pre population
+    (then by their index in the network): the order in which spikes are scattered.
+    """
+    order = network.order()
+    pos = {n: i for i, n in enumerate(order)}
+    back = set(network.back_edges())
+    items = []
+    for j, pr in enumerate(network.projections):
+        lag = profile.synaptic_latency + pr.delay
+        if j in back and lag < 1:
+            lag = 1  # a loop needs a tick to close (snnTorch's recurrent state is last step's)
+        items.append((j, pr, lag))
+    items.sort(key=lambda it: (pos[it[1].pre], it[0]))
+    return order, items
+
+
+def channels_last_perm(shape) -> np.ndarray:
+    """internal index of each NIR (C, H, W) index in an (H, W, C) layout."""
+    c, h, w = shape
+    ci, y, x = np.unravel_index(np.arange(c * h * w), shape)
+    return (y * w + x) * c + ci
+
+
+@dataclass
+class CompiledNetwork:
+    """Flat arrays for :func:`emu.kernels.run_batch`, plus what is needed to read results back."""
+
+    network: Network
+    profile: SemanticsProfile
+    numerics: Numerics
+    order: List[str]
+    pop_lo: np.ndarray
+    pop_hi: np.ndarray
+    n_slots: int
+    arrays: dict  # static kernel arguments by name
+    clipped_weights: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.pop_hi[-1])
+
+    @classmethod
+    def build(cls, network: Network, profile: SemanticsProfile) -> "CompiledNetwork":
+        network.validate()
+        num = Numerics.of(profile)
+        order, sched = schedule(network, profile)
+        pops = [network.populations[n] for n in order]
+        sizes = np.array([p.size for p in pops], dtype=np.int64)
+        pop_lo = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        pop_hi = pop_lo + sizes
+        n = int(sizes.sum())
+        conv_targets = {pr.post for pr in network.projections if pr.kind == "conv2d"}
+        perms = {}
+        internal_of = np.empty(n, np.int64)
+        for p, lo in zip(pops, pop_lo):
+            perms[p.name] = channels_last_perm(p.shape) if p.name in conv_targets else np.arange(p.size)
+            internal_of[lo:lo + p.size] = lo + perms[p.name]
+        nir_of = np.empty(n, np.int64)
+        nir_of[internal_of] = np.arange(n)
+
+        params = {k: np.empty(n, num.state_dtype) for k in ("alpha", "alpha_syn", "thr", "ioff", "vreset")}
+        for p, lo in zip(pops, pop_lo):
+            vals = num.neuron_params(p)
+            idx = internal_of[lo:lo + p.size]
+            for key, name in (("alpha", "alpha"), ("alpha_syn", "alpha_syn"), ("thr", "threshold"),
+                              ("ioff", "i_offset"), ("vreset", "v_reset")):
+                params[key][idx] = vals[name]
+
+        pos = {name: i for i, name in enumerate(order)}
+        out_ptr = np.zeros(len(pops) + 1, np.int64)
+        proj_lag, proj_pre_base, blk_ptr_parts, blk_post, blk_w, blk_len, pool = [], [], [], [], [], [], []
+        clipped = {}
+        pre_base = blk_count = w_count = 0
+        for j, pr, lag in sched:
+            pre, post = network.populations[pr.pre], network.populations[pr.post]
+            out_ptr[pos[pr.pre] + 1] += 1
+            w_int, n_clip = quantize_weights(pr.weight, profile, f"projection {pr.label}")
+            if n_clip:
+                clipped[pr.label] = n_clip
+            pre_idx, post_idx, w = synapse_list(dataclasses.replace(pr, weight=w_int), pre, post)
+            post_int = perms[pr.post][post_idx]
+            srt = np.lexsort((post_int, pre_idx))
+            pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
+            new_row = np.ones(len(w), bool)
+            new_row[1:] = (pre_idx[1:] != pre_idx[:-1]) | (post_int[1:] != post_int[:-1] + 1)
+            starts = np.flatnonzero(new_row)
+            lens = np.diff(np.append(starts, len(w)))
+            rows_per_pre = np.bincount(pre_idx[starts], minlength=pre.size)
+            blk_ptr_parts.append(blk_count + np.cumsum(rows_per_pre))
+            blk_post.append(pop_lo[pos[pr.post]] + post_int[starts])
+            blk_w.append(w_count + starts)
+            blk_len.append(lens)
+            pool.append(w)
+            proj_lag.append(lag)
+            proj_pre_base.append(pre_base)
+            pre_base += pre.size
+            blk_count += len(starts)
+            w_count += len(w)
+        out_ptr = np.cumsum(out_ptr)
+        wpool = num.weight_units(np.concatenate(pool) if pool else np.zeros(0))
+        if profile.weight_bits is not None and profile.weight_bits <= 8 and not num.fixed:
+            wpool = wpool.astype(np.int8)
+        max_lag = max(proj_lag, default=0)
+
+        modes = np.zeros(7, np.int64)
+        modes[M_ROUNDING] = num.rounding
+        modes[M_SUBTRACT] = profile.reset_mode == "subtract"
+        modes[M_NEXT_TICK] = profile.reset_timing == "next_tick"
+        modes[M_GE] = profile.spike_condition == ">="
+        modes[M_CUBA_LAST] = profile.cuba_current == "last_tick"
+        modes[M_SEED] = profile.seed
+        modes[M_COEF_MASK] = int(num.coef_one) - 1
+        consts = np.zeros(5, num.state_dtype)
+        consts[C_HALF] = 0.5
+        consts[C_INV_COEF] = 1.0 / num.coef_one
+        consts[C_SAT_LO], consts[C_SAT_HI], consts[C_SAT_ON] = num.sat_lo, num.sat_hi, float(num.fixed)
+        i64 = lambda parts: np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)  # noqa: E731
+        arrays = dict(
+            pop_lo=pop_lo, pop_hi=pop_hi, pop_nir_base=pop_lo.copy(),
+            pop_is_input=np.array([p.model == "input" for p in pops]),
+            pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
+            internal_of=internal_of, nir_of=nir_of,
+            alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], ioff=params["ioff"],
+            vreset=params["vreset"], modes=modes, consts=consts,
+            out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
+            proj_pre_base=np.array(proj_pre_base, np.int64),
+            blk_ptr=np.concatenate([[0], *blk_ptr_parts]).astype(np.int64) if blk_ptr_parts else np.zeros(1, np.int64),
+            blk_post=i64(blk_post), blk_w=i64(blk_w), blk_len=i64(blk_len), wpool=wpool,
+        )
+        return cls(network, profile, num, order, pop_lo, pop_hi, max_lag + 1, arrays, clipped)
+

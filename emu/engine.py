@@ -1,0 +1,260 @@
+"""The emulator: ``Emulator(network, profile)(inputs) -> RunResult``.
+
+Inputs are 0/1 spike rasters per input population, shaped (T, N) or (B, T, N)
+(trailing axes may be the population's shape, e.g. (B, T, 2, 32, 32)). A single
+array feeds a network with one input population. Output spikes and voltages are
+in NIR neuron order, voltages in chip units (as the chip holds them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Optional, Union
+
+import numba
+import numpy as np
+
+from emu.compiled import CompiledNetwork
+from emu.kernels import run_batch
+from emu.network import Network
+from emu.profile import SemanticsProfile
+
+
+class InputError(ValueError):
+    """Input spikes do not fit the network (shape, values, ticks)."""
+
+
+Inputs = Union[np.ndarray, Dict[str, np.ndarray]]
+
+
+def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = None):
+    """Input rasters as ``{population: (B, T, N) bool}`` and the tick count.
+
+    Rasters shorter than ``ticks`` are padded with silence; longer ones are an
+    error (nothing is silently dropped).
+    """
+    names = network.inputs
+    if not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise InputError(f"network has {len(names)} input populations {names}: pass a dict name -> raster")
+        inputs = {names[0]: inputs}
+    unknown = set(inputs) - set(names)
+    if unknown:
+        raise InputError(f"inputs for unknown population(s) {sorted(unknown)}; input populations are {names}")
+    missing = set(names) - set(inputs)
+    if missing:
+        raise InputError(f"no input given for population(s) {sorted(missing)}")
+    out, batch, length = {}, None, None
+    for name, arr in inputs.items():
+        pop = network.populations[name]
+        a = np.asarray(arr)
+        shape = pop.shape
+        if a.shape[-len(shape):] == shape and a.ndim in (len(shape) + 1, len(shape) + 2):
+            a = a.reshape(a.shape[: a.ndim - len(shape)] + (pop.size,))
+        if a.ndim == 2:
+            a = a[None]
+        if a.ndim != 3 or a.shape[2] != pop.size:
+            raise InputError(
+                f"input {name!r}: raster of shape {np.shape(arr)} does not fit population shape {shape} "
+                f"(expected (T, {pop.size}) or (B, T, {pop.size}) or trailing axes {shape})"
+            )
+        if a.dtype != bool:
+            if not np.all((a == 0) | (a == 1)):
+                bad = np.unique(a[(a != 0) & (a != 1)])[:5]
+                raise InputError(f"input {name!r}: spike rasters must hold 0/1, found values {bad.tolist()}")
+            a = a.astype(bool)
+        if batch not in (None, a.shape[0]) or length not in (None, a.shape[1]):
+            raise InputError(f"input {name!r}: batch/tick axes {a.shape[:2]} differ from other inputs ({batch}, {length})")
+        batch, length = a.shape[0], a.shape[1]
+        out[name] = a
+    ticks = length if ticks is None else int(ticks)
+    if ticks < 0:
+        raise InputError(f"ticks must be >= 0, got {ticks}")
+    if length > ticks:
+        extra = sum(int(a[:, ticks:].sum()) for a in out.values())
+        if extra:
+            raise InputError(f"inputs have {extra} spikes at or after tick {ticks}; run more ticks or cut the input")
+    for name, a in out.items():
+        if length < ticks:
+            a = np.concatenate([a, np.zeros((a.shape[0], ticks - length, a.shape[2]), bool)], axis=1)
+        out[name] = a[:, :ticks]
+    return out, ticks
+
+
+@dataclass
+class RunResult:
+    """Spikes (and voltages when recorded) of every population, NIR neuron order.
+
+    ``raster(pop)`` gives (B, T, N) bool; ``spike_dict(pop, sample)`` the chip's
+    ``{neuron: [ticks]}`` form; ``v[pop]`` (B, T, N) voltages in chip units.
+    Spikes are kept as event lists (tick, neuron) per sample until asked for.
+    """
+
+    populations: Dict[str, tuple]  # name -> (first global index, size, shape)
+    ticks: int
+    events: list  # per sample: (ticks array, global neuron array)
+    v: Dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def batch(self) -> int:
+        return len(self.events)
+
+    def raster(self, pop: str) -> np.ndarray:
+        lo, n, _ = self._pop(pop)
+        out = np.zeros((self.batch, self.ticks, n), bool)
+        for b, (tk, nr) in enumerate(self.events):
+            sel = (nr >= lo) & (nr < lo + n)
+            out[b, tk[sel], nr[sel] - lo] = True
+        return out
+
+    @property
+    def spikes(self) -> Dict[str, np.ndarray]:
+        """Every population's (B, T, N) raster (computed on each access)."""
+        return {name: self.raster(name) for name in self.populations}
+
+    def spike_counts(self, pop: str) -> np.ndarray:
+        """(B,) number of spikes of a population per sample."""
+        lo, n, _ = self._pop(pop)
+        return np.array([int(((nr >= lo) & (nr < lo + n)).sum()) for _, nr in self.events])
+
+    def spike_dict(self, pop: str, sample: int = 0) -> Dict[int, list]:
+        lo, n, _ = self._pop(pop)
+        tk, nr = self.events[sample]
+        sel = (nr >= lo) & (nr < lo + n)
+        out = {i: [] for i in range(n)}
+        for t, i in zip(tk[sel].tolist(), (nr[sel] - lo).tolist()):
+            out[i].append(t)
+        return out
+
+    def _pop(self, pop: str):
+        if pop not in self.populations:
+            raise KeyError(f"no population {pop!r} in this run; populations: {list(self.populations)}")
+        return self.populations[pop]
+
+
+class Emulator:
+    """Bit-accurate SpiNNaker2 emulation of a :class:`Network` under a :class:`SemanticsProfile`.
+
+    >>> result = Emulator(net, SemanticsProfile.chip())(raster)   # doctest: +SKIP
+    """
+
+    def __init__(self, network: Network, profile: Optional[SemanticsProfile] = None):
+        self.network = network
+        self.profile = profile or SemanticsProfile.chip()
+        self.compiled = CompiledNetwork.build(network, self.profile)
+
+    def __call__(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
+                 progress: Optional[bool] = None) -> RunResult:
+        return self.run(inputs, ticks, record_v, progress)
+
+    def run(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
+            progress: Optional[bool] = None) -> RunResult:
+        """Run every sample for ``ticks`` ticks (default: the input length).
+
+        ``record_v``: True for all populations, or a list of names. ``progress``:
+        a progress bar over chunks of the batch (default: when the run is long).
+        """
+        c = self.compiled
+        rasters, ticks = normalize_inputs(self.network, inputs, ticks)
+        batch = next(iter(rasters.values())).shape[0]
+        recorded = self._recorded(record_v)
+        work = batch * ticks * c.n_neurons
+        chunk = max(1, 4 * numba.get_num_threads())
+        show = progress if progress is not None else (work > 5e8 and batch > chunk)
+        starts = range(0, batch, chunk)
+        if show:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="emulating", unit="chunk", total=len(starts))
+        parts = [self._run_chunk({k: a[s:s + chunk] for k, a in rasters.items()}, ticks, recorded) for s in starts]
+        events = [e for part in parts for e in part[0]]
+        v = {name: np.concatenate([p[1][name] for p in parts]) for name in recorded}
+        sat = np.sum([p[2] for p in parts], axis=0)
+        meta = dict(
+            profile=self.profile.describe(),
+            dt=self.network.dt,
+            ticks=ticks,
+            batch=batch,
+            order=c.order,
+            scales={n: _compact(p.scale) for n, p in self.network.populations.items() if p.model != "input"},
+            clipped_weights=dict(c.clipped_weights),
+            saturations={n: int(sat[i]) for i, n in enumerate(c.order) if sat[i]},
+            conversion=self.network.meta.get("conversion", {}),
+        )
+        pops = {n: (int(c.pop_lo[i]), self.network.populations[n].size, self.network.populations[n].shape)
+                for i, n in enumerate(c.order)}
+        return RunResult(pops, ticks, events, v, meta)
+
+    def _recorded(self, record_v):
+        names = [n for n in self.compiled.order if self.network.populations[n].model != "input"]
+        if record_v is True:
+            return names
+        if not record_v:
+            return []
+        wanted = list(record_v)
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise KeyError(f"cannot record voltages of {unknown}; neuron populations are {names}")
+        return [n for n in names if n in wanted]
+
+    def _run_chunk(self, rasters, ticks, recorded):
+        c, a = self.compiled, self.compiled.arrays
+        order = c.order
+        batch = next(iter(rasters.values())).shape[0]
+        n_pops = len(order)
+        in_ptr = np.zeros((batch, ticks * n_pops + 1), np.int64)
+        idx_parts = []
+        for b in range(batch):
+            keys, ks = [], []
+            for name, r in rasters.items():
+                t, k = np.nonzero(r[b])
+                keys.append(t * n_pops + order.index(name))
+                ks.append(k)
+            key, k = np.concatenate(keys), np.concatenate(ks)
+            srt = np.lexsort((k, key))
+            in_ptr[b, 1:] = np.cumsum(np.bincount(key, minlength=ticks * n_pops))
+            idx_parts.append(k[srt].astype(np.int64))
+        in_base = np.concatenate([[0], np.cumsum([len(p) for p in idx_parts])[:-1]]).astype(np.int64)
+        in_idx = np.concatenate(idx_parts + [np.zeros(1, np.int64)])
+        v_col = np.full(n_pops, -1, np.int64)
+        col = 0
+        for name in recorded:
+            i = order.index(name)
+            v_col[i] = col
+            col += self.network.populations[name].size
+        v_rec = np.zeros((batch, ticks, col), c.numerics.state_dtype)
+        sat = np.zeros((batch, n_pops), np.int64)
+        n_total = ticks * c.n_neurons
+        cap = min(n_total, max(1 << 16, n_total // 32))
+        while True:
+            ev_t = np.empty((batch, cap), np.int32)
+            ev_n = np.empty((batch, cap), np.int32)
+            n_ev = np.zeros(batch, np.int64)
+            sat[:] = 0
+            run_batch(ticks, c.n_slots, a["pop_lo"], a["pop_hi"], a["pop_nir_base"], a["pop_is_input"], a["pop_cuba"],
+                      a["internal_of"], a["nir_of"], a["alpha"], a["alpha_syn"], a["thr"], a["ioff"], a["vreset"],
+                      a["modes"], a["consts"], a["out_ptr"], a["proj_lag"], a["proj_pre_base"], a["blk_ptr"],
+                      a["blk_post"], a["blk_w"], a["blk_len"], a["wpool"], in_ptr, in_base, in_idx, v_col, v_rec,
+                      ev_t, ev_n, sat, n_ev)
+            if n_ev.max(initial=0) <= cap:
+                break
+            cap = int(n_ev.max())
+        events = [(ev_t[b, :n_ev[b]].astype(np.int64), ev_n[b, :n_ev[b]].astype(np.int64)) for b in range(batch)]
+        v = {}
+        for name in recorded:
+            i = order.index(name)
+            vv = v_rec[:, :, v_col[i]:v_col[i] + self.network.populations[name].size]
+            v[name] = vv / c.numerics.lsb if c.numerics.fixed else vv
+        return events, v, sat.sum(axis=0)
+
+
+def _compact(x: np.ndarray):
+    """A per-neuron array as one number when all equal (for readable metadata)."""
+    x = np.asarray(x, dtype=float)
+    return float(x[0]) if x.size and np.all(x == x[0]) else x.tolist()
+
+
+def run(network: Network, inputs: Inputs, ticks: Optional[int] = None,
+        profile: Optional[SemanticsProfile] = None, record_v=False) -> RunResult:
+    """One-line form of :class:`Emulator`."""
+    return Emulator(network, profile)(inputs, ticks, record_v)
