@@ -1,0 +1,220 @@
+"""Spike-train comparison metrics on (T, N) boolean rasters (tick x neuron).
+
+All functions are pure and take two rasters ``a`` and ``b`` of the same shape.
+
+**Lag convention**: lag ``L`` pairs a spike of A at tick ``t`` with a spike of B at
+tick ``t - L``: a positive lag means A lags B by ``L`` ticks (a chip raster lags
+snnTorch by one tick per connection, so chip = A, snnTorch = B gives ``L > 0``).
+At lag ``L`` only the ticks where both sides exist are compared: A's ticks
+``max(0, L) .. T + min(0, L) - 1`` (see :func:`aligned`). Coincidence counts are
+raw counts over that overlap, not normalised by its length.
+
+"Never" is written ``-1`` in the integer results of :func:`first_divergence`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"rasters must be 2-D and of one shape, got {a.shape} and {b.shape}")
+
+
+def spike_counts(raster: np.ndarray) -> np.ndarray:
+    """Spikes per neuron, shape (N,) int64 (the total is its sum)."""
+    return raster.sum(axis=0, dtype=np.int64)
+
+
+def aligned(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The overlapping parts of ``a`` and ``b`` at ``lag``: row ``i`` pairs A's tick ``start + i``
+    with B's tick ``start + i - lag``. Returns ``(a_part, b_part, start)``; the parts are empty
+    (0 rows) when ``|lag| >= T``."""
+    _check_pair(a, b)
+    t = a.shape[0]
+    start, stop = max(0, lag), max(t + min(0, lag), max(0, lag))
+    return a[start:stop], b[start - lag : stop - lag], start
+
+
+def coincidences(a: np.ndarray, b: np.ndarray, lag: int = 0) -> np.ndarray:
+    """Exact coincidences per neuron at ``lag``: ticks ``t`` with ``a[t]`` and ``b[t - lag]``."""
+    a_part, b_part, _ = aligned(a, b, lag)
+    return (a_part & b_part).sum(axis=0, dtype=np.int64)
+
+
+def coincidences_by_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact coincidences for every lag in ``[-max_lag, max_lag]``.
+
+    Returns ``(lags, counts)``: lags shape (2K+1,), counts shape (2K+1, N) per neuron.
+    """
+    if max_lag < 0:
+        raise ValueError(f"max_lag must be >= 0, got {max_lag}")
+    lags = np.arange(-max_lag, max_lag + 1)
+    return lags, np.stack([coincidences(a, b, int(lag)) for lag in lags])
+
+
+def best_lag(lags: np.ndarray, totals: np.ndarray) -> int:
+    """The lag with the most coincidences; ties go to the smallest ``|lag|``, then the smaller lag.
+
+    ``totals``: one count per lag (e.g. ``counts.sum(axis=1)`` of :func:`coincidences_by_lag`).
+    """
+    lags, totals = np.asarray(lags), np.asarray(totals)
+    order = np.lexsort((lags, np.abs(lags), -totals))  # last key sorts first
+    return int(lags[order[0]])
+
+
+def windowed_coincidences(a: np.ndarray, b: np.ndarray, window: int, lag: int = 0) -> np.ndarray:
+    """Coincidences per neuron within ``+-window`` ticks (after shifting by ``lag``), each spike
+    matched at most once.
+
+    Matching is greedy in time order: each A spike, earliest first, takes the earliest
+    still unmatched B spike of the same neuron within its window. For windows of one
+    length this greedy matching is a maximum matching. ``window = 0`` gives
+    :func:`coincidences`.
+    """
+    if window < 0:
+        raise ValueError(f"window must be >= 0, got {window}")
+    a_part, b_part, _ = aligned(a, b, lag)
+    t_len = a_part.shape[0]
+    free_b = b_part.copy()
+    count = np.zeros(a.shape[1], dtype=np.int64)
+    for t in np.flatnonzero(a_part.any(axis=1)):
+        want = a_part[t].copy()
+        for u in range(max(0, t - window), min(t_len, t + window + 1)):
+            hit = want & free_b[u]
+            count += hit
+            free_b[u] &= ~hit
+            want &= ~hit
+    return count
+
+
+def van_rossum(a: np.ndarray, b: np.ndarray, tau: float) -> np.ndarray:
+    """Van Rossum distance per neuron, exponential kernel with time constant ``tau`` ticks.
+
+    Spikes are delta pulses at integer ticks, filtered by ``exp(-t / tau)``;
+    ``D**2 = (2 / tau) * integral (f_a - f_b)**2 dt`` over all time, so one unmatched
+    spike gives 1 and identical trains 0. Between ticks the filtered difference ``d``
+    decays exactly, so with ``d_k = d_{k-1} exp(-1/tau) + a_k - b_k`` (a recursive
+    filter) ``D**2 = (1 - exp(-2/tau)) * sum_{k < T-1} d_k**2 + d_{T-1}**2``
+    (the last term is the tail after the recording). Shape (N,) float64.
+    For a population, ``sqrt(sum(D**2))`` treats neurons as independent.
+    """
+    _check_pair(a, b)
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    decay = np.exp(-1.0 / tau)
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    d = np.zeros(a.shape[1])
+    sq_sum = np.zeros(a.shape[1])
+    for k in range(a.shape[0]):
+        d = d * decay + diff[k]
+        sq_sum += d * d
+    last = d * d
+    return np.sqrt((1.0 - decay * decay) * (sq_sum - last) + last)
+
+
+def _victor_purpura_1(ta: np.ndarray, tb: np.ndarray, q: float) -> float:
+    """Victor-Purpura distance of two sorted tick lists (insert / delete 1, shift q per tick)."""
+    g = np.arange(tb.size + 1, dtype=np.float64)  # row 0: insert every B spike
+    steps = np.arange(tb.size + 1)
+    for i, t in enumerate(ta, start=1):
+        c = np.empty_like(g)
+        c[0] = i
+        c[1:] = np.minimum(g[1:] + 1.0, g[:-1] + q * np.abs(t - tb))
+        # g_new[j] = min(c[j], g_new[j-1] + 1) = j + min_{k <= j} (c[k] - k)
+        g = steps + np.minimum.accumulate(c - steps)
+    return float(g[-1])
+
+
+def victor_purpura(a: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
+    """Victor-Purpura distance per neuron, shape (N,) float64.
+
+    Deleting or inserting a spike costs 1, moving one by ``dt`` ticks costs ``q * |dt|``;
+    the distance is the cheapest edit of A's train into B's (dynamic programming per
+    neuron, O(n_a * n_b)). ``q = 0`` gives ``|n_a - n_b|``; a large ``q`` gives
+    the number of non-coincident spikes.
+    """
+    _check_pair(a, b)
+    if q < 0:
+        raise ValueError(f"q must be >= 0, got {q}")
+    return np.array([_victor_purpura_1(np.flatnonzero(a[:, n]), np.flatnonzero(b[:, n]), q) for n in range(a.shape[1])])
+
+
+def first_divergence(a: np.ndarray, b: np.ndarray, lag: int = 0) -> np.ndarray:
+    """Per neuron, A's first tick where A and B (shifted by ``lag``) differ; -1 if they never do.
+
+    Shape (N,) int64. Only the overlap of :func:`aligned` is compared.
+    """
+    a_part, b_part, start = aligned(a, b, lag)
+    diff = a_part != b_part
+    return np.where(diff.any(axis=0), diff.argmax(axis=0) + start, -1).astype(np.int64)
+
+
+def first_divergence_overall(a: np.ndarray, b: np.ndarray, lag: int = 0) -> int:
+    """The first tick where any neuron differs (see :func:`first_divergence`); -1 if none does."""
+    ticks = first_divergence(a, b, lag)
+    ticks = ticks[ticks >= 0]
+    return int(ticks.min()) if ticks.size else -1
+
+
+def per_neuron_table(
+    a: np.ndarray, b: np.ndarray, lag: int = 0, window: int = 1, tau: float = 5.0, q: float = 0.5
+) -> list[dict[str, Any]]:
+    """One row (a dict of plain ints / floats) per neuron.
+
+    Columns: ``neuron``, ``count_a``, ``count_b``, ``coinc_lag0``, ``coinc_at_lag``
+    (exact, at ``lag``), ``coinc_window_at_lag`` (within ``+-window``, at ``lag``),
+    ``van_rossum_at_lag`` (``tau``), ``victor_purpura_at_lag`` (``q``),
+    ``first_divergence_lag0`` and ``first_divergence_at_lag`` (ticks of A; ``None`` = never).
+    """
+    a_part, b_part, _ = aligned(a, b, lag)
+    columns = {
+        "count_a": spike_counts(a),
+        "count_b": spike_counts(b),
+        "coinc_lag0": coincidences(a, b, 0),
+        "coinc_at_lag": coincidences(a, b, lag),
+        "coinc_window_at_lag": windowed_coincidences(a, b, window, lag),
+        "van_rossum_at_lag": van_rossum(a_part, b_part, tau),
+        "victor_purpura_at_lag": victor_purpura(a_part, b_part, q),
+        "first_divergence_lag0": first_divergence(a, b, 0),
+        "first_divergence_at_lag": first_divergence(a, b, lag),
+    }
+    rows = []
+    for n in range(a.shape[1]):
+        row: dict[str, Any] = {"neuron": n}
+        for name, values in columns.items():
+            value = values[n].item()
+            row[name] = None if name.startswith("first_divergence") and value < 0 else value
+        rows.append(row)
+    return rows
+
+
+def class_agreement(pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, Any]:
+    """How often two runs predict the same class for the samples of a dataset.
+
+    ``pred_a``, ``pred_b``: 1-D integer class per sample. Returns ``n`` (samples),
+    ``agree`` (count), ``fraction``, ``classes`` (sorted labels seen) and
+    ``confusion`` (rows: A's class, columns: B's class, in ``classes`` order).
+    """
+    pred_a, pred_b = np.asarray(pred_a), np.asarray(pred_b)
+    if pred_a.ndim != 1 or pred_a.shape != pred_b.shape:
+        raise ValueError(f"predictions must be 1-D and of one length, got {pred_a.shape} and {pred_b.shape}")
+    if pred_a.size == 0:
+        raise ValueError("no predictions to compare")
+    for p in (pred_a, pred_b):
+        if p.dtype.kind not in "iu":
+            raise ValueError(f"predicted classes must be integers, got dtype {p.dtype}")
+    classes, inverse = np.unique(np.concatenate([pred_a, pred_b]), return_inverse=True)
+    ia, ib = inverse[: pred_a.size], inverse[pred_a.size :]
+    confusion = np.zeros((classes.size, classes.size), dtype=np.int64)
+    np.add.at(confusion, (ia, ib), 1)
+    agree = int((pred_a == pred_b).sum())
+    return {
+        "n": int(pred_a.size),
+        "agree": agree,
+        "fraction": agree / pred_a.size,
+        "classes": classes.tolist(),
+        "confusion": confusion.tolist(),
+    }
