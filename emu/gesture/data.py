@@ -29,12 +29,10 @@ subject's right hand appears on the image's left (small x); y grows downwards;
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tonic
@@ -99,7 +97,7 @@ def _trajectories(label: int, t: np.ndarray, rng: np.random.Generator, cfg: Synt
         blobs = [point(cx - d, cy + 8), point(cx + d, cy + 8)]
     elif label in (1, 2):  # hand wave: horizontal oscillation beside the head
         s = side["right" if label == 1 else "left"]
-        blobs = [point(cx + s * 28 + 12 * amp * np.sin(osc(2.0)), cy - 24 + 0 * t)]
+        blobs = [point(cx + s * 28 + 12 * amp * np.sin(osc(2.0)), cy - 24)]
     elif label in (3, 4, 5, 6):  # arm circles: cw / ccw on one side
         s = side["right" if label in (3, 4) else "left"]
         direction = 1.0 if label in (3, 5) else -1.0
@@ -112,10 +110,10 @@ def _trajectories(label: int, t: np.ndarray, rng: np.random.Generator, cfg: Synt
                  point(cx - r * np.cos(a), cy + 6 - r * np.sin(a))]
     elif label == 8:  # air drums: alternating vertical strokes of both hands
         stroke = 8 * amp * np.sin(osc(3.0))
-        blobs = [point(cx - 18 + 0 * t, cy + 14 + stroke), point(cx + 18 + 0 * t, cy + 14 - stroke)]
+        blobs = [point(cx - 18, cy + 14 + stroke), point(cx + 18, cy + 14 - stroke)]
     elif label == 9:  # air guitar: fast strumming hand, slowly sliding fretting hand
-        blobs = [point(cx + 8 + 0 * t, cy + 16 + 10 * amp * np.sin(osc(4.0))),
-                 point(cx - 30 + 4 * amp * np.sin(osc(0.5)), cy - 6 + 0 * t)]
+        blobs = [point(cx + 8, cy + 16 + 10 * amp * np.sin(osc(4.0))),
+                 point(cx - 30 + 4 * amp * np.sin(osc(0.5)), cy - 6)]
     elif label == 10:  # other: one or two hands on random smooth paths
         blobs = []
         for _ in range(rng.integers(1, 3)):
@@ -264,8 +262,11 @@ def check_event_file(path) -> None:
         raise DatasetLayoutError(f"{path}: x or y outside the {width} x {height} sensor")
 
 
-class LocalDVSGesture(tonic.datasets.DVSGesture):
+class DVSGesture(tonic.datasets.DVSGesture):
     """tonic's ``DVSGesture`` on a folder already on disk: never downloads.
+
+    It keeps tonic's class name because tonic derives the data folder from it
+    (``save_to/DVSGesture``).
 
     tonic decides whether to download in ``_check_exists`` (it looks for the
     ``.tar.gz`` archive and at least 100 ``.npy`` files). This subclass replaces only
@@ -328,7 +329,7 @@ def load_dvsgesture(root, train: bool = True, ticks: int = 300, spikes: bool = T
     ``ticks`` reuses it. tonic's sample order is the file system's walk order; the
     cache is keyed by index, so clear it if the folder's content changes.
     """
-    dataset = LocalDVSGesture(str(root), train=train,
+    dataset = DVSGesture(str(root), train=train,
                               transform=event_transform(denoise_us, dt_us))
     window = FrameWindow(ticks=ticks, spikes=spikes)
     if cache_dir is None:
@@ -343,7 +344,7 @@ def load_dvsgesture(root, train: bool = True, ticks: int = 300, spikes: bool = T
 class _Windowed:
     """A dataset with :class:`FrameWindow` applied to its frames (the uncached path)."""
 
-    dataset: LocalDVSGesture
+    dataset: DVSGesture
     window: FrameWindow
 
     def __len__(self) -> int:

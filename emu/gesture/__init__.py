@@ -1,0 +1,1 @@
+"""DVS-gesture pipeline: synthetic data, the paper network, training, NIR export, PTQ."""

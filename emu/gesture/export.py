@@ -1,0 +1,215 @@
+"""snnTorch <-> NIR for the DVS-gesture conv nets (:class:`~emu.gesture.model.SpikingSequential`).
+
+Parameter mapping (``snn.Leaky`` -> ``nir.LIF``), chosen for the SpiNNaker2
+converter's FORWARD integrator (SPINNAKER2.md section 3: ``alpha = 1 - dt/tau``,
+``r_factor = r*dt/tau``, ``threshold = v_threshold / r_factor``, weights not
+multiplied by ``dt/tau``)::
+
+    tau = dt / (1 - beta)     ->  alpha = 1 - dt/tau = beta
+    r   = tau / dt            ->  r_factor = r*dt/tau = 1
+    v_threshold = threshold   ->  chip threshold = snnTorch threshold
+    v_leak = 0, v_reset = 0   (NIR requires v_reset; the reset mode is in metadata)
+
+Every LIF node carries ``metadata={"reset": "subtract" | "zero", "reset_delay":
+bool, "dt": dt}`` (``reset_delay`` is snnTorch's: a spike's reset lands one step
+later) and its parameters are per neuron, shaped like the layer (C, H, W) or (N,).
+The graph's metadata holds ``dt`` too. Weights keep their float32 values; a
+bias-free layer gets NIR's mandatory Conv2d bias as zeros (and plain ``Linear``),
+and the importer turns an all-zero bias back into no bias. Sum pooling is
+``nir.SumPool2d`` (kernel == stride, no padding), flatten is ``nir.Flatten`` over
+all non-batch dimensions.
+
+What ``snntorch.export_to_nir`` (snnTorch 1.0.0) does with this network, checked
+with nir 1.0.8 and nirtorch 2.6:
+
+* It is not importable here: snnTorch 1.0 no longer exports it from
+  ``snntorch/__init__.py`` and ``snntorch.export_nir`` imports ``nirtorch``, which
+  this project does not install (it was tried from a throw-away folder).
+* On the paper net (an ``nn.Sequential`` of the same layers with
+  ``init_hidden=True`` Leakys) it fails inside its own ``nir_graph.infer_types()``
+  with ``IndexError: tuple index out of range`` (``nir/ir/utils.py``,
+  ``calculate_conv_output``): each Leaky becomes a ``nir.LIF`` with scalar (0-d)
+  parameters, so the LIF's type is an empty shape and the next Conv2d gets input
+  shape ``()``. A dense-only net fails the same way with ``type mismatch:
+  1.output: [[256]] -> 2.input: []``.
+* Sum pooling has no mapping: our ``SumPool2d`` (avg_pool * 4) and
+  ``nn.LPPool2d(1, 2)`` print ``[WARNING] module not implemented`` and become
+  ``None`` (nirtorch then dies with ``'NoneType' object has no attribute
+  'input_type'``); ``nn.AvgPool2d`` is exported as ``nir.AvgPool2d``, which drops
+  the factor 4 and is not a node the chip converter accepts.
+* With NIR type checking switched off, the rest of what it emits: ``dt`` is
+  hard-coded to 1e-4 s and stored nowhere; ``tau = dt/(1-beta)`` and ``r = tau/dt``
+  (computed in float32), which does give ``alpha = beta`` and ``r_factor = 1``
+  under FORWARD (not under the converter's default EXPONENTIAL integrator:
+  ``alpha = exp(-0.07) = 0.9324``, ``r_factor = 0.966``); the reset mechanism is
+  lost (``v_reset = 0`` and no metadata, so subtract and zero reset look the same
+  and NIR's own semantics say reset to ``v_reset``), and so is snnTorch's
+  ``reset_delay``; Conv2d ``input_shape`` is ``None``; the Input node keeps the
+  batch dimension (``[1, 2, 32, 32]``); nodes are named by position (``"0"`` ..
+  ``"12"``).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List, Tuple
+
+import nir
+import numpy as np
+import snntorch as snn
+import torch
+from torch import nn
+
+from .model import SpikingSequential, SumPool2d, leaky
+
+DEFAULT_DT = 1e-3  # the chip's hardware tick and the paper's 1 ms frame bins
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
+
+
+def _lif_node(neuron: snn.Leaky, shape: Tuple[int, ...], dt: float) -> nir.LIF:
+    if neuron.reset_mechanism not in ("subtract", "zero"):
+        raise ValueError(f"reset_mechanism {neuron.reset_mechanism!r} has no NIR LIF equivalent")
+    beta = np.broadcast_to(_array(neuron.beta.clamp(0, 1)).astype(np.float64), shape)
+    if np.any(beta >= 1):
+        raise ValueError("beta = 1 is an IF neuron, not a LIF: tau would be infinite")
+    tau = dt / (1.0 - beta)
+    v_threshold = np.broadcast_to(_array(neuron.threshold).astype(np.float64), shape).copy()
+    return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(shape), v_threshold=v_threshold,
+                   v_reset=np.zeros(shape),
+                   metadata={"reset": neuron.reset_mechanism, "reset_delay": bool(neuron.reset_delay),
+                             "dt": float(dt)})
+
+
+def to_nir(model: SpikingSequential, dt: float = DEFAULT_DT) -> nir.NIRGraph:
+    """Export a :class:`SpikingSequential` of Conv2d / Linear / SumPool2d / Flatten /
+    ``snn.Leaky`` layers to a ``nir.NIRGraph`` (nodes named like the layers)."""
+    shape = model.input_shape
+    nodes: Dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(shape))}
+    edges: List[Tuple[str, str]] = []
+    previous = "input"
+    x = torch.zeros(1, *shape)
+    with torch.no_grad():
+        for name, layer in model.layers.named_children():
+            if isinstance(layer, nn.Conv2d):
+                if isinstance(layer.padding, str):
+                    raise ValueError(f"layer {name!r}: give the padding as numbers, not {layer.padding!r}")
+                bias = np.zeros(layer.out_channels, np.float32) if layer.bias is None else _array(layer.bias)
+                node = nir.Conv2d(input_shape=shape[1:], weight=_array(layer.weight), stride=layer.stride,
+                                  padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
+                                  bias=bias)
+            elif isinstance(layer, nn.Linear):
+                node = (nir.Linear(weight=_array(layer.weight)) if layer.bias is None
+                        else nir.Affine(weight=_array(layer.weight), bias=_array(layer.bias)))
+            elif isinstance(layer, SumPool2d):
+                k = layer.kernel_size
+                node = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]),
+                                     padding=np.array([0, 0]))
+            elif isinstance(layer, nn.Flatten):
+                end = layer.end_dim - 1 if layer.end_dim > 0 else layer.end_dim
+                node = nir.Flatten(input_type={"input": np.array(shape)},
+                                   start_dim=layer.start_dim - 1, end_dim=end)
+            elif isinstance(layer, snn.Leaky):
+                node = _lif_node(layer, shape, dt)
+            else:
+                raise TypeError(f"layer {name!r}: {type(layer).__name__} has no NIR export")
+            if not isinstance(layer, snn.Leaky):
+                x = layer(x)
+                shape = tuple(x.shape[1:])
+            nodes[name] = node
+            edges.append((previous, name))
+            previous = name
+    nodes["output"] = nir.Output(output_type=np.array(shape))
+    edges.append((previous, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": float(dt)})
+
+
+def chain(graph: nir.NIRGraph) -> List[str]:
+    """Node names of a feed-forward chain graph from its Input to its Output node."""
+    successors: Dict[str, List[str]] = {name: [] for name in graph.nodes}
+    for src, dst in graph.edges:
+        successors[src].append(dst)
+    inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise ValueError(f"expected one Input node, found {inputs}")
+    order = inputs
+    while not isinstance(graph.nodes[order[-1]], nir.Output):
+        nxt = successors[order[-1]]
+        if len(nxt) != 1 or nxt[0] in order:
+            raise ValueError(f"not a feed-forward chain at node {order[-1]!r}: successors {nxt}")
+        order.append(nxt[0])
+    if len(order) != len(graph.nodes):
+        raise ValueError(f"nodes off the Input-Output chain: {sorted(set(graph.nodes) - set(order))}")
+    return order
+
+
+def _uniform(values: np.ndarray):
+    """A Python float when all values are equal (snnTorch's scalar parameters), else a tensor."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.flat[0]) if np.all(values == values.flat[0]) else torch.tensor(values)
+
+
+def _leaky_from_lif(name: str, node: nir.LIF, graph_dt) -> snn.Leaky:
+    dt = node.metadata.get("dt", graph_dt)
+    if dt is None:
+        raise ValueError(f"LIF {name!r}: no dt in its or the graph's metadata")
+    dt = float(dt)
+    if np.any(node.v_leak != 0):
+        raise ValueError(f"LIF {name!r}: v_leak != 0 has no snn.Leaky equivalent")
+    if not np.allclose(node.r * dt / node.tau, 1.0, rtol=1e-9, atol=0):
+        raise ValueError(f"LIF {name!r}: r * dt / tau must be 1 (the input is not scaled), "
+                         f"got {np.unique(node.r * dt / node.tau)}")
+    reset = str(node.metadata.get("reset", "subtract"))
+    return leaky(beta=_uniform(1.0 - dt / node.tau), threshold=_uniform(node.v_threshold),
+                 reset_mechanism=reset, reset_delay=bool(node.metadata.get("reset_delay", True)))
+
+
+def _ints(values) -> Tuple[int, ...]:
+    return tuple(int(v) for v in np.atleast_1d(values))
+
+
+def from_nir(graph: nir.NIRGraph) -> SpikingSequential:
+    """Import a chain graph of Conv2d / Linear / Affine / SumPool2d / Flatten / LIF nodes
+    (as :func:`to_nir` writes them) back into a :class:`SpikingSequential`.
+
+    LIF nodes need ``r * dt / tau == 1`` and ``v_leak == 0``; ``dt`` comes from the
+    node's metadata, else the graph's. A missing ``reset`` means subtract (the chip
+    converter's default), a missing ``reset_delay`` means True (snnTorch's).
+    """
+    order = chain(graph)
+    graph_dt = graph.metadata.get("dt")
+    layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+    for name in order[1:-1]:
+        node = graph.nodes[name]
+        if isinstance(node, nir.Conv2d):
+            if isinstance(node.padding, str):
+                raise ValueError(f"Conv2d {name!r}: padding {node.padding!r} is not supported")
+            out_ch, in_per_group = node.weight.shape[:2]
+            has_bias = bool(np.any(node.bias != 0))
+            layer = nn.Conv2d(in_per_group * int(node.groups), out_ch, node.weight.shape[2:],
+                              stride=_ints(node.stride), padding=_ints(node.padding),
+                              dilation=_ints(node.dilation), groups=int(node.groups), bias=has_bias)
+        elif isinstance(node, (nir.Linear, nir.Affine)):
+            has_bias = isinstance(node, nir.Affine) and bool(np.any(node.bias != 0))
+            layer = nn.Linear(node.weight.shape[1], node.weight.shape[0], bias=has_bias)
+        elif isinstance(node, nir.SumPool2d):
+            kernel, stride = _ints(node.kernel_size), _ints(node.stride)
+            if len(set(kernel)) != 1 or kernel != stride or any(_ints(node.padding)):
+                raise ValueError(f"SumPool2d {name!r}: needs a square kernel == stride and no padding")
+            layer = SumPool2d(kernel[0])
+        elif isinstance(node, nir.Flatten):
+            start, end = int(node.start_dim), int(node.end_dim)
+            layer = nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
+        elif isinstance(node, nir.LIF):
+            layer = _leaky_from_lif(name, node, graph_dt)
+        else:
+            raise TypeError(f"node {name!r}: {type(node).__name__} is not supported by the importer")
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            with torch.no_grad():
+                layer.weight.copy_(torch.as_tensor(np.asarray(node.weight, dtype=np.float32)))
+                if has_bias:
+                    layer.bias.copy_(torch.as_tensor(np.asarray(node.bias, dtype=np.float32)))
+        layers[name] = layer
+    input_shape = _ints(graph.nodes[order[0]].input_type["input"])
+    return SpikingSequential(layers, input_shape)
