@@ -1,0 +1,111 @@
+"""Random small networks for property tests (hypothesis strategies)."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from emu.network import Network, Population, Projection
+from emu.profile import SemanticsProfile
+
+MODELS = ("lif", "if", "li", "cuba_lif")
+
+
+@st.composite
+def profiles(draw, arithmetic=None):
+    """Any combination of profile options."""
+    arith = arithmetic or draw(st.sampled_from(("chip", "brian2", "float64", "fixed")))
+    return SemanticsProfile(
+        arithmetic=arith,
+        reset_mode=draw(st.sampled_from(("zero", "subtract"))),
+        reset_timing=draw(st.sampled_from(("same_tick", "next_tick"))),
+        spike_condition=draw(st.sampled_from((">", ">="))),
+        synaptic_latency=draw(st.integers(0, 2)),
+        weight_bits=draw(st.sampled_from((None, 4, 8))),
+        weight_rounding=draw(st.sampled_from(("truncate", "nearest"))),
+        weight_overflow="saturate",
+        cuba_current=draw(st.sampled_from(("this_tick", "last_tick"))),
+        membrane_bits=draw(st.sampled_from((12, 16, 24, 32))),
+        membrane_frac_bits=draw(st.sampled_from((0, 4, 8))),
+        coef_frac_bits=draw(st.sampled_from((4, 8, 12))),
+        fixed_rounding=draw(st.sampled_from(("truncate", "nearest", "stochastic"))),
+        seed=draw(st.integers(0, 2**31)),
+    )
+
+
+def _dyadic(rng, shape, scale):
+    """Weights that are multiples of 1/8: every partial sum is exact in float32,
+    so the order of additions cannot matter and engines must agree bit for bit."""
+    return np.round(rng.uniform(-scale, scale, size=shape) * 8) / 8
+
+
+@st.composite
+def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS):
+    """Input (flat or (C, H, W)) -> a chain of populations, with optional recurrent,
+    skip and delayed projections, conv2d with pooling, mixed neuron models."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    net = Network(dt=1e-3)
+    conv_in = allow_conv and draw(st.booleans())
+    in_shape = (draw(st.integers(1, 2)), draw(st.integers(4, 7)), draw(st.integers(4, 7))) if conv_in else (
+        draw(st.integers(1, 12)),)
+    net.add(Population("in", in_shape, "input"))
+    prev = net.populations["in"]
+    n_pops = draw(st.integers(1, max_pops))
+    wscale = draw(st.sampled_from((2.0, 20.0, 120.0)))
+    for i in range(n_pops):
+        model = draw(st.sampled_from(models))
+        name = f"p{i}"
+        kind = "dense"
+        if len(prev.shape) == 3:
+            kind = draw(st.sampled_from(("conv2d", "dense", "one_to_one")))
+        else:
+            kind = draw(st.sampled_from(("dense", "one_to_one")))
+        pool = draw(st.sampled_from((1, 2))) if len(prev.shape) == 3 and min(prev.shape[1:]) >= 4 else 1
+        src = prev.shape if pool == 1 else (prev.shape[0], prev.shape[1] // 2, prev.shape[2] // 2)
+        kw = dict(pool=pool)
+        if kind == "conv2d":
+            k = draw(st.integers(1, min(3, *src[1:])))
+            stride = draw(st.integers(1, 2))
+            pad = draw(st.integers(0, k - 1))
+            c_out = draw(st.integers(1, 3))
+            oh = (src[1] + 2 * pad - k) // stride + 1
+            ow = (src[2] + 2 * pad - k) // stride + 1
+            shape = (c_out, oh, ow)
+            weight = _dyadic(rng, (c_out, src[0], k, k), wscale)
+            kw.update(stride=stride, padding=pad)
+        elif kind == "one_to_one":
+            shape = src
+            weight = _dyadic(rng, (int(np.prod(src)),), wscale)
+        else:
+            shape = (draw(st.integers(1, 10)),)
+            weight = _dyadic(rng, (shape[0], int(np.prod(src))), wscale)
+        n = int(np.prod(shape))
+        pop = Population(
+            name, shape, model,
+            alpha=rng.uniform(0.5, 1.0, n).round(4),
+            threshold=rng.uniform(0.2, 1.5, n).round(3) * min(wscale, 12.0),
+            i_offset=(rng.uniform(-0.1, 0.3, n) * min(wscale, 12.0)).round(2) if draw(st.booleans()) else 0.0,
+            alpha_syn=rng.uniform(0.3, 0.9, n).round(3) if model == "cuba_lif" else None,
+        )
+        net.add(pop)
+        delay = draw(st.integers(0, 2)) if allow_delay else 0
+        net.add(Projection(prev.name, name, weight, kind=kind, delay=delay, **kw))
+        if draw(st.booleans()) and len(shape) == 1:
+            net.add(Projection(name, name, _dyadic(rng, (n, n), wscale / 2), name=f"{name}.rec",
+                               delay=draw(st.integers(0, 1)) if allow_delay else 0))
+        prev = pop
+    if n_pops >= 2 and len(net.populations["p0"].shape) == 1 and len(prev.shape) == 1 and draw(st.booleans()):
+        p0 = net.populations["p0"]
+        net.add(Projection("p0", prev.name, _dyadic(rng, (prev.size, p0.size), wscale), name="skip"))
+    return net
+
+
+@st.composite
+def input_rasters(draw, network, max_ticks=40, batch=None):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    ticks = draw(st.integers(1, max_ticks))
+    rate = draw(st.sampled_from((0.05, 0.2, 0.5)))
+    n = network.populations["in"].size
+    shape = (ticks, n) if batch is None else (batch, ticks, n)
+    return rng.random(shape) < rate
