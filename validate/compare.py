@@ -1,0 +1,296 @@
+"""Compare two recordings spike by spike: a JSON-able summary and an HTML report.
+
+Populations are paired by name. A recording with a single population without a
+name (a plain raster, a flat ``{neuron: [ticks]}`` dict) pairs with the single
+population of the other recording (after ``populations`` selection). Populations
+present on one side only are left out, with a note in the summary. Paired
+populations must have the same number of neurons; when the recordings have
+different numbers of ticks, the common first ticks are compared and the summary
+says so.
+
+Lags follow :mod:`validate.metrics`: lag ``L`` pairs A's tick ``t`` with B's tick
+``t - L`` (``L > 0``: A lags B).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .recordings import UNNAMED, Recording
+from .report import Report, divergence_heatmap, lag_figure, mismatch_bars, raster_figure
+
+MAX_REPORT_ROWS = 200
+"""At most this many per-neuron rows go into the HTML report (the summary has them all)."""
+
+
+class CompareError(ValueError):
+    """Two recordings cannot be compared (shapes, populations); the message names both files."""
+
+
+@dataclass
+class PopulationPair:
+    """One population of A and its partner in B, cut to the common ticks."""
+
+    name: str
+    a: np.ndarray
+    b: np.ndarray
+    v_a: np.ndarray | None = None
+    v_b: np.ndarray | None = None
+
+
+def pair_populations(
+    a: Recording, b: Recording, populations: Sequence[str] | None = None
+) -> tuple[list[PopulationPair], list[str]]:
+    """Pair A's populations with B's (see module doc); returns the pairs and notes for the summary."""
+    both = f"{a.source} and {b.source}"
+    names_a = _selected(a, populations)
+    names_b = _selected(b, populations)
+    notes = []
+    if a.unnamed or b.unnamed:
+        if len(names_a) != 1 or len(names_b) != 1:
+            many = b if a.unnamed else a
+            raise CompareError(
+                f"{both}: a single unnamed raster pairs with one population, but {many.source} has "
+                f"{', '.join(map(repr, _selected(many, populations)))}: choose one (populations= / --population)"
+            )
+        matches = [(names_a[0], names_b[0], names_b[0] if a.unnamed else names_a[0])]
+    else:
+        common = [n for n in names_a if n in names_b]
+        if not common:
+            raise CompareError(
+                f"{both}: no population name in common (A: {', '.join(names_a)}; B: {', '.join(names_b)})"
+            )
+        for side, names, other in (("A", names_a, names_b), ("B", names_b, names_a)):
+            notes += [f"population {n!r} is only in {side}: not compared" for n in names if n not in other]
+        matches = [(n, n, n) for n in common]
+
+    ticks = min(a.ticks, b.ticks)
+    if a.ticks != b.ticks:
+        notes.append(f"A has {a.ticks} ticks and B {b.ticks}: compared on the first {ticks} ticks only")
+    pairs = []
+    for name_a, name_b, name in matches:
+        ra, rb = a.spikes[name_a], b.spikes[name_b]
+        if ra.shape[1] != rb.shape[1]:
+            raise CompareError(
+                f"{both}: population {name!r} has {ra.shape[1]} neurons in {a.source} "
+                f"but {rb.shape[1]} in {b.source}"
+            )
+        va, vb = a.v.get(name_a), b.v.get(name_b)
+        pairs.append(
+            PopulationPair(
+                name,
+                ra[:ticks],
+                rb[:ticks],
+                None if va is None else va[:ticks],
+                None if vb is None else vb[:ticks],
+            )
+        )
+    return pairs, notes
+
+
+def _selected(rec: Recording, populations: Sequence[str] | None) -> list[str]:
+    """The populations of ``rec`` to compare: all, or those requested (an unnamed one always)."""
+    if populations is None or rec.unnamed:
+        return rec.populations
+    missing = [p for p in populations if p not in rec.spikes]
+    if missing:
+        raise CompareError(
+            f"{rec.source}: unknown population {missing[0]!r} requested (it has: {', '.join(rec.populations)})"
+        )
+    return list(populations)
+
+
+def compare(
+    a: Recording,
+    b: Recording,
+    max_lag: int = 5,
+    window: int = 1,
+    populations: Sequence[str] | None = None,
+    tau: float = 5.0,
+    q: float = 0.5,
+) -> dict[str, Any]:
+    """Compare recording A with B; returns a JSON-able summary.
+
+    ``max_lag``: lags ``-max_lag..max_lag`` are searched; ``window``: ``+-window``
+    ticks for windowed coincidences; ``populations``: names to compare (default all
+    shared); ``tau``: van Rossum time constant in ticks; ``q``: Victor-Purpura cost
+    per tick of shift. See :func:`summarize` for the keys.
+    """
+    pairs, notes = pair_populations(a, b, populations)
+    return summarize(a, b, pairs, notes, max_lag, window, tau, q)
+
+
+def summarize(
+    a: Recording,
+    b: Recording,
+    pairs: Sequence[PopulationPair],
+    notes: Sequence[str] = (),
+    max_lag: int = 5,
+    window: int = 1,
+    tau: float = 5.0,
+    q: float = 0.5,
+) -> dict[str, Any]:
+    """The summary of paired populations.
+
+    Top level (all populations together): ``spike_counts`` {"a", "b"},
+    ``coincidences_by_lag`` {"<lag>": count}, ``best_lag`` (most coincidences; ties
+    to the smallest |lag|, then the smaller), ``coincidences`` (exact and windowed,
+    at lag 0 and at the best lag), ``mismatches_lag0`` (cells where A != B),
+    ``first_divergence`` (tick of A, at lag 0 and the best lag; null = never),
+    ``per_neuron`` (rows of :func:`validate.metrics.per_neuron_table` with a
+    ``population`` column, each at its population's best lag). ``populations``:
+    name -> the same keys for that population alone (without ``per_neuron``), plus
+    ``neurons``, ``van_rossum_best_lag`` (``sqrt`` of the sum of squares over
+    neurons), ``victor_purpura_best_lag`` (sum over neurons) and, when both record
+    voltages, ``voltage`` (largest |v_a - v_b| and the first tick it is non-zero).
+    Also ``a``, ``b`` (file, ticks, population sizes), ``ticks_compared``,
+    ``settings`` and ``notes``.
+    """
+    if max_lag < 0 or window < 0 or tau <= 0 or q < 0:
+        raise CompareError(
+            f"need max_lag >= 0, window >= 0, tau > 0 and q >= 0; got {max_lag}, {window}, {tau} and {q}"
+        )
+    summary: dict[str, Any] = {
+        "a": _describe(a),
+        "b": _describe(b),
+        "ticks_compared": int(pairs[0].a.shape[0]),
+        "settings": {"max_lag": max_lag, "window": window, "tau": tau, "q": q},
+        "notes": list(notes),
+    }
+    summary.update(_lag_summary(pairs, max_lag, window))
+    summary["per_neuron"] = []
+    summary["populations"] = {}
+    for pair in pairs:
+        section = _lag_summary([pair], max_lag, window)
+        rows = metrics.per_neuron_table(pair.a, pair.b, section["best_lag"], window, tau, q)
+        section["neurons"] = pair.a.shape[1]
+        section["van_rossum_best_lag"] = float(np.sqrt(sum(r["van_rossum_at_lag"] ** 2 for r in rows)))
+        section["victor_purpura_best_lag"] = float(sum(r["victor_purpura_at_lag"] for r in rows))
+        if pair.v_a is not None and pair.v_b is not None:
+            section["voltage"] = _voltage_summary(pair.v_a, pair.v_b)
+        summary["populations"][pair.name] = section
+        summary["per_neuron"] += [{"population": pair.name, **r} for r in rows]
+    return summary
+
+
+def _describe(rec: Recording) -> dict[str, Any]:
+    return {"source": rec.source, "ticks": rec.ticks, "populations": rec.sizes}
+
+
+def _tick_or_none(tick: int) -> int | None:
+    return None if tick < 0 else tick
+
+
+def _lag_summary(pairs: Sequence[PopulationPair], max_lag: int, window: int) -> dict[str, Any]:
+    """Counts, lag profile, best lag, coincidences and first divergence over ``pairs`` together."""
+    lags = np.arange(-max_lag, max_lag + 1)
+    totals = sum(metrics.coincidences_by_lag(p.a, p.b, max_lag)[1].sum(axis=1) for p in pairs)
+    best = metrics.best_lag(lags, totals)
+    first = {lag: [metrics.first_divergence_overall(p.a, p.b, lag) for p in pairs] for lag in (0, best)}
+    return {
+        "spike_counts": {"a": int(sum(p.a.sum() for p in pairs)), "b": int(sum(p.b.sum() for p in pairs))},
+        "coincidences_by_lag": {str(int(lag)): int(c) for lag, c in zip(lags, totals)},
+        "best_lag": best,
+        "coincidences": {
+            "lag_0": int(totals[max_lag]),
+            "best_lag": int(totals[max_lag + best]),
+            "window_lag_0": int(sum(metrics.windowed_coincidences(p.a, p.b, window).sum() for p in pairs)),
+            "window_best_lag": int(sum(metrics.windowed_coincidences(p.a, p.b, window, best).sum() for p in pairs)),
+        },
+        "mismatches_lag0": int(sum((p.a != p.b).sum() for p in pairs)),
+        "first_divergence": {
+            "lag_0": _tick_or_none(min((t for t in first[0] if t >= 0), default=-1)),
+            "best_lag": _tick_or_none(min((t for t in first[best] if t >= 0), default=-1)),
+        },
+    }
+
+
+def _voltage_summary(va: np.ndarray, vb: np.ndarray) -> dict[str, Any]:
+    """Largest |va - vb| over cells recorded on both sides, and the first tick where they differ."""
+    diff = np.abs(va - vb)
+    recorded = ~np.isnan(diff)
+    if not recorded.any():
+        return {"cells_compared": 0, "max_abs_diff": None, "first_tick_differs": None}
+    differs = np.flatnonzero((diff > 0).any(axis=1))  # NaN > 0 is False
+    return {
+        "cells_compared": int(recorded.sum()),
+        "max_abs_diff": float(diff[recorded].max()),
+        "first_tick_differs": int(differs[0]) if differs.size else None,
+    }
+
+
+def build_report(summary: dict[str, Any], pairs: Sequence[PopulationPair]) -> Report:
+    """An HTML report of a :func:`summarize` result: overview, lag profile, and per population
+    rasters (unmatched spikes in red), a divergence heat map and the neurons that differ."""
+    a, b = summary["a"]["source"], summary["b"]["source"]
+    report = Report(f"Spike comparison: {a} vs {b}")
+    report.add_text(
+        f"A = {a} ({summary['a']['ticks']} ticks), B = {b} ({summary['b']['ticks']} ticks); "
+        f"compared {summary['ticks_compared']} ticks. Lag L pairs A at tick t with B at t - L. "
+        f"Settings: {summary['settings']}."
+    )
+    for note in summary["notes"]:
+        report.add_text(f"Note: {note}")
+    sections = summary["populations"]
+    overview = [
+        {
+            "population": name,
+            "neurons": s["neurons"],
+            "spikes A": s["spike_counts"]["a"],
+            "spikes B": s["spike_counts"]["b"],
+            "mismatches lag 0": s["mismatches_lag0"],
+            "best lag": s["best_lag"],
+            "coinc. lag 0": s["coincidences"]["lag_0"],
+            "coinc. best lag": s["coincidences"]["best_lag"],
+            f"coinc. +-{summary['settings']['window']} best lag": s["coincidences"]["window_best_lag"],
+            "van Rossum": s["van_rossum_best_lag"],
+            "Victor-Purpura": s["victor_purpura_best_lag"],
+            "first divergence lag 0": s["first_divergence"]["lag_0"],
+        }
+        for name, s in sections.items()
+    ]
+    report.add_heading("Overview")
+    report.add_table(overview, caption="per population (distances at the population's best lag)")
+    report.add_figure(
+        mismatch_bars(
+            list(sections),
+            [s["spike_counts"]["a"] for s in sections.values()],
+            [s["spike_counts"]["b"] for s in sections.values()],
+            [s["mismatches_lag0"] for s in sections.values()],
+        ),
+        "spikes and mismatching cells (lag 0) per population",
+        data=overview,
+    )
+    lags = [int(k) for k in summary["coincidences_by_lag"]]
+    totals = list(summary["coincidences_by_lag"].values())
+    report.add_figure(
+        lag_figure(lags, totals, summary["best_lag"]),
+        f"coincidences by lag, all populations; best lag {summary['best_lag']:+d}",
+        data=summary["coincidences_by_lag"],
+    )
+    for pair in pairs:
+        s = sections[pair.name]
+        lag = s["best_lag"]
+        report.add_heading(f"Population {pair.name}")
+        report.add_figure(
+            raster_figure(pair.a, pair.b, "A", "B", lag, f"{pair.name}: rasters, red = no partner at lag {lag:+d}"),
+            f"{pair.name}: spike rasters, partners at the best lag {lag:+d}",
+        )
+        report.add_figure(
+            divergence_heatmap(pair.a, pair.b, lag=lag),
+            f"{pair.name}: where A and B (shifted by the best lag {lag:+d}) differ",
+        )
+        rows = [
+            r
+            for r in summary["per_neuron"]
+            if r["population"] == pair.name and r["first_divergence_at_lag"] is not None
+        ]
+        caption = f"{pair.name}: neurons that differ at the best lag ({len(rows)})"
+        if len(rows) > MAX_REPORT_ROWS:
+            caption += f", first {MAX_REPORT_ROWS} shown (all are in the summary JSON)"
+        report.add_table([{k: v for k, v in r.items() if k != "population"} for r in rows[:MAX_REPORT_ROWS]], caption=caption)
+    return report
