@@ -149,7 +149,7 @@ def as_raster(arr: Any, where: str) -> np.ndarray:
     if bad.any():
         t, n = np.argwhere(bad)[0]
         raise RecordingError(
-            f"{where}: raster values must be 0 or 1, got {arr[t, n]!r} at tick {t}, neuron {n} "
+            f"{where}: raster values must be 0 or 1, got {arr[t, n].item()!r} at tick {t}, neuron {n} "
             f"({int(bad.sum())} such values)"
         )
     return arr != 0
@@ -213,9 +213,9 @@ def recording_from_spike_dict(
         unknown = sorted(set(map(str, v)) - set(map(str, spikes)))
         if unknown:
             raise RecordingError(f"{source}: v: populations {unknown} have voltages but no spikes")
-        pops = {str(name): (s, v.get(name, {}), None) for name, s in spikes.items()}
+        pops = {str(name): (s, v.get(name), None) for name, s in spikes.items()}
     else:
-        pops = {UNNAMED: (spikes, v or {}, None)}
+        pops = {UNNAMED: (spikes, v, None)}
     return _from_events(pops, dict(meta or {}), source, not nested, population, ticks, sizes)
 
 
@@ -333,7 +333,7 @@ def _from_object(obj: Any, source: str, population, ticks, sizes) -> Recording:
         size = entry.get("size")
         if size is not None:
             size = _positive_int(size, f"{where}.size")
-        pops[str(name)] = (entry["spikes"], entry.get("v", {}), size)
+        pops[str(name)] = (entry["spikes"], entry.get("v"), size)
     return _from_events(pops, dict(meta), source, False, population, ticks, sizes)
 
 
@@ -485,25 +485,29 @@ def _voltage_array(values: Any, where: str) -> np.ndarray:
 
 @dataclass
 class _Events:
-    """One population parsed from a dict: neuron -> ticks and neuron -> voltages."""
+    """One population parsed from a dict: neuron -> ticks and neuron -> voltages (None: not recorded)."""
 
     ticks: dict[int, np.ndarray]
-    v: dict[int, np.ndarray]
+    v: dict[int, np.ndarray] | None
     size: int | None
 
     def max_index(self) -> int:
-        return max(list(self.ticks) + list(self.v), default=-1)
+        return max(list(self.ticks) + list(self.v or {}), default=-1)
 
     def max_tick(self) -> int:
         return max((int(t.max()) for t in self.ticks.values() if t.size), default=-1)
 
 
-def _parse_population(spikes: Mapping, v: Mapping, size: int | None, prefix: str) -> _Events:
+def _parse_population(spikes: Mapping, v: Mapping | None, size: int | None, prefix: str) -> _Events:
     """``prefix`` starts every error message: the file, and the population when it has a name."""
     ticks = {}
     for key, tl in spikes.items():
         neuron = _neuron_index(key, f"{prefix}spikes")
         ticks[neuron] = _tick_array(tl, f"{prefix}spikes[{key!r}]")
+    if v is None:
+        return _Events(ticks, None, size)
+    if not isinstance(v, Mapping):
+        raise RecordingError(f"{prefix}v: expected a dict of neuron -> values, got {type(v).__name__}")
     volts = {}
     for key, vl in v.items():
         neuron = _neuron_index(key, f"{prefix}v")
@@ -532,7 +536,7 @@ def _from_events(
     elif (meta_ticks := _meta_ticks(meta, source)) is not None:
         n_ticks, origin = meta_ticks, "meta"
     else:
-        longest_v = max((len(a) for e in events.values() for a in e.v.values()), default=0)
+        longest_v = max((len(a) for e in events.values() for a in (e.v or {}).values()), default=0)
         n_ticks, origin = max(max(e.max_tick() for e in events.values()) + 1, longest_v), "data"
         if n_ticks == 0:
             raise RecordingError(
@@ -566,7 +570,7 @@ def _from_events(
             neurons = np.concatenate([np.full(t.size, n) for n, t in ev.ticks.items()]).astype(np.int64)
             raster[np.concatenate(list(ev.ticks.values())), neurons] = True
         spikes[name] = raster
-        if ev.v:
+        if ev.v is not None:
             volts = np.full((n_ticks, size), np.nan)
             for n, trace in ev.v.items():
                 if trace.size != n_ticks:

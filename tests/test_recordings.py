@@ -1,0 +1,228 @@
+"""Readers and writers of validate.recordings: round trips, every layout, every bad input."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from validate.recordings import (
+    UNNAMED,
+    Recording,
+    RecordingError,
+    load_recording,
+    recording_from_spike_dict,
+    save_recording,
+)
+
+
+def _random_recording(seed: int, with_v: bool = True) -> Recording:
+    rng = np.random.default_rng(seed)
+    t = int(rng.integers(1, 40))
+    spikes = {name: rng.random((t, int(rng.integers(1, 6)))) < 0.2 for name in ("input", "lif1")}
+    spikes["lif1"][-1] = False  # a silent last tick must survive the round trip
+    v = {}
+    if with_v:
+        v["lif1"] = rng.normal(size=spikes["lif1"].shape) * 100
+        v["lif1"][0, 0] = np.nan  # not recorded
+    return Recording(spikes=spikes, v=v, meta={"dt": 1e-4, "profile": "chip"}, source="mem")
+
+
+def _assert_same(rec: Recording, back: Recording) -> None:
+    assert back.populations == rec.populations
+    for name in rec.spikes:
+        assert back.spikes[name].dtype == bool
+        np.testing.assert_array_equal(back.spikes[name], rec.spikes[name])
+    assert set(back.v) == set(rec.v)
+    for name in rec.v:
+        np.testing.assert_array_equal(back.v[name], rec.v[name])  # NaN == NaN here, values bit-exact
+    assert back.meta == {**rec.meta, "ticks": rec.ticks}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_save_load_round_trip(tmp_path, suffix, seed):
+    rec = _random_recording(seed)
+    path = tmp_path / f"rec{suffix}"
+    save_recording(rec, path)
+    back = load_recording(path)
+    assert back.source == str(path)
+    _assert_same(rec, back)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_round_trip_selects_a_population(tmp_path, suffix):
+    rec = _random_recording(3)
+    path = tmp_path / f"rec{suffix}"
+    save_recording(rec, path)
+    back = load_recording(path, population="lif1")
+    assert back.populations == ["lif1"]
+    np.testing.assert_array_equal(back.spikes["lif1"], rec.spikes["lif1"])
+    np.testing.assert_array_equal(back.v["lif1"], rec.v["lif1"])
+
+
+def test_json_layout_is_the_emulator_layout(tmp_path):
+    rec = Recording(spikes={"pop": np.array([[1, 0], [0, 0], [1, 1]], dtype=bool)}, source="mem")
+    path = tmp_path / "r.json"
+    save_recording(rec, path)
+    data = json.loads(path.read_text())
+    assert data == {
+        "populations": {"pop": {"size": 2, "spikes": {"0": [0, 2], "1": [2]}}},
+        "meta": {"ticks": 3},
+    }
+
+
+def test_emulator_json_with_voltages(tmp_path):
+    path = tmp_path / "emu.json"
+    path.write_text(
+        json.dumps(
+            {
+                "populations": {"lif": {"spikes": {"0": [1], "2": []}, "v": {"0": [0.5, 0.0, 0.25], "1": [1, 2, None]}}},
+                "meta": {"ticks": 3},
+            }
+        )
+    )
+    rec = load_recording(path)
+    assert rec.sizes == {"lif": 3} and rec.ticks == 3
+    np.testing.assert_array_equal(rec.spikes["lif"][:, 0], [False, True, False])
+    np.testing.assert_array_equal(rec.v["lif"][:, 0], [0.5, 0.0, 0.25])
+    np.testing.assert_array_equal(rec.v["lif"][:, 1], [1.0, 2.0, np.nan])
+    assert np.isnan(rec.v["lif"][:, 2]).all()
+
+
+def test_py_spinnaker2_flat_dict_from_json(tmp_path):
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps({"0": [1, 4], "1": [], "3": [0]}))
+    rec = load_recording(path)
+    assert rec.unnamed and rec.ticks == 5 and rec.sizes == {UNNAMED: 4}
+    assert np.argwhere(rec.spikes[UNNAMED]).tolist() == [[0, 3], [1, 0], [4, 0]]
+    longer = load_recording(path, population="lif1", ticks=10, sizes=6)
+    assert longer.populations == ["lif1"] and longer.spikes["lif1"].shape == (10, 6)
+
+
+def test_py_spinnaker2_nested_dict_and_pickles(tmp_path):
+    nested = {"in": {0: [0, 2]}, "out": {0: [], 1: [3]}}
+    (tmp_path / "nested.pkl").write_bytes(pickle.dumps(nested))
+    (tmp_path / "nested.json").write_text(json.dumps(nested))
+    for name in ("nested.pkl", "nested.json"):
+        rec = load_recording(tmp_path / name)
+        assert rec.populations == ["in", "out"] and rec.ticks == 4 and rec.sizes == {"in": 1, "out": 2}
+        assert rec.spikes["out"][3, 1] and rec.spikes["out"].sum() == 1
+    (tmp_path / "flat.pickle").write_bytes(pickle.dumps({2: np.array([1, 0])}))
+    assert load_recording(tmp_path / "flat.pickle").spikes[UNNAMED].shape == (2, 3)
+    raster = np.eye(3, dtype=np.int64)
+    (tmp_path / "raster.pkl").write_bytes(pickle.dumps(raster))
+    np.testing.assert_array_equal(load_recording(tmp_path / "raster.pkl").spikes[UNNAMED], raster == 1)
+
+
+def test_recording_from_spike_dict_with_voltages_and_meta():
+    rec = recording_from_spike_dict({"h": {0: [2]}}, v={"h": {0: [0.1, 0.2, 0.3, 0.4]}}, meta={"run_ticks": 4})
+    assert rec.ticks == 4 and rec.meta == {"run_ticks": 4}
+    np.testing.assert_array_equal(rec.v["h"][:, 0], [0.1, 0.2, 0.3, 0.4])
+
+
+def test_npy_rasters_int_bool_and_float(tmp_path):
+    for dtype in (np.int64, bool, np.float32):
+        path = tmp_path / f"r_{np.dtype(dtype).name}.npy"
+        np.save(path, np.array([[0, 1], [1, 0]], dtype=dtype))
+        rec = load_recording(path)
+        assert rec.unnamed and rec.spikes[UNNAMED].tolist() == [[False, True], [True, False]]
+
+
+# --- bad inputs: (file name, bytes or writer, load kwargs, words the message must contain) -------------
+
+
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _npy_bytes(arr) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+BAD_INPUTS = [
+    ("trunc.json", b'{"populations": {"a": {"spikes": {"0": [1, 2', {}, "cannot read"),
+    ("trunc.npz", _npz_bytes(**{"a/spikes": np.ones((50, 50), bool)})[:200], {}, "cannot read"),
+    ("trunc.npy", _npy_bytes(np.ones((50, 50)))[:100], {}, "cannot read"),
+    ("trunc.pkl", pickle.dumps({0: [1, 2, 3]})[:-4], {}, "cannot read"),
+    ("spikes.txt", b"0 1\n1 0\n", {}, "unknown format"),
+    ("list.json", b"[[0, 1], [1, 0]]", {}, "unknown format"),
+    ("mixed.json", b'{"a": {"0": [1]}, "1": [2]}', {}, "unknown format"),
+    ("field.json", b'{"populations": {"a": {"spikes": {}}}, "meta": {}, "extra": 1}', {}, "unknown field 'extra'"),
+    ("popfield.json", b'{"populations": {"a": {"spikes": {}, "volts": {}}}}', {}, "unknown field 'volts'"),
+    ("odd.npz", _npz_bytes(raster=np.ones((2, 2))), {}, "unknown format: array 'raster'"),
+    ("negative.json", b'{"0": [3, -1]}', {}, "negative tick -1"),
+    ("float.json", b'{"0": [1.5]}', {}, "ticks must be integers"),
+    ("twice.json", b'{"0": [2, 2]}', {}, "listed twice"),
+    ("key.json", b'{"zero": [1]}', {}, "non-integer neuron key 'zero'"),
+    ("negkey.json", b'{"-2": [1]}', {}, "negative neuron index"),
+    ("late.json", b'{"populations": {"p": {"spikes": {"0": [5]}}}, "meta": {"ticks": 3}}', {}, "tick 5 >= ticks 3"),
+    ("late2.json", b'{"0": [5]}', {"ticks": 3}, "tick 5 >= ticks 3"),
+    ("big.json", b'{"5": [1]}', {"sizes": 2}, "neuron 5 >= size 2"),
+    ("bigpop.json", b'{"populations": {"p": {"size": 2, "spikes": {"4": [1]}}}}', {}, "neuron 4 >= size 2"),
+    ("vlen.json", b'{"populations": {"p": {"spikes": {"0": [1]}, "v": {"0": [1, 2, 3]}}}}', {"ticks": 2}, "v['0']"),
+    ("empty.json", b"{}", {}, "empty recording"),
+    ("silent.json", b'{"0": [], "1": []}', {}, "empty recording"),
+    ("nopops.json", b'{"populations": {}}', {}, "empty recording"),
+    ("empty.npz", _npz_bytes(meta=np.array("{}")), {}, "empty recording"),
+    ("empty.npy", _npy_bytes(np.zeros((0, 4))), {}, "empty recording"),
+    ("who.json", b'{"a": {"0": [1]}, "b": {"0": [2]}}', {"population": "c"}, "unknown population 'c'"),
+    ("who.npz", _npz_bytes(**{"a/spikes": np.ones((2, 2), bool)}), {"population": "c"}, "unknown population 'c'"),
+    ("flat.npy", _npy_bytes(np.array([0, 1, 1])), {}, "2-D"),
+    ("cube.npy", _npy_bytes(np.zeros((2, 2, 2))), {}, "2-D"),
+    ("two.npy", _npy_bytes(np.array([[0, 2], [1, 0]])), {}, "0 or 1, got 2"),
+    ("half.npy", _npy_bytes(np.array([[0, 0.5]])), {}, "0 or 1"),
+    ("nan.npy", _npy_bytes(np.array([[0, np.nan]])), {}, "0 or 1"),
+    ("str.npy", _npy_bytes(np.array([["a"]])), {}, "0/1 numbers"),
+    ("values.npz", _npz_bytes(**{"a/spikes": np.array([[3, 0]])}), {}, "a/spikes: raster values must be 0 or 1"),
+    ("shape.npy", _npy_bytes(np.ones((3, 2))), {"ticks": 4}, "expected 4"),
+    ("size.npy", _npy_bytes(np.ones((3, 2))), {"sizes": 5}, "expected 5"),
+    ("metaticks.npz", _npz_bytes(**{"a/spikes": np.ones((3, 2))}, meta=np.array('{"ticks": 7}')), {}, "meta"),
+]
+
+
+@pytest.mark.parametrize("name, content, kwargs, words", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_names_the_file_and_the_problem(tmp_path, name, content, kwargs, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(RecordingError) as info:
+        load_recording(path, **kwargs)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    assert words in message, message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RecordingError, match="nothere.json: no such file"):
+        load_recording(tmp_path / "nothere.json")
+
+
+def test_recording_checks_its_arrays():
+    with pytest.raises(RecordingError, match="different numbers of ticks"):
+        Recording(spikes={"a": np.zeros((3, 1)), "b": np.zeros((4, 1))})
+    with pytest.raises(RecordingError, match="shape"):
+        Recording(spikes={"a": np.zeros((3, 1))}, v={"a": np.zeros((3, 2))})
+    with pytest.raises(RecordingError, match="no spikes entry"):
+        Recording(spikes={"a": np.zeros((3, 1))}, v={"b": np.zeros((3, 1))})
+
+
+def test_save_rejects_unknown_suffix_and_bad_meta(tmp_path):
+    rec = Recording(spikes={"a": np.ones((2, 2))}, meta={"when": object()})
+    with pytest.raises(RecordingError, match="r.npz: cannot write JSON"):
+        save_recording(rec, tmp_path / "r.npz")
+    with pytest.raises(RecordingError, match="unknown format"):
+        save_recording(rec, tmp_path / "r.csv")
+    assert list(tmp_path.iterdir()) == []
