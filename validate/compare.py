@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .recordings import UNNAMED, Recording
+from .recordings import Recording
 from .report import Report, divergence_heatmap, lag_figure, mismatch_bars, raster_figure
 
 MAX_REPORT_ROWS = 200

@@ -27,7 +27,6 @@ from .recordings import atomic_write, dumps_json
 
 MATCH_COLOR = "0.15"
 MISMATCH_COLOR = "tab:red"
-MISMATCH_MARKER_SIZE = 30
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -161,8 +160,10 @@ def waterfall_chart(
     bottoms = np.append(starts, 0.0)
     ax.bar(x, heights, bottom=bottoms, color=colors)
     for xi, top, value in zip(x, bottoms + heights, heights):
-        ax.annotate(f"{value:+.3g}", (xi, top), ha="center", va="bottom", fontsize=8)
+        ax.annotate(f"{value:+.3g}", (xi, top), ha="center", va="bottom" if value >= 0 else "top", fontsize=8)
     ax.axhline(0, color="0.5", linewidth=0.8)
+    ax.use_sticky_edges = False  # bar bases would pin the y limits to the bars
+    ax.margins(y=0.12)
     ax.set_xticks(x, list(factors) + [total_label], rotation=30, ha="right")
     ax.set_title(title or "waterfall")
     return fig
