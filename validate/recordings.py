@@ -394,9 +394,9 @@ def _from_npz(arrays: dict[str, np.ndarray], source: str, population, ticks, siz
     meta_ticks = _meta_ticks(meta, source)
     for name, raster in spikes.items():
         if ticks is None:
-            _expect_shape(raster, source, name, meta_ticks, sizes, "meta")
+            _expect_shape(raster, source, name, meta_ticks, sizes, len(spikes), "meta")
         else:
-            _expect_shape(raster, source, name, ticks, sizes)
+            _expect_shape(raster, source, name, ticks, sizes, len(spikes))
     return Recording(spikes=spikes, v=voltages, meta=meta, source=source)
 
 
@@ -408,13 +408,15 @@ def _select(pops: Mapping[str, Any], population: str, source: str):
     return pops[population]
 
 
-def _expect_shape(raster: np.ndarray, source: str, name: str, ticks, sizes, origin: str = "ticks=") -> None:
+def _expect_shape(
+    raster: np.ndarray, source: str, name: str, ticks, sizes, n_populations: int = 1, origin: str = "ticks="
+) -> None:
     """Check a raster's shape against the number of ticks (from ``origin``) and ``sizes=``."""
     if ticks is not None and raster.shape[0] != ticks:
         raise RecordingError(
             f"{source}: population {name!r}: the raster has {raster.shape[0]} ticks, expected {ticks} (from {origin})"
         )
-    size = _size_for(sizes, name, 1, source)
+    size = _size_for(sizes, name, n_populations, source)
     if size is not None and raster.shape[1] != size:
         raise RecordingError(f"{source}: sizes: population {name!r} has {raster.shape[1]} neurons, expected {size}")
 
