@@ -165,7 +165,7 @@ def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="s2emu")
     commands.register(parser.add_subparsers())
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.handler(args)
 
 
 def test_cli_compare_writes_summary_and_report(tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Command-line subcommands of the validator, added to the main ``s2emu`` parser.
 
 ``emu.cli`` calls :func:`register` with its subparsers object; each subcommand
-sets ``func``, a handler that takes the parsed arguments and returns the exit
+sets ``handler``, a function that takes the parsed arguments and returns the exit
 code (0 success, 2 bad input, reported as one line ``s2emu compare: error: ...``).
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, metavar="SUMMARY.json", help="where to write the summary")
     p.add_argument("--report", type=Path, metavar="REPORT.html", help="also write an HTML report (and REPORT.json)")
-    p.set_defaults(func=run_compare)
+    p.set_defaults(handler=run_compare)
     return p
 
 
