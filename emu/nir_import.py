@@ -80,7 +80,9 @@ def read_nir(path: Union[str, Path]) -> nir.NIRGraph:
     if not path.is_file():
         raise NIRImportError(f"{path}: no such NIR file")
     try:
-        graph = nir.read(str(path))
+        # our own shape checks name node and field; nir's type inference rejects
+        # graphs other tools write (e.g. per-channel (C, 1, 1) neuron parameters)
+        graph = nir.read(str(path), type_check=False)
     except Exception as exc:  # h5py / nir raise many types for a bad file
         raise NIRImportError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     if not isinstance(graph, nir.NIRGraph):
