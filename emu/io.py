@@ -157,7 +157,11 @@ def _from_events(path, ev, network: Network, dt, ticks):
     late = int((events["t"] >= n_ticks * window).sum())
     if late:
         raise InputFileError(f"{path}: {late} events after tick {n_ticks}; run more ticks")
-    frames = T.ToFrame(sensor_size=(w, h, n_pol), time_window=window)(events) if len(events) else np.zeros((0,))
+    # tick 0 starts at t = 0 (tonic would start at the first event) and the last,
+    # incomplete window is kept (tonic would drop it)
+    to_frame = T.ToFrame(sensor_size=(w, h, n_pol), time_window=window, start_time=0, end_time=n_ticks * window,
+                         include_incomplete=True)
+    frames = to_frame(events) if len(events) else np.zeros((0,))
     raster = np.zeros((n_ticks, n_pol, h, w), bool)
     raster[: len(frames)] = np.asarray(frames)[:n_ticks] > 0
     merged = int(len(events) - raster.sum())
