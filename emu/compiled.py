@@ -20,7 +20,7 @@ import numpy as np
 from emu.arith import Numerics, quantize_weights
 from emu.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, M_GE, \
     M_NEXT_TICK, M_ROUNDING, M_SEED, M_SUBTRACT
-from emu.network import Network, NetworkError
+from emu.network import Network
 from emu.profile import SemanticsProfile
 from emu.synapses import synapse_list
 

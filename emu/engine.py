@@ -126,6 +126,14 @@ class RunResult:
             out[i].append(t)
         return out
 
+    def to_recording(self, sample: int = 0):
+        """One sample as a :class:`validate.recordings.Recording` (what the validator compares)."""
+        from validate.recordings import Recording
+
+        return Recording(spikes={n: self.raster(n)[sample] for n in self.populations},
+                         v={n: v[sample] for n, v in self.v.items()}, meta=dict(self.meta, sample=sample),
+                         source="emulator run")
+
     def _pop(self, pop: str):
         if pop not in self.populations:
             raise KeyError(f"no population {pop!r} in this run; populations: {list(self.populations)}")

@@ -11,8 +11,9 @@ Inputs (``read_input``):
   ticks of ``dt`` with tonic's ``ToFrame``. Several events of one pixel in one
   tick make one spike; how many were merged is reported, never hidden.
 
-Outputs (``write_output``): the JSON layout of ``s2emu run`` or an ``.npz``
-with ``<population>/spikes`` rasters and ``<population>/v``; writes are atomic.
+Outputs (``write_output``): the recording layouts of :mod:`validate.recordings`
+(JSON ``{"populations": {name: {"spikes": {neuron: [ticks]}, "v": ...}}, "meta"}``
+or ``.npz`` with ``<population>/spikes`` and ``<population>/v``), written atomically.
 """
 from __future__ import annotations
 
@@ -169,57 +170,33 @@ def _from_events(path, ev, network: Network, dt, ticks):
                                                       "merged_same_tick_events": merged}
 
 
-def result_to_dict(result: RunResult, sample: int = 0) -> dict:
-    """The ``s2emu run`` JSON layout of one sample (voltages in chip units)."""
-    pops = {}
-    for name in result.populations:
-        entry = {"spikes": {str(k): v for k, v in result.spike_dict(name, sample).items()}}
-        if name in result.v:
-            entry["v"] = {str(k): result.v[name][sample, :, k].astype(float).tolist()
-                          for k in range(result.v[name].shape[2])}
-        pops[name] = entry
-    return {"populations": pops, "meta": dict(result.meta, sample=sample)}
-
-
 def write_output(result: RunResult, path, sample: int = 0) -> Path:
-    """Write one sample's result as .json or .npz (atomically)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".npz"):
-        raise ValueError(f"{path}: output must end in .json or .npz")
-    if suffix == ".json":
-        payload = json.dumps(result_to_dict(result, sample), default=_jsonable).encode()
-    else:
-        arrays = {f"{n}/spikes": result.raster(n)[sample] for n in result.populations}
-        arrays.update({f"{n}/v": v[sample] for n, v in result.v.items()})
-        arrays["meta"] = np.array(json.dumps(dict(result.meta, sample=sample), default=_jsonable))
-        import io as _io
+    """Write one sample's result as .json or .npz (the layouts of :mod:`validate.recordings`), atomically."""
+    from validate.recordings import save_recording
 
-        buf = _io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        payload = buf.getvalue()
-    atomic_write_bytes(path, payload)
+    path = Path(path)
+    if path.suffix.lower() not in (".json", ".npz"):
+        raise InputFileError(f"{path}: output must end in .json or .npz")
+    save_recording(result.to_recording(sample), path)
     return path
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
+def atomic_write(path, data) -> None:
+    """Write ``data`` (bytes or str) through a temporary file in the same folder and
+    ``os.replace``: readers never see a half-written file."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            f.write(raw)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _jsonable(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, tuple):
-        return list(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask once, so written files get the usual permissions

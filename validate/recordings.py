@@ -39,7 +39,6 @@ import io
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from emu.io import atomic_write  # noqa: F401  (re-exported: one atomic writer for the project)
 
 UNNAMED = "unnamed"
 """Population name given to sources without one (a raster, a flat spike dict)."""
@@ -64,8 +65,6 @@ _NPY_SUFFIXES = (".npy",)
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
 _EMULATOR_KEYS = ("populations", "meta")
 _POPULATION_KEYS = ("size", "spikes", "v")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read the process umask once, so written files get the usual permissions
 
 
 class RecordingError(ValueError):
@@ -247,24 +246,6 @@ def save_recording(rec: Recording, path: str | os.PathLike) -> None:
     else:
         raise RecordingError(f"{path}: cannot save: unknown format {suffix!r} (expected .json or .npz)")
     atomic_write(path, data)
-
-
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Readers never see a half-written file; on failure the temporary file is removed.
-    """
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dumps_json(obj: Any, source: str = "<json>", indent: int | None = None) -> str:
