@@ -439,15 +439,15 @@ def _short(h) -> str:
 
 def check_manifest(recording_meta: Mapping, model_path=None, input_path=None,
                    options: Union[ConversionOptions, Mapping, None] = None, ticks: Optional[int] = None,
-                   reset: Optional[str] = None, source: str = "chip recording") -> dict:
+                   reset: Optional[str] = None, sample: Optional[int] = None, source: str = "chip recording") -> dict:
     """Check that a chip recording was made from this model, input, options and tick count.
 
     ``recording_meta``: the recording's meta (its ``"manifest"`` is checked).
     ``model_path`` / ``input_path``: files whose sha256 must match; ``options``:
     a :class:`ConversionOptions` or a mapping of :data:`OPTION_FIELDS`;
     ``reset``: compared too when given (``ConversionOptions`` has no reset);
-    ``ticks``: compared with the manifest and with ``meta["ticks"]``. ``None``
-    skips a check. ``weight_max`` and ``scale_percentile`` are compared only when
+    ``ticks``: compared with the manifest and with ``meta["ticks"]``; ``sample``:
+    the sample of a batched input file that was run. ``None`` skips a check. ``weight_max`` and ``scale_percentile`` are compared only when
     either side scales with ``"auto"``. Raises :class:`ManifestMismatch` naming
     every field that differs; returns the manifest.
     """
@@ -485,6 +485,9 @@ def check_manifest(recording_meta: Mapping, model_path=None, input_path=None,
             if value is not None and value != int(ticks):
                 differ("ticks", f"the {where} has {value} ticks, expected {int(ticks)}")
                 break
+    if sample is not None and manifest.get("input_sample", 0) != int(sample):
+        differ("input sample", f"the recording ran sample {manifest.get('input_sample', 0)} of the input, "
+                               f"expected sample {int(sample)}")
     if problems:
         raise ManifestMismatch(f"{source} does not match what it is compared with: " + "; ".join(problems), fields)
     return dict(manifest)
@@ -492,12 +495,12 @@ def check_manifest(recording_meta: Mapping, model_path=None, input_path=None,
 
 def load_chip_recording(path, model_path=None, input_path=None,
                         options: Union[ConversionOptions, Mapping, None] = None, ticks: Optional[int] = None,
-                        reset: Optional[str] = None):
+                        reset: Optional[str] = None, sample: Optional[int] = None):
     """Load a chip recording (``validate.recordings.load_recording``) and :func:`check_manifest` it."""
     from validate.recordings import load_recording
 
     rec = load_recording(path)
-    check_manifest(rec.meta, model_path, input_path, options, ticks, reset=reset, source=str(path))
+    check_manifest(rec.meta, model_path, input_path, options, ticks, reset=reset, sample=sample, source=str(path))
     return rec
 
 
@@ -691,6 +694,7 @@ class ChipJob:
     input_sha256: Optional[str]
     input_spikes: Dict[str, Dict[str, List[int]]]
     input_spikes_sha256: str
+    sample: int
     options: dict
     ticks: int
     record: List[str]
@@ -786,7 +790,7 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
                         f"--conn-delay 0")
     return ChipJob(model_path=model_path, model_sha256=sha256_file(model_path), input_file=input_file,
                    input_sha256=input_sha, input_spikes=input_spikes, input_spikes_sha256=spikes_digest(input_spikes),
-                   options=opts, ticks=ticks, record=record, network=network, prescale=prescale,
+                   sample=int(sample), options=opts, ticks=ticks, record=record, network=network, prescale=prescale,
                    max_atoms_per_core=atoms, warnings=warnings)
 
 
@@ -862,6 +866,7 @@ MODEL_SHA256 = {job.model_sha256!r}
 INPUT_FILE = {job.input_file!r}
 INPUT_SHA256 = {job.input_sha256!r}
 INPUT_SPIKES_SHA256 = {job.input_spikes_sha256!r}
+INPUT_SAMPLE = {job.sample!r}
 TICKS = {job.ticks!r}
 OPTIONS = {job.options!r}
 RECORD = {job.record!r}
@@ -933,6 +938,7 @@ def main(argv=None):
             if missing == "spinnaker2":
                 print(INSTALL_HINT, file=sys.stderr)
             return 2
+    info["input_sample"] = INPUT_SAMPLE
     manifest = build_manifest(MODEL_FILE, MODEL_SHA256, INPUT_FILE, INPUT_SHA256, INPUT_SPIKES_SHA256, OPTIONS,
                               TICKS, info, GENERATOR, HOST_CODE_SHA256)
     save_chip_recording(spikes, voltages, manifest, args.out, TICKS)
@@ -1025,6 +1031,7 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
             hint = INSTALL_HINT if root == "spinnaker2" else "the brian2 backend needs brian2: pip install brian2"
             raise ChipBackendUnavailable(f"cannot import {exc.name}: {hint}") from None
         raise
+    info["input_sample"] = job.sample
     manifest = build_manifest(job.model_path.name, job.model_sha256, job.input_file, job.input_sha256,
                               job.input_spikes_sha256, job.options, job.ticks, info,
                               _generator().replace("chip-script", "chip-run"), host_code_sha256())

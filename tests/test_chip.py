@@ -314,6 +314,10 @@ def test_manifest_mismatches_name_each_field(files, tmp_path, recorded):
         check_manifest(meta, options=dataclasses.replace(OPTIONS, weight_scale=None))
     with pytest.raises(ManifestMismatch, match="option conn_delay"):
         load_chip_recording(recorded, options=dataclasses.replace(OPTIONS, conn_delay=1))
+    with pytest.raises(ManifestMismatch, match="input sample") as exc:
+        check_manifest(meta, sample=1)
+    assert exc.value.fields == ["input sample"]
+    check_manifest(meta, sample=0)
     # weight_max only matters with auto scaling
     check_manifest(meta, options=dataclasses.replace(OPTIONS, weight_max=15))
     with pytest.raises(ManifestMismatch, match="no manifest"):
