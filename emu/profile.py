@@ -58,8 +58,9 @@ class SemanticsProfile:
         Ticks every connection adds before its extra delay: 1 on the chip, 0 for
         snnTorch's same-step propagation (recurrent edges always take at least 1).
     weight_bits
-        Signed magnitude bits of integer weights: 8 -> [-127, 127] (``lif_no_delay``,
-        ``lif_conv2d``), 4 -> [-15, 15] (``lif``). ``None`` keeps float weights
+        Bits of a sign-magnitude integer weight, sign included: range
+        +-(2**(weight_bits-1) - 1). 8 -> [-127, 127] (``lif_no_delay``,
+        ``lif_conv2d``); 5 -> [-15, 15] (``lif``: 4-bit magnitude + sign). ``None`` keeps float weights
         (no quantization; float32 under chip/brian2 arithmetic).
     weight_rounding
         ``truncate`` (toward zero, as ``astype(int8)``; default) or ``nearest``.
@@ -112,7 +113,7 @@ class SemanticsProfile:
 
     @property
     def weight_max(self) -> Optional[int]:
-        """Largest integer weight magnitude, e.g. 127 for 8 bits, 15 for 4."""
+        """Largest integer weight magnitude: 127 for 8 bits, 15 for 5 (4-bit magnitude + sign)."""
         return None if self.weight_bits is None else 2 ** (self.weight_bits - 1) - 1
 
     def with_(self, **changes) -> "SemanticsProfile":

@@ -20,7 +20,7 @@ def profiles(draw, arithmetic=None):
         reset_timing=draw(st.sampled_from(("same_tick", "next_tick"))),
         spike_condition=draw(st.sampled_from((">", ">="))),
         synaptic_latency=draw(st.integers(0, 2)),
-        weight_bits=draw(st.sampled_from((None, 4, 8))),
+        weight_bits=draw(st.sampled_from((None, 5, 8))),
         weight_rounding=draw(st.sampled_from(("truncate", "nearest"))),
         weight_overflow="saturate",
         cuba_current=draw(st.sampled_from(("this_tick", "last_tick"))),
