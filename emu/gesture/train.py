@@ -103,7 +103,7 @@ def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, 
             optimizer.zero_grad()
             batch_loss.backward()
             optimizer.step()
-            total_loss += float(batch_loss) * len(labels)
+            total_loss += batch_loss.item() * len(labels)
             correct += int((predict(spikes) == labels).sum())
             seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")

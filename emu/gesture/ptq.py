@@ -1,0 +1,122 @@
+"""Paper-style post-training quantization of a NIR graph to int8 weights.
+
+For every LIF population, over all weight nodes (Conv2d / Linear / Affine) that
+feed it (one in the paper's chain)::
+
+    w_scale = 127 / percentile(|W|, p)            (p = 99.9 by default; 100 = max|W|)
+    W_int   = trunc(W * w_scale)                  (toward zero, as the chip's
+                                                   astype(int8); or nearest)
+    W_int   = clip(W_int, -127, 127)              (clipped weights are counted and
+                                                   reported, never wrapped)
+    v_threshold, v_leak, v_reset, bias  *=  w_scale
+
+Scaling every voltage-like quantity by the weights' factor leaves the dynamics
+unchanged (the chip converter's automatic weight scaling does the same with
+p = 100), so the only change is the rounding and clipping of the weights. The
+quantized graph stores the integer weights in the original float dtype and adds
+``"w_scale"`` to each LIF node's metadata (``v_quantized = w_scale * v_float``).
+``tau``, ``r`` and therefore ``alpha`` are untouched.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Dict, List, Sequence
+
+import nir
+import numpy as np
+
+from .export import chain, from_nir
+from .train import evaluate
+
+WEIGHT_NODES = (nir.Conv2d, nir.Linear, nir.Affine)
+NEURON_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI)
+MAX_WEIGHT = 127
+ROUNDING = {"trunc": np.trunc, "nearest": np.rint}
+DEFAULT_PERCENTILES = (99.0, 99.5, 99.9, 99.99, 100.0)
+
+
+def populations(graph: nir.NIRGraph) -> Dict[str, List[str]]:
+    """LIF node name -> names of the weight nodes feeding it, for a chain graph.
+
+    Raises ``ValueError`` for two weight nodes in a row (the chip converter
+    rejects them too) and for a weight node that feeds no LIF.
+    """
+    feeds: Dict[str, List[str]] = {}
+    pending: List[str] = []
+    for name in chain(graph):
+        node = graph.nodes[name]
+        if isinstance(node, WEIGHT_NODES):
+            if pending:
+                raise ValueError(f"two weight layers in a row: {pending[-1]!r} -> {name!r}")
+            pending.append(name)
+        elif isinstance(node, NEURON_NODES):
+            if not isinstance(node, nir.LIF):
+                raise TypeError(f"node {name!r}: {type(node).__name__} is not supported (LIF only)")
+            feeds[name], pending = pending, []
+    if pending:
+        raise ValueError(f"weight node {pending[0]!r} feeds no LIF population")
+    return feeds
+
+
+def quantize(graph: nir.NIRGraph, percentile: float = 99.9, rounding: str = "trunc"):
+    """Quantize ``graph``'s weights to integers in [-127, 127]; return
+    ``(quantized graph, report)``. The input graph is not modified.
+
+    The report is a JSON-ready dict: ``percentile``, ``rounding``, ``n_clipped``
+    (total) and per population ``w_scale``, ``abs_weight_percentile``, ``inputs``,
+    ``n_weights``, ``n_clipped``.
+    """
+    if rounding not in ROUNDING:
+        raise ValueError(f"rounding must be one of {sorted(ROUNDING)}, got {rounding!r}")
+    quantized = copy.deepcopy(graph)
+    report = {"percentile": float(percentile), "rounding": rounding, "n_clipped": 0, "populations": {}}
+    for lif_name, inputs in populations(graph).items():
+        weights = [quantized.nodes[name].weight for name in inputs]
+        magnitudes = np.concatenate([np.abs(np.asarray(w, dtype=np.float64)).ravel() for w in weights])
+        reference = float(np.percentile(magnitudes, percentile)) if magnitudes.size else 0.0
+        if reference == 0:
+            raise ValueError(f"population {lif_name!r}: the {percentile} percentile of |W| is 0; no scale")
+        w_scale = MAX_WEIGHT / reference
+        n_clipped = 0
+        for name in inputs:
+            node = quantized.nodes[name]
+            scaled = ROUNDING[rounding](np.asarray(node.weight, dtype=np.float64) * w_scale)
+            n_clipped += int(np.count_nonzero(np.abs(scaled) > MAX_WEIGHT))
+            node.weight = np.clip(scaled, -MAX_WEIGHT, MAX_WEIGHT).astype(np.asarray(node.weight).dtype)
+            if not isinstance(node, nir.Linear):
+                node.bias = np.asarray(node.bias) * w_scale
+        lif = quantized.nodes[lif_name]
+        lif.v_threshold = lif.v_threshold * w_scale
+        lif.v_leak = lif.v_leak * w_scale
+        lif.v_reset = lif.v_reset * w_scale
+        lif.metadata = {**lif.metadata, "w_scale": w_scale}
+        report["populations"][lif_name] = {
+            "w_scale": w_scale, "abs_weight_percentile": reference, "inputs": list(inputs),
+            "n_weights": int(magnitudes.size), "n_clipped": n_clipped}
+        report["n_clipped"] += n_clipped
+    return quantized, report
+
+
+def choose_percentile(graph: nir.NIRGraph, score: Callable[[nir.NIRGraph], float],
+                      percentiles: Sequence[float] = DEFAULT_PERCENTILES, rounding: str = "trunc") -> dict:
+    """Quantize with each percentile, score each quantized graph with ``score``
+    (higher is better, e.g. :func:`accuracy_score` on calibration data) and keep the
+    best; the earliest percentile in the list wins a tie.
+
+    Returns ``{"percentile", "graph", "report", "scores": {percentile: score}}``.
+    """
+    best = None
+    scores = {}
+    for p in percentiles:
+        quantized, report = quantize(graph, p, rounding)
+        scores[float(p)] = float(score(quantized))
+        if best is None or scores[float(p)] > best[0]:
+            best = (scores[float(p)], p, quantized, report)
+    _, p, quantized, report = best
+    return {"percentile": float(p), "graph": quantized, "report": report, "scores": scores}
+
+
+def accuracy_score(dataset, batch_size: int = 16) -> Callable[[nir.NIRGraph], float]:
+    """A ``score`` for :func:`choose_percentile`: accuracy of the graph, imported into
+    snnTorch, on ``dataset`` (``(frames (T, 2, 32, 32), label)`` samples)."""
+    return lambda graph: evaluate(from_nir(graph), dataset, batch_size)
