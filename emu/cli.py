@@ -37,7 +37,7 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--profile", choices=SemanticsProfile.PRESETS, default="chip")
     g.add_argument("--reset", choices=("zero", "subtract"), default="subtract")
     g.add_argument("--reset-timing", choices=("same_tick", "next_tick"))
-    g.add_argument("--weight-bits", type=int, help="integer weight bits (8: [-127,127], 4: [-15,15])")
+    g.add_argument("--weight-bits", type=int, help="weight bits incl. sign (8: [-127,127]; 5: [-15,15], the 4-bit+sign lif model)")
     g.add_argument("--weight-rounding", choices=("truncate", "nearest"))
     g.add_argument("--saturate-weights", action="store_true", help="clip out-of-range weights instead of failing")
     g.add_argument("--membrane-bits", type=int, help="fixed profile: membrane word bits")
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2emu", description="Bit-accurate SpiNNaker2 emulator and validator.")
     sub = parser.add_subparsers(dest="command", required=True)
     register_run(sub)
-    for module in ("emu.demo", "validate.commands", "emu.chip"):
+    for module in ("emu.demo", "validate.commands", "validate.validate_commands", "emu.chip"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -1,0 +1,298 @@
+"""The waterfall: each factor switched alone does what the theory says; the bookkeeping adds up;
+the ``s2emu attribute`` command."""
+import json
+
+import nir
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emu.cli import main
+from emu.engine import Emulator
+from emu.network import Network, Population, Projection
+from emu.profile import SemanticsProfile
+from netgen import networks
+from validate.attribution import (Attribution, AttributionError, ConfigResult, Factor, attribute, configuration,
+                                  default_factors, without_delays)
+
+SNN, CHIP = SemanticsProfile.snntorch(), SemanticsProfile.chip()
+
+
+def _constant_drive(model, beta, threshold, current, ticks):
+    """One neuron whose input spikes every tick through weight ``current``: constant input."""
+    net = Network()
+    net.add(Population("in", (1,), "input"))
+    net.add(Population("out", (1,), model, alpha=beta, threshold=threshold))
+    net.add(Projection("in", "out", np.array([[current]])))
+    return net, np.ones((ticks, 1), bool)
+
+
+def test_default_factors_in_waterfall_order():
+    keys = [f.key for f in default_factors(SNN, CHIP)]
+    assert keys == ["latency", "reset_timing", "weights", "arithmetic"]
+    keys = [f.key for f in default_factors(SemanticsProfile.snntorch(reset_mode="zero"), CHIP, include_fixed=True)]
+    assert keys == ["latency", "reset_timing", "reset_mode", "weights", "arithmetic", "fixed"]
+    cfg = configuration(SNN, default_factors(SNN, CHIP), ["latency", "reset_timing", "weights", "arithmetic"])
+    assert cfg.profile == CHIP and cfg.delays is False  # no network given: no delays to restore
+    with pytest.raises(AttributionError, match="unknown factor"):
+        configuration(SNN, default_factors(SNN, CHIP), ["reset"])
+
+
+@settings(max_examples=30)
+@given(beta=st.floats(0.5, 0.99), threshold=st.floats(0.5, 5.0), drive=st.floats(1.05, 3.0))
+def test_reset_timing_alone_costs_one_minus_beta_threshold_per_spike(beta, threshold, drive):
+    """Same-tick (chip) reset, pre-reset value p: p_t = b (p_{t-1} - T s_{t-1}) + I.
+    Next-tick (snnTorch) reset, recorded u:  u_t = b u_{t-1} + I - T s_{t-1}.
+    While the spikes agree, D_t = u_t - p_t obeys D_t = b D_{t-1} - (1 - b) T s_{t-1}, so
+    D_t = -(1 - b) T sum_{k<t} b^(t-1-k) s_k: every spike costs the delayed-reset neuron an
+    extra (1 - b) T (the threshold is subtracted one decay later), decaying like the membrane."""
+    beta = float(np.float32(beta))
+    current = drive * (1 - beta) * threshold  # the steady state I / (1 - b) lies above threshold
+    net, x = _constant_drive("lif", beta, threshold, current, 400)
+    factors = default_factors(SNN, CHIP)
+    alone = configuration(SNN, factors, ["reset_timing"])
+    assert alone.profile == SNN.with_(reset_timing="same_tick")
+    u_run = Emulator(net, SNN)(x, record_v=True)
+    v_run = Emulator(net, alone.profile)(x, record_v=True)
+    s_n, s_c = u_run.raster("out")[0, :, 0], v_run.raster("out")[0, :, 0]
+    u = u_run.v["out"][0, :, 0]
+    p = v_run.v["out"][0, :, 0] + threshold * s_c  # the chip records the post-reset value
+    agree = int(np.argmax(s_n != s_c)) if (s_n != s_c).any() else len(s_n)
+    assert s_c[:agree].any(), "no spike before the trains part"
+    for t in range(min(agree + 1, len(s_n))):  # D_t needs the spikes before t only
+        k = np.arange(t)
+        theory = -(1 - beta) * threshold * np.sum(beta ** (t - 1 - k) * s_c[:t])
+        assert abs((u[t] - p[t]) - theory) <= 1e-9 * threshold * (1 + t), (t, u[t] - p[t], theory)
+    t0 = int(np.flatnonzero(s_c)[0])
+    if t0 + 1 < len(s_n):
+        assert u[t0 + 1] - p[t0 + 1] == pytest.approx(-(1 - beta) * threshold, rel=1e-9)
+
+
+def test_reset_mode_alone_keeps_or_drops_the_residual():
+    """Same-tick reset of an IF neuron (no leak): subtract keeps the overshoot v - T, zero drops it."""
+    threshold, current = 1.0, 0.375
+    net, x = _constant_drive("if", 1.0, threshold, current, 12)
+    factors = default_factors(SemanticsProfile.snntorch(reset_mode="subtract"), CHIP.with_(reset_mode="zero"))
+    assert [f.key for f in factors][:3] == ["latency", "reset_timing", "reset_mode"]
+    src = SemanticsProfile.snntorch(reset_mode="subtract")
+    sub = Emulator(net, configuration(src, factors, ["reset_timing"]).profile)(x, record_v=True)
+    zero = Emulator(net, configuration(src, factors, ["reset_timing", "reset_mode"]).profile)(x, record_v=True)
+    t0 = int(np.flatnonzero(sub.raster("out")[0, :, 0])[0])
+    assert t0 == 2  # 3 * 0.375 = 1.125 > 1
+    assert sub.v["out"][0, t0, 0] - zero.v["out"][0, t0, 0] == (t0 + 1) * current - threshold
+    assert np.array_equal(sub.v["out"][0, :t0], zero.v["out"][0, :t0])
+
+
+def _feed_forward(net: Network) -> Network:
+    """netgen's network without recurrent and skip projections and without biases."""
+    net.projections = [p for p in net.projections if p.name != "skip" and not p.name.endswith(".rec")]
+    for p in net.populations.values():
+        p.i_offset = np.zeros(p.size)
+    return net
+
+
+@settings(max_examples=20)
+@given(st.data())
+def test_latency_alone_gives_identical_spikes_after_alignment(data):
+    net = _feed_forward(data.draw(networks()))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.random((2, 30, net.populations["in"].size)) < 0.3
+    target = SNN.with_(synaptic_latency=1)
+    factors = default_factors(SNN, target, net)
+    assert [f.key for f in factors] == ["latency"]
+    assert factors[0].delays == any(p.delay for p in net.projections)
+    for pad in (True, False):
+        att = attribute(net, x, source=SNN, target=target, pad=pad, progress=False)
+        assert att.target.total_mismatch == 0, att.target.mismatches
+    # padded, nothing of the response is cut off: the same classes (without padding the chip's last
+    # ticks are missing, which is a real effect of running it as long as the input)
+    att = attribute(net, x, source=SNN, target=target, progress=False)
+    assert att.drop == 0 and np.array_equal(att.target.predictions, att.source.predictions)
+    depth = {"in": 0}
+    for p in net.projections:
+        depth[p.post] = depth[p.pre] + 1 + p.delay
+    assert att.target.shifts == depth
+    # without alignment the runs do differ (when anything spikes)
+    slow = Emulator(net, target)(x)
+    fast = Emulator(without_delays(net), SNN)(x)
+    if any(fast.raster(n)[:, :-10].any() for n in net.populations if n != "in"):
+        assert any(not np.array_equal(slow.raster(n), fast.raster(n)) for n in net.populations if n != "in")
+
+
+def test_weights_alone_equal_hand_truncated_weights():
+    rng = np.random.default_rng(4)
+    net = Network()
+    net.add(Population("in", (6,), "input"))
+    net.add(Population("h", (8,), "lif", alpha=0.875, threshold=40.0))
+    net.add(Population("o", (3,), "lif", alpha=0.875, threshold=30.0))
+    net.add(Projection("in", "h", rng.uniform(-30, 60, (8, 6))))
+    net.add(Projection("h", "o", rng.uniform(-30, 60, (3, 8))))
+    x = rng.random((40, 6)) < 0.4
+    profile = configuration(SNN, default_factors(SNN, CHIP), ["weights"]).profile
+    assert profile == SNN.with_(weight_bits=8)
+    by_hand = Network(dict(net.populations), [Projection(p.pre, p.post, np.trunc(p.weight)) for p in net.projections])
+    a, b = Emulator(net, profile)(x, record_v=True), Emulator(by_hand, SNN)(x, record_v=True)
+    for n in ("h", "o"):
+        assert np.array_equal(a.raster(n), b.raster(n)) and np.array_equal(a.v[n], b.v[n])
+    # integer weights: quantization changes nothing
+    att = attribute(by_hand, x, source=SNN, target=SNN.with_(weight_bits=8), progress=False)
+    assert [f.key for f in att.factors] == ["weights"] and att.target.total_mismatch == 0
+
+
+def test_float32_arithmetic_alone_changes_nothing_when_every_number_is_exact():
+    """Decays 0.5 / 0.75, weights and thresholds on a 1/8 grid: every product and sum is exact in float32."""
+    rng = np.random.default_rng(5)
+    net = Network()
+    net.add(Population("in", (5,), "input"))
+    net.add(Population("h", (6,), "lif", alpha=0.75, threshold=2.5))
+    net.add(Population("o", (2,), "lif", alpha=0.5, threshold=1.5))
+    net.add(Projection("in", "h", np.round(rng.uniform(-1, 2, (6, 5)) * 8) / 8))
+    net.add(Projection("h", "o", np.round(rng.uniform(-1, 2, (2, 6)) * 8) / 8))
+    x = rng.random((2, 50, 5)) < 0.4
+    att = attribute(net, x, source=SNN, target=SNN.with_(arithmetic="chip"), progress=False)
+    assert [f.label for f in att.factors] == ["float32 arithmetic"]
+    assert att.target.total_mismatch == 0 and sum(att.source.spikes.values()) > 0
+
+
+def _result(name, acc, mismatch, switched=()):
+    return ConfigResult(name, tuple(switched), {}, False, {}, {"o": mismatch}, {"o": 1000}, {"o": 10**5},
+                        np.zeros(3, int), acc)
+
+
+def test_sentence_says_where_the_drop_comes_from():
+    factors = [Factor("latency", "synaptic latency", ()), Factor("reset_timing", "reset timing", ()),
+               Factor("weights", "int8 weights (truncate)", ()), Factor("arithmetic", "float32 arithmetic", ())]
+    steps = [_result("+latency", 0.941, 50), _result("+reset", 0.937, 350), _result("+weights", 0.935, 400),
+             _result("chip", 0.935, 400)]
+    loo = [_result(f"chip - {f.key}", 0.935, 400) for f in factors]
+    att = Attribution(factors, _result("float", 0.941, 0), steps, loo, [], ["o"], "o", 1000, True)
+    text = att.sentence()
+    assert "float (snnTorch semantics) 94.1 %, chip 93.5 %" in text
+    assert "Of the 0.6 % drop, 0.4 % comes from reset timing and 0.2 % comes from int8 weights (truncate)." in text
+    assert "400 (sample, tick, neuron) cells differ" in text and "75 % of them come from reset timing" in text
+    rows = att.rows()
+    assert [r["mismatch added"] for r in rows] == [50, 300, 50, 0]
+    assert [round(r["drop added (pp)"], 9) for r in rows] == [0, 0.4, 0.2, 0]
+    assert sum(r["mismatch share"] for r in rows) == pytest.approx(1)
+
+
+def test_bookkeeping_on_the_braille_network():
+    """Cumulative contributions add up to the total; leave-one-out runs miss exactly one factor."""
+    from pathlib import Path
+
+    from emu.nir_import import ConversionOptions, from_nir
+
+    path = Path(__file__).resolve().parents[1] / ".." / "shared" / "golden" / "braille_rnn" / \
+        "braille_noDelay_noBias_subtract.nir"
+    if not path.is_file():
+        pytest.skip("golden braille network not available")
+    net = from_nir(path, ConversionOptions(dt=1e-4, weight_scale="auto"))
+    rng = np.random.default_rng(0)
+    samples = [rng.random((t, 12)) < 0.1 for t in (120, 120, 100)]  # two lengths: two batches
+    labels = [0, 3, 5]
+    att = attribute(net, samples, labels, progress=False, alone=True)
+    keys = [f.key for f in att.factors]
+    assert keys == ["latency", "reset_timing", "weights", "arithmetic"]
+    assert att.factors[0].delays  # the converter's extra delay of 1 per connection
+    assert sum(r["mismatch added"] for r in att.rows()) == att.target.total_mismatch > 0
+    assert sum(r["drop added (pp)"] for r in att.rows()) == pytest.approx(100 * att.drop)
+    for f, loo in zip(att.factors, att.leave_one_out):
+        assert set(loo.switched) == set(keys) - {f.key}
+    assert [a.switched for a in att.alone] == [(k,) for k in keys]
+    assert att.target.shifts == {"input": 0, "lif1.lif": 2, "lif2": 4}
+    assert att.source.accuracy == np.mean(att.source.predictions == labels)
+    d = att.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["sentence"] == att.sentence()
+
+
+def test_bad_inputs():
+    net, x = _constant_drive("lif", 0.5, 1.0, 0.75, 10)
+    with pytest.raises(AttributionError, match="2 labels for 1 samples"):
+        attribute(net, x, labels=[0, 1], progress=False)
+    with pytest.raises(AttributionError, match="class indices 0..0"):
+        attribute(net, x, labels=[3], progress=False)
+    with pytest.raises(AttributionError, match="integer class indices"):
+        attribute(net, x, labels=[0.5], progress=False)
+    with pytest.raises(AttributionError, match="integer class indices"):
+        attribute(net, x, labels=["cat"], progress=False)
+    with pytest.raises(AttributionError, match="output population 'in' is not a neuron population"):
+        attribute(net, x, output="in", progress=False)
+    with pytest.raises(AttributionError, match="output population 'nope'"):
+        attribute(net, x, output="nope", progress=False)
+    from emu.engine import InputError
+
+    with pytest.raises(InputError, match="does not fit"):
+        attribute(net, np.zeros((10, 4), bool), progress=False)
+
+
+# s2emu attribute --------------------------------------------------------------------
+@pytest.fixture
+def model(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.1),
+                       v_reset=np.zeros(n))
+
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([10])}),
+               "fc1": nir.Affine(weight=rng.normal(0, 0.5, (16, 10)), bias=np.zeros(16)), "lif1": lif(16),
+               "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 16)), bias=np.zeros(4)), "lif2": lif(4)},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")], type_check=False)
+    nir.write(str(tmp_path / "m.nir"), graph)
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        np.save(tmp_path / "in" / f"s{i}.npy", rng.random((40, 10)) < 0.25)
+    np.save(tmp_path / "in" / "batch.npy", rng.random((2, 40, 10)) < 0.25)  # a file may hold a batch
+    (tmp_path / "labels.txt").write_text("0, 1, 2, 3, 1\n")
+    return tmp_path / "m.nir"
+
+
+CONV = ["--dt", "1e-3", "--auto-scale"]
+
+
+def test_attribute_command(tmp_path, model, capsys):
+    argv = ["attribute", str(model), "--inputs", str(tmp_path / "in"), "--labels", str(tmp_path / "labels.txt"),
+            "--report", str(tmp_path / "a.html"), "--out", str(tmp_path / "a_full.json"), "--fixed"] + CONV
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("On 5 samples, accuracy: float (snnTorch semantics)")
+    assert "chip + fixed point" in out.splitlines()[0]
+    full = json.loads((tmp_path / "a_full.json").read_text())
+    assert full["n_samples"] == 5
+    assert [r["key"] for r in full["rows"]] == ["latency", "reset_timing", "weights", "arithmetic", "fixed"]
+    assert full["steps"][-1]["profile"]["arithmetic"] == "fixed"
+    blocks = json.loads((tmp_path / "a.json").read_text())["blocks"]
+    assert blocks[0]["text"] == full["sentence"]
+    figures = [b for b in blocks if b["type"] == "figure"]
+    assert len(figures) == 3
+    assert set(figures[0]["data"]) == {f["label"] for f in full["factors"]}
+    assert (tmp_path / "a.html").read_text().count("data:image/png;base64,") == 3
+
+
+def _error(capsys, argv, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("s2emu attribute: error: "), err
+    assert match in err[0], err
+
+
+def test_attribute_bad_inputs(tmp_path, model, capsys):
+    base = ["attribute", str(model), "--report", str(tmp_path / "a.html")] + CONV
+    (tmp_path / "bad.txt").write_text("0 1\n")
+    _error(capsys, base + ["--inputs", str(tmp_path / "in"), "--labels", str(tmp_path / "bad.txt")],
+           "2 labels for 5 samples")
+    (tmp_path / "frac.txt").write_text("0 1 2.5 1 1\n")
+    _error(capsys, base + ["--inputs", str(tmp_path / "in"), "--labels", str(tmp_path / "frac.txt")],
+           "integer class indices")
+    _error(capsys, base + ["--inputs", str(tmp_path / "in"), "--output-population", "nope"],
+           "output population 'nope'")
+    (tmp_path / "empty").mkdir()
+    _error(capsys, base + ["--inputs", str(tmp_path / "empty")], "no input files")
+    _error(capsys, base + ["--inputs", str(tmp_path / "missing")], "no such input file or folder")
+    np.save(tmp_path / "wide.npy", np.zeros((40, 11), bool))
+    _error(capsys, base + ["--inputs", str(tmp_path / "wide.npy")], "does not fit population shape (10,)")
+    _error(capsys, base + ["--inputs", str(tmp_path / "in"), "--labels", str(tmp_path / "nolabels.npy")],
+           "no such labels file")

@@ -1,0 +1,545 @@
+"""Where accuracy is lost between snnTorch and the chip: one semantic factor at a time (a waterfall).
+
+Start from snnTorch's float semantics (``SemanticsProfile.snntorch()``: latency 0,
+delayed reset, float64, float weights) and switch the factors that separate it
+from the chip (``SemanticsProfile.chip()``) one at a time, in this order:
+
+1. ``latency``: synaptic latency 0 -> 1 tick per connection, plus the projections'
+   extra delays (snnTorch has none, the NIR converter adds one by default). A
+   population at depth d then answers d (+ delays) ticks later; every comparison
+   is made after shifting it back (:func:`validate.localize.latency_shifts`), and
+   with ``pad=True`` such runs get that many extra silent ticks so that nothing of
+   the response is cut off. What remains is the real effect: recurrent loops
+   with a longer lag, skip paths of other lengths, bias integrating before the
+   delayed input arrives.
+2. ``reset_timing``: next-tick (snnTorch ``reset_delay=True``) -> same-tick reset.
+3. ``reset_mode``: only when the float model's reset differs from the chip's.
+4. ``spike_condition`` / ``cuba_current``: only when they differ.
+5. ``weights``: integer weights (bits, rounding, overflow) instead of float ones.
+6. ``arithmetic``: float64 -> the chip's float32 (or the target's arithmetic).
+7. optionally ``fixed``: a fixed-point membrane beyond the chip (``include_fixed``).
+
+For every configuration the emulator runs all samples; against the float run it
+counts mismatching (sample, tick, neuron) spike cells per population, and the
+predicted class (argmax of the output population's spike counts, ties to the
+lowest index) gives an accuracy (with labels) or the agreement with the float
+prediction (without). Each factor's contribution is reported **cumulatively**
+(switching factors on in order: differences between successive steps, summing to
+the total) and **leave-one-out** (the chip minus the chip without that factor:
+what removing it alone would recover; these need not sum to the total when
+factors interact). :meth:`Attribution.sentence` writes the summary users want,
+e.g. "of the 0.6 % drop, 0.4 % comes from reset timing".
+
+snnTorch holds ``beta`` as a float32 tensor, so by default (``snntorch_decay``)
+every configuration uses decays rounded to float32 (the chip's float32 parameters
+are rounded the same way; only the float64 runs change).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emu.arith import quantize_weights
+from emu.engine import Emulator, normalize_inputs
+from emu.network import Network
+from emu.profile import SemanticsProfile
+
+from .localize import latency_shifts
+from .report import Report, mismatch_bars, waterfall_chart
+
+
+class AttributionError(ValueError):
+    """Bad attribution inputs (labels, output population, factors)."""
+
+
+FACTOR_FIELDS = {
+    "latency": ("synaptic_latency",),
+    "reset_timing": ("reset_timing",),
+    "reset_mode": ("reset_mode",),
+    "spike_condition": ("spike_condition",),
+    "cuba_current": ("cuba_current",),
+    "weights": ("weight_bits", "weight_rounding", "weight_overflow"),
+    "arithmetic": ("arithmetic", "membrane_bits", "membrane_frac_bits", "coef_frac_bits", "fixed_rounding", "seed"),
+}
+FIXED_FIELDS = ("membrane_bits", "membrane_frac_bits", "coef_frac_bits", "fixed_rounding", "seed")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One semantic difference: the profile fields it sets, and whether it brings the delays back."""
+
+    key: str
+    label: str
+    changes: Tuple[Tuple[str, Any], ...]
+    delays: bool = False
+
+
+def _arith_label(p: SemanticsProfile) -> str:
+    if p.arithmetic == "fixed":
+        return (f"fixed-point arithmetic (Q{p.membrane_bits - p.membrane_frac_bits}.{p.membrane_frac_bits}, "
+                f"{p.fixed_rounding})")
+    return {"chip": "float32 arithmetic", "brian2": "float32 parameters (brian2)",
+            "float64": "float64 arithmetic"}[p.arithmetic]
+
+
+def default_factors(source: SemanticsProfile, target: SemanticsProfile, network: Optional[Network] = None,
+                    include_fixed: bool = False, source_delays: bool = False) -> List[Factor]:
+    """The factors between ``source`` and ``target`` in the waterfall order (module doc).
+
+    A factor appears when its fields differ (``latency`` also when the network
+    has delays the source drops); ``include_fixed`` appends a fixed-point
+    membrane (the target's fixed-point fields) after the target's arithmetic.
+    """
+    has_delays = network is not None and any(pr.delay for pr in network.projections)
+    out = []
+    for key, fields in FACTOR_FIELDS.items():
+        changes = tuple((f, getattr(target, f)) for f in fields if getattr(source, f) != getattr(target, f))
+        delays = key == "latency" and has_delays and not source_delays
+        if not changes and not delays:
+            continue
+        if key == "latency":
+            label = f"synaptic latency ({source.synaptic_latency} -> {target.synaptic_latency}" + (
+                " + delays)" if delays else ")")
+            if not changes:
+                changes = (("synaptic_latency", target.synaptic_latency),)
+        elif key == "reset_timing":
+            label = f"reset timing ({source.reset_timing.replace('_', ' ')} -> {target.reset_timing.replace('_', ' ')})"
+        elif key == "reset_mode":
+            label = f"reset mode ({source.reset_mode} -> {target.reset_mode})"
+        elif key == "spike_condition":
+            label = f"spike condition ({source.spike_condition} -> {target.spike_condition})"
+        elif key == "cuba_current":
+            label = f"CubaLIF current ({source.cuba_current} -> {target.cuba_current})"
+        elif key == "weights":
+            label = ("float weights" if target.weight_bits is None
+                     else f"int{target.weight_bits} weights ({target.weight_rounding})")
+        else:
+            label = _arith_label(target)
+        out.append(Factor(key, label, changes, delays))
+    if include_fixed and target.arithmetic != "fixed":
+        fixed = target.with_(arithmetic="fixed")
+        out.append(Factor("fixed", f"{_arith_label(fixed)} (beyond the chip)",
+                          (("arithmetic", "fixed"),) + tuple((f, getattr(fixed, f)) for f in FIXED_FIELDS)))
+    return out
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A profile made of the source with some factors switched on (in the factors' order)."""
+
+    name: str
+    switched: Tuple[str, ...]
+    profile: SemanticsProfile
+    delays: bool
+
+    @property
+    def key(self):
+        return (self.profile, self.delays)
+
+
+def configuration(source: SemanticsProfile, factors: Sequence[Factor], switched, name: str = "",
+                  source_delays: bool = False) -> Configuration:
+    """The source profile with the factors whose keys are in ``switched`` applied, in factor order."""
+    switched = set(switched)
+    unknown = switched - {f.key for f in factors}
+    if unknown:
+        raise AttributionError(f"unknown factor(s) {sorted(unknown)}; factors are {[f.key for f in factors]}")
+    profile, delays = source, source_delays
+    on = []
+    for f in factors:
+        if f.key in switched:
+            profile = profile.with_(**dict(f.changes))
+            delays = delays or f.delays
+            on.append(f.key)
+    return Configuration(name or ("+".join(on) or "source"), tuple(on), profile, delays)
+
+
+def without_delays(network: Network) -> Network:
+    """The network with every projection's extra delay set to 0 (an snnTorch model has none)."""
+    return Network(dict(network.populations), [dataclasses.replace(pr, delay=0) for pr in network.projections],
+                   network.dt, dict(network.meta))
+
+
+def with_float32_decays(network: Network) -> Network:
+    """The network with alpha and alpha_syn rounded to float32, as snnTorch holds beta."""
+    pops = {}
+    for name, p in network.populations.items():
+        f32 = lambda x: None if x is None else np.asarray(x, np.float32).astype(np.float64)  # noqa: E731
+        pops[name] = dataclasses.replace(p, alpha=f32(p.alpha), alpha_syn=f32(p.alpha_syn))
+    return Network(pops, list(network.projections), network.dt, dict(network.meta))
+
+
+@dataclass
+class ConfigResult:
+    """What one configuration did on all samples, measured against the source run."""
+
+    name: str
+    switched: Tuple[str, ...]
+    profile: Dict[str, Any]
+    delays: bool
+    shifts: Dict[str, int]
+    mismatches: Dict[str, int]
+    spikes: Dict[str, int]
+    cells: Dict[str, int]
+    predictions: np.ndarray
+    accuracy: float = float("nan")
+
+    @property
+    def total_mismatch(self) -> int:
+        return int(sum(self.mismatches.values()))
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["predictions"] = self.predictions.tolist()
+        d["total_mismatch"] = self.total_mismatch
+        return d
+
+
+def _align(cfg: np.ndarray, base: np.ndarray, s: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Config ticks ``s ..`` against base ticks ``0 ..`` (a negative s shifts the base instead)."""
+    if s < 0:
+        b, c = _align(base, cfg, -s)
+        return c, b
+    length = max(0, min(cfg.shape[1] - s, base.shape[1]))
+    return cfg[:, s:s + length], base[:, :length]
+
+
+def _groups(inputs, network: Network) -> Tuple[List[Tuple[np.ndarray, Dict[str, np.ndarray]]], int]:
+    """Samples as batches of equal length: ``[(sample indices, {input: (b, T, N)})]`` and the sample count."""
+    if isinstance(inputs, (list, tuple)):
+        items = [normalize_inputs(network, x)[0] for x in inputs]
+        by_len: Dict[int, List[int]] = {}
+        for i, x in enumerate(items):
+            if next(iter(x.values())).shape[0] != 1:
+                raise AttributionError(f"sample {i}: give one sample per list item (got a batch of "
+                                       f"{next(iter(x.values())).shape[0]})")
+            by_len.setdefault(next(iter(x.values())).shape[1], []).append(i)
+        groups = [(np.array(idx), {k: np.concatenate([items[i][k] for i in idx]) for k in items[idx[0]]})
+                  for _, idx in sorted(by_len.items())]
+        return groups, len(items)
+    rasters, _ = normalize_inputs(network, inputs)
+    n = next(iter(rasters.values())).shape[0]
+    return [(np.arange(n), rasters)], n
+
+
+@dataclass
+class Attribution:
+    """Results of :func:`attribute`: the source run, the cumulative steps, and leave-one-out runs."""
+
+    factors: List[Factor]
+    source: ConfigResult
+    steps: List[ConfigResult]
+    leave_one_out: List[ConfigResult]
+    alone: List[ConfigResult]
+    populations: List[str]
+    output: str
+    n_samples: int
+    labels_given: bool
+    settings: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> ConfigResult:
+        return self.steps[-1] if self.steps else self.source
+
+    @property
+    def target_label(self) -> str:
+        return self.settings.get("target_label", "chip")
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.labels_given else "agreement with the float prediction"
+
+    @property
+    def drop(self) -> float:
+        """Accuracy (or agreement) lost from the source to the target (a fraction)."""
+        return self.source.accuracy - self.target.accuracy
+
+    def rows(self) -> List[Dict[str, Any]]:
+        """One row per factor: cumulative and leave-one-out contributions to accuracy drop and mismatch."""
+        rows = []
+        total_m, drop = self.target.total_mismatch, self.drop
+        prev = self.source
+        for i, f in enumerate(self.factors):
+            step, loo = self.steps[i], self.leave_one_out[i]
+            dm = step.total_mismatch - prev.total_mismatch
+            da = prev.accuracy - step.accuracy
+            lm = total_m - loo.total_mismatch
+            la = loo.accuracy - self.target.accuracy
+            row = {
+                "factor": f.label,
+                "key": f.key,
+                "mismatch after": step.total_mismatch,
+                "mismatch added": dm,
+                "mismatch share": dm / total_m if total_m else None,
+                f"{self.metric} after": step.accuracy,
+                "drop added (pp)": 100 * da,
+                "drop share": da / drop if drop else None,
+                "leave-one-out mismatch": lm,
+                "leave-one-out mismatch share": lm / total_m if total_m else None,
+                "leave-one-out drop (pp)": 100 * la,
+            }
+            if self.alone:
+                row["alone mismatch"] = self.alone[i].total_mismatch
+                row["alone drop (pp)"] = 100 * (self.source.accuracy - self.alone[i].accuracy)
+            rows.append(row)
+            prev = step
+        return rows
+
+    def population_rows(self) -> List[Dict[str, Any]]:
+        """Per population: the mismatch each factor adds cumulatively (and the total)."""
+        rows = []
+        for pop in self.populations:
+            row = {"population": pop, "float spikes": self.source.spikes[pop]}
+            prev = self.source
+            for f, step in zip(self.factors, self.steps):
+                row[f.key] = step.mismatches[pop] - prev.mismatches[pop]
+                prev = step
+            row["total mismatch"] = self.target.mismatches[pop]
+            rows.append(row)
+        return rows
+
+    def sentence(self) -> str:
+        """The summary: accuracy drop and spike mismatch, and which factors they come from."""
+        metric = self.metric
+        src, tgt = self.source.accuracy, self.target.accuracy
+        contrib = [(f.label, self.source.accuracy if i == 0 else self.steps[i - 1].accuracy, s.accuracy)
+                   for i, (f, s) in enumerate(zip(self.factors, self.steps))]
+        parts = [(label, before - after) for label, before, after in contrib]
+        head = (f"On {self.n_samples} sample{'s' if self.n_samples != 1 else ''}, {metric}: float (snnTorch "
+                f"semantics) {_pct(src)} %, {self.target_label} {_pct(tgt)} %.")
+        drop = src - tgt
+        if not self.factors:
+            return head + " The two profiles do not differ in any factor."
+        if abs(drop) < 1e-12 and not any(abs(d) > 1e-12 for _, d in parts):
+            text = f"{head} No {metric} is lost."
+        else:
+            big = sorted([p for p in parts if abs(p[1]) > 1e-12], key=lambda p: -abs(p[1]))
+            said = [f"{_pct(d)} % comes from {label}" if d > 0 else f"{label} recovers {_pct(-d)} %"
+                    for label, d in big]
+            word = "drop" if drop >= 0 else "gain"
+            text = f"{head} Of the {_pct(abs(drop))} % {word}, {_join(said)}."
+        total_m = self.target.total_mismatch
+        if total_m:
+            spikes = sum(self.source.spikes.values())
+            shares = [(f.label, (s.total_mismatch - (self.source if i == 0 else self.steps[i - 1]).total_mismatch)
+                       / total_m) for i, (f, s) in enumerate(zip(self.factors, self.steps))]
+            shares = sorted([s for s in shares if abs(s[1]) > 1e-12], key=lambda s: -abs(s[1]))
+            text += (f" Spikes: {total_m} (sample, tick, neuron) cells differ from the float run "
+                     f"({_pct(total_m / spikes) if spikes else 'n/a'} % of its {spikes} spikes); "
+                     f"{_join([_share_phrase(label, v) for label, v in shares])}.")
+        else:
+            text += f" The {self.target_label}'s spikes equal the float run's after latency alignment."
+        text += f" (Cumulative, in the order {' -> '.join(f.key for f in self.factors)}.)"
+        return text
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "sentence": self.sentence(),
+            "metric": self.metric,
+            "n_samples": self.n_samples,
+            "output": self.output,
+            "populations": self.populations,
+            "settings": self.settings,
+            "factors": [dataclasses.asdict(f) for f in self.factors],
+            "source": self.source.to_dict(),
+            "steps": [s.to_dict() for s in self.steps],
+            "leave_one_out": [s.to_dict() for s in self.leave_one_out],
+            "alone": [s.to_dict() for s in self.alone],
+            "rows": self.rows(),
+            "population_rows": self.population_rows(),
+        }
+
+    def report(self, title: str = "Where accuracy is lost: snnTorch float -> SpiNNaker2 chip") -> Report:
+        """The waterfall report: the sentence, waterfall charts (accuracy, mismatch), tables."""
+        rep = Report(title)
+        rep.add_text(self.sentence())
+        for note in self.settings.get("notes", []):
+            rep.add_text(f"Note: {note}")
+        truth = "labels given" if self.labels_given else "no labels: agreement with the float prediction"
+        rep.add_text(
+            f"{self.n_samples} samples; class = argmax of the spike counts of population {self.output!r} "
+            f"(ties to the lowest index); {truth}. Mismatch = (sample, tick, neuron) cells whose spike differs "
+            f"from the float run, after shifting each population back by its latency. Settings: {self.settings}."
+        )
+        labels = [f.label for f in self.factors]
+        rows = self.rows()
+        if self.factors:
+            rep.add_heading("Waterfall")
+            rep.add_figure(
+                waterfall_chart(labels, [r["drop added (pp)"] for r in rows],
+                                title=f"{self.metric} lost per factor (percentage points, cumulative)",
+                                total_label=self.target_label),
+                f"{self.metric} drop from float ({_pct(self.source.accuracy)} %) to {self.target_label} "
+                f"({_pct(self.target.accuracy)} %), one factor at a time",
+                data={label: r["drop added (pp)"] for label, r in zip(labels, rows)},
+            )
+            rep.add_figure(
+                waterfall_chart(labels, [r["mismatch added"] for r in rows],
+                                title="mismatching spike cells added per factor (cumulative)",
+                                total_label=self.target_label),
+                "spike mismatch against the float run, one factor at a time",
+                data={label: r["mismatch added"] for label, r in zip(labels, rows)},
+            )
+        rep.add_heading("Factors")
+        rep.add_table(rows, caption="cumulative (switching factors on in order) and leave-one-out (chip without "
+                                    "the factor) contributions")
+        configs = [self.source] + self.steps + self.leave_one_out + self.alone
+        rep.add_table([{"configuration": c.name, "switched": ", ".join(c.switched) or "-",
+                        self.metric: c.accuracy, "mismatch": c.total_mismatch,
+                        "spikes": int(sum(c.spikes.values())), "shifts": str(c.shifts)} for c in configs],
+                      caption="every configuration run")
+        rep.add_heading("Per population")
+        rep.add_table(self.population_rows(), caption="mismatching cells each factor adds, per population")
+        rep.add_figure(
+            mismatch_bars(self.populations, [self.source.spikes[p] for p in self.populations],
+                          [self.target.spikes[p] for p in self.populations],
+                          [self.target.mismatches[p] for p in self.populations], "float", self.target_label),
+            f"spikes of the float and {self.target_label} runs and their mismatching cells, per population",
+            data=self.population_rows(),
+        )
+        return rep
+
+
+def _weight_notes(network: Network, target: SemanticsProfile) -> List[str]:
+    """Projections where integer weights lose most non-zero weights (a sign of missing weight scaling)."""
+    if target.weight_bits is None:
+        return []
+    notes = []
+    for pr in network.projections:
+        nonzero = pr.weight != 0
+        q, _ = quantize_weights(pr.weight, target.with_(weight_overflow="saturate"))
+        lost = int((q[nonzero] == 0).sum())
+        if nonzero.any() and lost > nonzero.sum() / 2:
+            notes.append(f"projection {pr.label}: {lost} of {int(nonzero.sum())} non-zero weights become 0 as "
+                         f"int{target.weight_bits} ({target.weight_rounding}); the weights may need scaling "
+                         f"(--scale / --auto-scale)")
+    return notes
+
+
+def _share_phrase(label: str, share: float) -> str:
+    if share >= 0:
+        return f"{_pct(share)} % of them come from {label}"
+    return f"{label} removes {_pct(-share)} % of them again"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}".rstrip("0").rstrip(".")
+
+
+def _join(items: List[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
+              source: Optional[SemanticsProfile] = None, target: Optional[SemanticsProfile] = None,
+              factors: Optional[Sequence[Factor]] = None, output: Optional[str] = None, pad: bool = True,
+              include_fixed: bool = False, alone: bool = False, snntorch_decay: bool = True,
+              chunk: int = 64, progress: Optional[bool] = None) -> Attribution:
+    """Run the waterfall (module doc) over ``inputs`` and return an :class:`Attribution`.
+
+    ``inputs``: a batch as the emulator takes it ((B, T, N) or a dict), or a list
+    of single samples (may differ in length). ``labels``: one class per sample, or
+    None. ``source`` / ``target``: the float and chip profiles (defaults
+    ``snntorch()`` and ``chip()``). ``output``: the population whose spike counts
+    classify (default: the last in topological order). ``pad``: give latency-shifted
+    runs extra silent ticks so that aligned windows are complete. ``alone``: also
+    run each factor switched on alone from the source.
+    """
+    network.validate()
+    source = source or SemanticsProfile.snntorch()
+    target = target or SemanticsProfile.chip()
+    factors = list(factors) if factors is not None else default_factors(source, target, network, include_fixed)
+    order = network.order()
+    populations = [n for n in order if network.populations[n].model != "input"]
+    output = output or (populations[-1] if populations else None)
+    if output not in network.populations or network.populations[output].model == "input":
+        raise AttributionError(f"output population {output!r} is not a neuron population of the network "
+                               f"(populations: {populations})")
+    groups, n_samples = _groups(inputs, network)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.shape[0] != n_samples:
+            raise AttributionError(f"{labels.shape[0] if labels.ndim == 1 else labels.shape} labels for {n_samples} "
+                                   f"samples: give one label per sample")
+        if not np.issubdtype(labels.dtype, np.integer):
+            try:
+                as_float = labels.astype(float)
+            except (TypeError, ValueError):
+                raise AttributionError(f"labels must be integer class indices, got {labels.dtype}") from None
+            if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+                raise AttributionError("labels must be integer class indices")
+            labels = as_float.astype(np.int64)
+        n_out = network.populations[output].size
+        if labels.size and (labels.min() < 0 or labels.max() >= n_out):
+            raise AttributionError(f"labels must be class indices 0..{n_out - 1} (the {n_out} neurons of "
+                                   f"{output!r}), got {int(labels.min())}..{int(labels.max())}")
+    base_net = with_float32_decays(network) if snntorch_decay else network
+    nets = {False: without_delays(base_net), True: base_net}
+
+    src_cfg = configuration(source, factors, (), "float (source)")
+    keys = [f.key for f in factors]
+    steps = [configuration(source, factors, keys[:i + 1], f"+ {f.key}") for i, f in enumerate(factors)]
+    target_label = "chip + fixed point" if any(f.key == "fixed" for f in factors) else "chip"
+    if steps:
+        steps[-1] = dataclasses.replace(steps[-1], name=f"{target_label} (target)")
+    loo = [configuration(source, factors, [k for k in keys if k != f.key], f"chip - {f.key}") for f in factors]
+    solo = [configuration(source, factors, [f.key], f"float + {f.key} only") for f in factors] if alone else []
+    unique: Dict[Any, Configuration] = {}
+    for c in [src_cfg] + steps + loo + solo:
+        unique.setdefault(c.key, c)
+    emulators = {k: Emulator(nets[c.delays], c.profile) for k, c in unique.items()}
+    shifts = {k: latency_shifts(network, c.profile, source, reference_delays=False, delays=c.delays)
+              for k, c in unique.items()}
+    acc = {k: dict(mismatches={p: 0 for p in populations}, spikes={p: 0 for p in populations},
+                   cells={p: 0 for p in populations}, predictions=np.full(n_samples, -1, np.int64))
+           for k in unique}
+
+    chunks = [(idx[s:s + chunk], {n: r[s:s + chunk] for n, r in rasters.items()})
+              for idx, rasters in groups for s in range(0, len(idx), chunk)]
+    total = len(chunks) * len(unique)
+    show = progress if progress is not None else total > 4
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="attribution", unit="run")
+    for idx, rasters in chunks:
+        ticks = next(iter(rasters.values())).shape[1]
+        base = None
+        for k in [src_cfg.key] + [k for k in unique if k != src_cfg.key]:
+            sh = shifts[k]
+            extra = max(0, max(sh.values())) if pad else 0
+            res = emulators[k](rasters, ticks=ticks + extra)
+            if k == src_cfg.key:
+                base = {p: res.raster(p) for p in populations}
+            a = acc[k]
+            for p in populations:
+                cfg, ref = _align(res.raster(p), base[p], sh[p])
+                a["mismatches"][p] += int((cfg != ref).sum())
+                a["cells"][p] += int(cfg.size)
+                a["spikes"][p] += int(cfg.sum())
+                if p == output:
+                    a["predictions"][idx] = np.argmax(cfg.sum(axis=1), axis=1)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    src_pred = acc[src_cfg.key]["predictions"]
+
+    def result(c: Configuration) -> ConfigResult:
+        a = acc[c.key]
+        pred = a["predictions"]
+        truth = labels if labels is not None else src_pred
+        accuracy = float(np.mean(pred == truth)) if n_samples else float("nan")
+        return ConfigResult(c.name, c.switched, c.profile.describe(), c.delays, shifts[c.key], dict(a["mismatches"]),
+                            dict(a["spikes"]), dict(a["cells"]), pred.copy(), accuracy)
+
+    settings = dict(source=source.describe(), target=target.describe(), target_label=target_label, pad=pad,
+                    snntorch_decay=snntorch_decay, output=output, notes=_weight_notes(network, target))
+    return Attribution(factors, result(src_cfg), [result(c) for c in steps], [result(c) for c in loo],
+                       [result(c) for c in solo], populations, output, n_samples, labels is not None, settings)

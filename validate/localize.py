@@ -1,0 +1,288 @@
+"""Where two runs of one network on identical inputs first differ, and whether it started there.
+
+:func:`localize` takes the spikes of two runs (A and B) and the network, and names
+the first population in topological order (:meth:`Network.order`) whose spikes
+differ, the tick, sample and neuron of its first difference, and a verdict:
+
+``entered``
+    the inputs of that population (the spikes of every population projecting to
+    it, recurrent and skip projections included) were still equal at every tick
+    that can reach it by that tick (pre tick ``s <= t - lag`` of the projection):
+    the difference arose in this population (its weights, parameters or
+    arithmetic).
+``inherited``
+    some input population already differed at a tick that reaches it; the
+    sources are listed (possible with back edges: a later population feeding an
+    earlier one).
+``unknown``
+    the recorded inputs are equal, but some input population is missing from a
+    run (e.g. a chip recording of the output layer only).
+``input``
+    an input population itself differs: the runs were not on identical inputs.
+
+Alignment: runs with different synaptic latency (chip vs snnTorch) are compared
+after shifting A back by ``shift[population]`` ticks (A at ``t + shift`` pairs
+with B at ``t``; :func:`latency_shifts` computes the shifts); ticks are then
+reported in B's time base, and A's tick is ``tick + shift``. The reach of a
+projection is its lag in ticks (:func:`projection_lags`): from the profile both
+runs share, or by default latency 0 (each projection's extra delay; recurrent
+ones at least 1), the conservative choice that counts more input ticks as
+possible causes.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from emu.network import Network
+from emu.profile import SemanticsProfile
+
+
+class LocalizeError(ValueError):
+    """Two runs that cannot be localized against each other (populations, shapes)."""
+
+
+KINDS = ("entered", "inherited", "unknown", "input")
+
+
+@dataclass
+class Localization:
+    """The result of :func:`localize`. ``identical``: no population differs (then the rest is None).
+
+    ``tick`` is in B's time base (A's tick is ``tick_a``); ``neuron`` is the NIR flat
+    index, ``neuron_index`` the same in the population's shape; ``a_spiked`` tells
+    which run has the spike. ``sources``: for ``inherited``, each input population
+    that already differed (its first differing tick and neuron, and the lag of its
+    projection). ``unchecked``: input populations missing from a run.
+    ``first_ticks``: every differing population -> its first differing tick.
+    ``earliest``: the earliest difference in any population (ties: topological
+    order), which differs from ``population`` only through back edges.
+    ``voltage_first_diff``: first tick where the neuron's recorded voltages differ,
+    when both runs recorded them.
+    """
+
+    identical: bool
+    population: Optional[str] = None
+    neuron: Optional[int] = None
+    neuron_index: Optional[Tuple[int, ...]] = None
+    tick: Optional[int] = None
+    tick_a: Optional[int] = None
+    sample: Optional[int] = None
+    kind: Optional[str] = None
+    a_spiked: Optional[bool] = None
+    sources: List[Dict[str, Any]] = field(default_factory=list)
+    unchecked: List[str] = field(default_factory=list)
+    first_ticks: Dict[str, int] = field(default_factory=dict)
+    earliest: Optional[Dict[str, Any]] = None
+    voltage_first_diff: Optional[int] = None
+    compared: List[str] = field(default_factory=list)
+    labels: Tuple[str, str] = ("A", "B")
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["sentence"] = self.sentence()
+        return d
+
+    def sentence(self) -> str:
+        """One plain-language statement of the result."""
+        a, b = self.labels
+        if self.identical:
+            return f"{a} and {b} spike identically in every compared population ({', '.join(self.compared)})."
+        where = f"neuron {self.neuron}" + (f" {self.neuron_index}" if self.neuron_index and len(self.neuron_index) > 1
+                                           else "")
+        who = f"{a} spiked and {b} did not" if self.a_spiked else f"{b} spiked and {a} did not"
+        tick = f"tick {self.tick}" + (f" ({a}'s tick {self.tick_a})" if self.tick_a != self.tick else "")
+        head = (f"First difference: population {self.population!r}, {where}, {tick} of sample {self.sample} "
+                f"({who}).")
+        if self.kind == "input":
+            return head + " It is an input population: the two runs did not get identical inputs."
+        if self.kind == "entered":
+            return head + " It entered there: the spikes reaching it were still equal up to that tick."
+        if self.kind == "unknown":
+            return head + (f" Its recorded inputs were equal, but {', '.join(map(repr, self.unchecked))} "
+                           f"{'is' if len(self.unchecked) == 1 else 'are'} not in both runs, so it may have "
+                           f"entered there or been inherited.")
+        src = "; ".join(f"{s['population']!r} (first differs at tick {s['tick']}, neuron {s['neuron']})"
+                        for s in self.sources)
+        return head + f" It was inherited from {src}."
+
+
+def projection_lags(network: Network, profile: Optional[SemanticsProfile] = None) -> List[int]:
+    """Ticks each projection takes (latency + delay, back edges at least 1), as the engine schedules them.
+
+    Without a profile: latency 0, the smallest lag any profile gives.
+    """
+    latency = profile.synaptic_latency if profile is not None else 0
+    back = set(network.back_edges())
+    lags = []
+    for j, pr in enumerate(network.projections):
+        lag = latency + pr.delay
+        lags.append(max(lag, 1) if j in back else lag)
+    return lags
+
+
+def latency_shifts(network: Network, profile: SemanticsProfile, reference: Optional[SemanticsProfile] = None,
+                   reference_delays: bool = True, delays: bool = True) -> Dict[str, int]:
+    """Ticks each population of a run under ``profile`` lags the same network under ``reference``.
+
+    A population's arrival time is the shortest feed-forward path from an input
+    (sum of latency + delay over its projections); the shift is the difference of
+    the two. ``delays=False`` / ``reference_delays=False`` count a run whose
+    projections' extra delays were dropped (the snnTorch reference). Exact for
+    networks whose feed-forward paths into a population all have one length
+    (chains); with skip projections of another length no shift aligns every
+    spike, and the shortest path is used. Default reference: snnTorch's latency 0.
+    """
+    ref = reference or SemanticsProfile.snntorch()
+
+    def arrival(p: SemanticsProfile, with_delays: bool) -> Dict[str, int]:
+        back = set(network.back_edges())
+        out = {n: 0 for n in network.inputs}
+        for name in network.order():
+            ins = [out[pr.pre] + p.synaptic_latency + (pr.delay if with_delays else 0)
+                   for j, pr in enumerate(network.projections) if pr.post == name and j not in back and pr.pre in out]
+            if name not in out:
+                out[name] = min(ins) if ins else 0
+        return out
+
+    a, r = arrival(profile, delays), arrival(ref, reference_delays)
+    return {n: a[n] - r[n] for n in network.order()}
+
+
+def as_rasters(run: Any, where: str = "run") -> Dict[str, np.ndarray]:
+    """Spikes of a run as ``{population: (B, T, N) bool}``.
+
+    ``run``: an :class:`emu.engine.RunResult`, a :class:`validate.recordings.Recording`
+    (one sample), or a mapping of population -> (T, N) or (B, T, N) 0/1 arrays.
+    """
+    if hasattr(run, "events") and hasattr(run, "raster"):
+        return {n: run.raster(n) for n in run.populations}
+    if hasattr(run, "spikes") and hasattr(run, "unnamed"):
+        return {n: np.asarray(r, bool)[None] for n, r in run.spikes.items()}
+    if not isinstance(run, Mapping):
+        raise LocalizeError(f"{where}: expected a RunResult, Recording or mapping population -> raster, "
+                            f"got {type(run).__name__}")
+    out = {}
+    for name, r in run.items():
+        arr = np.asarray(r)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3:
+            raise LocalizeError(f"{where}: population {name!r}: raster of shape {np.shape(r)}, expected (T, N) or "
+                                f"(B, T, N)")
+        if arr.dtype != bool:
+            if not np.all((arr == 0) | (arr == 1)):
+                raise LocalizeError(f"{where}: population {name!r}: rasters must hold 0/1")
+            arr = arr.astype(bool)
+        out[name] = arr
+    return out
+
+
+def _voltages(run: Any) -> Dict[str, np.ndarray]:
+    v = getattr(run, "v", None)
+    if not isinstance(v, Mapping):
+        return {}
+    return {n: (np.asarray(x)[None] if np.ndim(x) == 2 else np.asarray(x)) for n, x in v.items()}
+
+
+def aligned_pair(ra: np.ndarray, rb: np.ndarray, shift: int) -> Tuple[np.ndarray, np.ndarray]:
+    """A's ticks ``shift ..`` against B's ticks ``0 ..`` over the ticks both have."""
+    length = max(0, min(ra.shape[1] - shift, rb.shape[1]))
+    return ra[:, shift:shift + length], rb[:, :length]
+
+
+def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfile] = None,
+             shift: Optional[Mapping[str, int]] = None, lags: Optional[List[int]] = None,
+             labels: Tuple[str, str] = ("A", "B")) -> Localization:
+    """Localize the first difference between runs ``a`` and ``b`` of ``network`` (see the module doc).
+
+    ``profile``: the profile both runs share, for the projections' reach (or give
+    ``lags``, one per projection); ``shift``: ticks A lags B per population.
+    Populations recorded in only one run are skipped (inputs are then assumed
+    equal); every name must be a population of the network.
+    """
+    ra, rb = as_rasters(a, labels[0]), as_rasters(b, labels[1])
+    pops = network.populations
+    for label, r in ((labels[0], ra), (labels[1], rb)):
+        unknown = [n for n in r if n not in pops]
+        if unknown:
+            raise LocalizeError(f"{label}: unknown population {unknown[0]!r}; the network has {list(pops)}")
+    shift = dict(shift or {})
+    unknown = [n for n in shift if n not in pops]
+    if unknown:
+        raise LocalizeError(f"shift names unknown population {unknown[0]!r}")
+    lags = projection_lags(network, profile) if lags is None else list(lags)
+    if len(lags) != len(network.projections):
+        raise LocalizeError(f"{len(lags)} lags for {len(network.projections)} projections")
+    order = network.order()
+    common = [n for n in order if n in ra and n in rb]
+    if not common:
+        raise LocalizeError(f"{labels[0]} ({', '.join(ra)}) and {labels[1]} ({', '.join(rb)}) have no population "
+                            f"in common")
+    diffs = {}
+    for name in common:
+        x, y = ra[name], rb[name]
+        if x.shape[0] != y.shape[0]:
+            raise LocalizeError(f"population {name!r}: {labels[0]} has {x.shape[0]} samples, {labels[1]} "
+                                f"{y.shape[0]}")
+        for label, arr in ((labels[0], x), (labels[1], y)):
+            if arr.shape[2] != pops[name].size:
+                raise LocalizeError(f"{label}: population {name!r} has {arr.shape[2]} neurons, the network "
+                                    f"{pops[name].size}")
+        s = int(shift.get(name, 0))
+        if s < 0:
+            raise LocalizeError(f"shift of population {name!r} must be >= 0 (A lags B), got {s}")
+        xa, yb = aligned_pair(x, y, s)
+        diffs[name] = (xa != yb, xa, s)
+    first = {}
+    for name in common:
+        d = diffs[name][0]
+        ticks = np.flatnonzero(d.any(axis=(0, 2)))
+        if ticks.size:
+            first[name] = int(ticks[0])
+    if not first:
+        return Localization(True, compared=common, labels=labels)
+    name = next(n for n in common if n in first)
+    d, xa, s = diffs[name]
+    t = first[name]
+    sample = int(np.flatnonzero(d[:, t].any(axis=1))[0])
+    neuron = int(np.flatnonzero(d[sample, t])[0])
+    loc = Localization(
+        False, population=name, neuron=neuron,
+        neuron_index=tuple(int(i) for i in np.unravel_index(neuron, pops[name].shape)),
+        tick=t, tick_a=t + s, sample=sample, a_spiked=bool(xa[sample, t, neuron]),
+        first_ticks=first, compared=common, labels=labels,
+    )
+    t_min = min(first.values())
+    e = next(n for n in common if first.get(n) == t_min)
+    loc.earliest = dict(population=e, tick=t_min)
+    if pops[name].model == "input":
+        loc.kind = "input"
+    else:
+        for j, pr in enumerate(network.projections):
+            if pr.post != name:
+                continue
+            pre, lag = pr.pre, lags[j]
+            if pre not in diffs:
+                if pops[pre].model != "input" and pre not in loc.unchecked:
+                    loc.unchecked.append(pre)
+                continue
+            reach = t - lag  # pre ticks 0..reach can reach tick t
+            if reach < 0:
+                continue
+            pd = diffs[pre][0][sample, : reach + 1]
+            hit = np.flatnonzero(pd.any(axis=1))
+            if hit.size and not any(src["population"] == pre for src in loc.sources):
+                k = int(hit[0])
+                loc.sources.append(dict(population=pre, tick=k, neuron=int(np.flatnonzero(pd[k])[0]),
+                                        projection=pr.label, lag=lag))
+        loc.kind = "inherited" if loc.sources else ("unknown" if loc.unchecked else "entered")
+    va, vb = _voltages(a).get(name), _voltages(b).get(name)
+    if va is not None and vb is not None and va.shape[0] == ra[name].shape[0] and vb.shape[0] == rb[name].shape[0]:
+        x, y = aligned_pair(va, vb, s)
+        u, w = x[sample, :, neuron], y[sample, :, neuron]
+        differ = np.flatnonzero((u != w) & ~(np.isnan(u) & np.isnan(w)))  # NaN: not recorded on both
+        loc.voltage_first_diff = int(differ[0]) if differ.size else None
+    return loc
