@@ -35,7 +35,7 @@ LOSSES = {
     "ce_rate": SF.ce_rate_loss,
     "ce_count": SF.ce_count_loss,
 }
-N_THREADS = 2
+N_THREADS = 2  # the machine's cores; see train() for when 1 is better
 
 
 def _batches(dataset, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
@@ -70,7 +70,7 @@ def save_checkpoint(path, model, optimizer, epoch: int, history: List[dict], con
 
 def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, batch_size: int = 16,
           lr: float = 2e-3, loss: str = "mse_count", checkpoint=None, resume: bool = True,
-          seed: int = 0, progress: bool = True) -> List[Dict[str, float]]:
+          seed: int = 0, progress: bool = True, threads: int = N_THREADS) -> List[Dict[str, float]]:
     """Train ``model`` in place; return the history, one dict per epoch
     (``epoch``, ``loss``, ``train_acc`` on the batches as trained, ``test_acc`` when
     ``test_set`` is given, ``seconds``).
@@ -78,8 +78,13 @@ def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, 
     With ``checkpoint`` set, state is saved there after every epoch, and with
     ``resume`` an existing checkpoint is loaded first (training then continues at
     its next epoch, up to ``epochs`` in total).
+
+    ``threads`` goes to ``torch.set_num_threads`` (process-wide). The per-step
+    tensors are small: on an idle 2-core machine 1 and 2 threads train equally
+    fast, and while other processes load the cores, 2 OpenMP threads spin at every
+    barrier and an epoch can take 10-30 times longer; pass 1 there.
     """
-    torch.set_num_threads(N_THREADS)
+    torch.set_num_threads(threads)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     loss_fn = LOSSES[loss]()
     config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "seed": seed}
@@ -135,6 +140,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
     parser.add_argument("--checkpoint", help="checkpoint file (resumed when it exists)")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if the checkpoint exists")
     parser.add_argument("--nir", help="write the trained network to this NIR file")
+    parser.add_argument("--threads", type=int, default=N_THREADS, help="torch threads (1 on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -147,7 +153,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
     model = gesture_net()
     history = train(model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     loss=args.loss, checkpoint=args.checkpoint, resume=not args.no_resume, seed=args.seed,
-                    progress=not args.quiet)
+                    progress=not args.quiet, threads=args.threads)
     if args.nir:
         Path(args.nir).parent.mkdir(parents=True, exist_ok=True)
         nir.write(args.nir, to_nir(model))
