@@ -94,7 +94,7 @@ def test_frames_follow_the_tonic_pipeline_and_are_cached(dataset_root):
     cache = list((dataset_root / "DVSGesture" / "cache").iterdir())
     assert len(cache) == 1 and "denoise10000_dt1000" in cache[0].name
     assert np.array_equal(load_dvsgesture(dataset_root, train=True, ticks=60)[0][0], frames)
-    counts, _ = load_dvsgesture(dataset_root, train=True, ticks=60, spikes=False, cache_dir=None)[0]
+    counts, _ = load_dvsgesture(dataset_root, train=True, ticks=60, spikes=False, cache=False)[0]
     assert np.array_equal(np.minimum(counts, 1), frames) and counts.max() >= 1
 
 

@@ -10,7 +10,7 @@ fields ``x``, ``y`` (int16), ``p`` (bool), ``t`` (int64, microseconds), sensor
   its contrast threshold since its last event and an OFF event each time it has
   fallen by it (so ON events lead a moving blob and OFF events trail it), plus
   uniform background-noise events. Speed, amplitude, position, blob size and
-  contrast are jittered per sample; everything is drawn from a seeded
+  brightness are jittered per sample, and thresholds per pixel; everything is drawn from a seeded
   ``numpy.random.Generator``, so a (seed, index) pair always gives the same events.
 * :func:`write_synthetic_dataset` writes such samples in the layout that tonic's
   ``DVSGesture`` reads: ``ROOT/DVSGesture/ibmGestureTrain/userNN_LIGHTING/LABEL.npy``
@@ -67,7 +67,7 @@ class SynthConfig:
     contrast: float = 0.2  # DVS log-intensity threshold
     contrast_mismatch: float = 0.05  # per-pixel relative std of the threshold
     noise_rate_hz: float = 0.2  # background events per pixel per second
-    blob_sigma: Tuple[float, float] = (3.0, 5.0)  # blob radius range, pixels
+    blob_sigma: Tuple[float, float] = (3.0, 5.0)  # Gaussian blob sigma range, pixels
     blob_brightness: Tuple[float, float] = (1.5, 3.0)  # peak / background
     speed_jitter: float = 0.25  # frequencies scaled by U(1 - j, 1 + j)
     amplitude_jitter: float = 0.2  # amplitudes scaled by U(1 - j, 1 + j)
@@ -91,17 +91,17 @@ def _trajectories(label: int, t: np.ndarray, rng: np.random.Generator, cfg: Synt
     def point(x, y):
         return np.stack(np.broadcast_arrays(x, y), -1)
 
-    side = {"right": -1.0, "left": 1.0}  # subject's right is image left
+    # the subject's right hand is on the image's left: side -1 (right) or +1 (left)
     if label == 0:  # hand clapping: two hands meet in front of the chest
         d = 4 + 18 * amp * (1 + np.cos(osc(2.0))) / 2
         blobs = [point(cx - d, cy + 8), point(cx + d, cy + 8)]
     elif label in (1, 2):  # hand wave: horizontal oscillation beside the head
-        s = side["right" if label == 1 else "left"]
-        blobs = [point(cx + s * 28 + 12 * amp * np.sin(osc(2.0)), cy - 24)]
+        side = -1.0 if label == 1 else 1.0
+        blobs = [point(cx + side * 28 + 12 * amp * np.sin(osc(2.0)), cy - 24)]
     elif label in (3, 4, 5, 6):  # arm circles: cw / ccw on one side
-        s = side["right" if label in (3, 4) else "left"]
+        side = -1.0 if label in (3, 4) else 1.0
         direction = 1.0 if label in (3, 5) else -1.0
-        blobs = [circle(cx + s * 26, cy - 4, 18, 1.2, direction)]
+        blobs = [circle(cx + side * 26, cy - 4, 18, 1.2, direction)]
     elif label == 7:  # arm roll: both forearms circle each other in front of the body
         direction = rng.choice([-1.0, 1.0])
         a = direction * osc(2.0)
@@ -284,20 +284,20 @@ class DVSGesture(tonic.datasets.DVSGesture):
         return super().__getitem__(index)
 
 
-def event_transform(denoise_us: Optional[float] = 10_000, dt_us: int = 1000,
-                    size: int = FRAME_SIZE) -> tt.Compose:
-    """The paper's event pipeline with tonic: Denoise, Downsample 128 -> ``size``,
-    ToFrame with ``dt_us`` bins. Output: count frames (T, 2, size, size), int16."""
+def event_transform(denoise_us: Optional[float] = 10_000, dt_us: int = 1000) -> tt.Compose:
+    """The paper's event pipeline with tonic: Denoise (skipped for ``None``),
+    Downsample 128 -> 32, ToFrame with ``dt_us`` bins. Output: count frames
+    (T, 2, 32, 32), int16, starting at the first event that survives Denoise."""
     steps = [] if denoise_us is None else [tt.Denoise(filter_time=denoise_us)]
-    steps += [tt.Downsample(sensor_size=SENSOR_SIZE, target_size=(size, size)),
-              tt.ToFrame(sensor_size=(size, size, 2), time_window=dt_us)]
+    steps += [tt.Downsample(sensor_size=SENSOR_SIZE, target_size=(FRAME_SIZE, FRAME_SIZE)),
+              tt.ToFrame(sensor_size=(FRAME_SIZE, FRAME_SIZE, 2), time_window=dt_us)]
     return tt.Compose(steps)
 
 
 @dataclass(frozen=True)
 class FrameWindow:
     """Cut frames to exactly ``ticks`` steps (zero-padded at the end) as float32;
-    ``spikes=True`` clips counts to 0/1 as the chip's input is spikes.
+    ``spikes=True`` clips counts to 0/1, as the chip's input is spikes.
 
     Also accepts an event array that the tonic pipeline returned unframed because
     it became empty (tonic's ``Compose`` stops at an empty array): all zeros then.
@@ -305,51 +305,48 @@ class FrameWindow:
 
     ticks: int = 300
     spikes: bool = True
-    size: int = FRAME_SIZE
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        out = np.zeros((self.ticks, 2, self.size, self.size), dtype=np.float32)
+        out = np.zeros((self.ticks, 2, FRAME_SIZE, FRAME_SIZE), dtype=np.float32)
         if frames.dtype.names is None:
             n = min(self.ticks, len(frames))
             out[:n] = frames[:n]
         return np.minimum(out, 1) if self.spikes else out
 
 
-def load_dvsgesture(root, train: bool = True, ticks: int = 300, spikes: bool = True,
-                    denoise_us: Optional[float] = 10_000, dt_us: int = 1000,
-                    cache_dir="default") -> tonic.DiskCachedDataset:
-    """DVS-gesture samples from ``root`` (the folder holding ``DVSGesture/``) as
-    ``(frames, label)`` with frames float32 of shape (ticks, 2, 32, 32).
-
-    The tonic pipeline (:func:`event_transform`) runs once per sample and its full
-    count frames are cached by ``tonic.DiskCachedDataset`` in a folder named after
-    the split, the transform parameters and the sample count, under ``cache_dir``
-    (default ``root/DVSGesture/cache``; ``None``: no cache). The tick window and the
-    clip to spikes (:class:`FrameWindow`) are applied after the cache, so changing
-    ``ticks`` reuses it. tonic's sample order is the file system's walk order; the
-    cache is keyed by index, so clear it if the folder's content changes.
-    """
-    dataset = DVSGesture(str(root), train=train,
-                              transform=event_transform(denoise_us, dt_us))
-    window = FrameWindow(ticks=ticks, spikes=spikes)
-    if cache_dir is None:
-        return _Windowed(dataset, window)
-    if cache_dir == "default":
-        cache_dir = Path(root) / "DVSGesture" / "cache"
-    key = f"{dataset.folder_name}_denoise{denoise_us}_dt{dt_us}_size{FRAME_SIZE}_n{len(dataset)}"
-    return tonic.DiskCachedDataset(dataset, cache_path=str(Path(cache_dir) / key), transform=window)
-
-
 @dataclass
-class _Windowed:
-    """A dataset with :class:`FrameWindow` applied to its frames (the uncached path)."""
+class GestureFrames:
+    """``(frames, label)`` samples: ``source``'s count frames through ``window``."""
 
-    dataset: DVSGesture
+    source: object  # a DVSGesture with event_transform(), or its DiskCachedDataset
     window: FrameWindow
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.source)
 
     def __getitem__(self, index):
-        frames, label = self.dataset[index]
+        frames, label = self.source[index]
         return self.window(frames), label
+
+
+def load_dvsgesture(root, train: bool = True, ticks: int = 300, spikes: bool = True,
+                    denoise_us: Optional[float] = 10_000, dt_us: int = 1000,
+                    cache: bool = True, cache_dir=None) -> GestureFrames:
+    """DVS-gesture samples from ``root`` (the folder holding ``DVSGesture/``) as
+    ``(frames, label)`` with frames float32 of shape (ticks, 2, 32, 32): spikes
+    (0/1) or, with ``spikes=False``, event counts per 1 ms bin (``dt_us``).
+
+    With ``cache`` the tonic pipeline (:func:`event_transform`) runs once per
+    sample: ``tonic.DiskCachedDataset`` keeps its full count frames in a folder
+    named after the split, the transform parameters and the sample count, under
+    ``cache_dir`` (default ``root/DVSGesture/cache``). The tick window and the clip
+    to spikes (:class:`FrameWindow`) come after the cache, so another ``ticks``
+    reuses it. tonic lists samples in the file system's walk order and the cache
+    is keyed by index: clear it if the folder's content changes.
+    """
+    source = DVSGesture(str(root), train=train, transform=event_transform(denoise_us, dt_us))
+    if cache:
+        key = f"{source.folder_name}_denoise{denoise_us}_dt{dt_us}_size{FRAME_SIZE}_n{len(source)}"
+        folder = Path(cache_dir) if cache_dir is not None else Path(root) / "DVSGesture" / "cache"
+        source = tonic.DiskCachedDataset(source, cache_path=str(folder / key))
+    return GestureFrames(source, FrameWindow(ticks=ticks, spikes=spikes))

@@ -147,7 +147,7 @@ def chain(graph: nir.NIRGraph) -> List[str]:
 def _uniform(values: np.ndarray):
     """A Python float when all values are equal (snnTorch's scalar parameters), else a tensor."""
     values = np.asarray(values, dtype=np.float64)
-    return float(values.flat[0]) if np.all(values == values.flat[0]) else torch.tensor(values)
+    return float(values.flat[0]) if np.all(values == values.flat[0]) else torch.tensor(values, dtype=torch.float32)
 
 
 def _leaky_from_lif(name: str, node: nir.LIF, graph_dt) -> snn.Leaky:
