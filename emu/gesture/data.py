@@ -239,7 +239,8 @@ def check_layout(split_dir) -> None:
             if item.is_dir():
                 raise DatasetLayoutError(f"{item}: nested folder; a user folder holds only LABEL.npy files")
             match = _LABEL_FILE.match(item.name)
-            if item.suffix == ".npy" and not (match and int(match.group(1)) < N_CLASSES):
+            # tonic takes every name ending in "npy" and parses the label from it
+            if item.name.endswith("npy") and not (match and int(match.group(1)) < N_CLASSES):
                 raise DatasetLayoutError(f"{item}: event files must be named 0.npy .. {N_CLASSES - 1}.npy")
             n_files += bool(match)
     if n_files == 0:
