@@ -224,6 +224,11 @@ class Report:
         """A figure, rendered to PNG now; ``data`` (JSON-able) are the numbers it shows, for the JSON."""
         self._blocks.append({"type": "figure", "caption": caption, "data": data, "png": _png_base64(fig)})
 
+    def extend(self, other: "Report") -> None:
+        """Append every block of ``other`` (its title becomes a heading)."""
+        self.add_heading(other.title)
+        self._blocks.extend(other._blocks)
+
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-able data (figures without their image)."""
         blocks = [{k: v for k, v in b.items() if k != "png"} for b in self._blocks]
