@@ -43,62 +43,101 @@ def stochastic_bits(seed, neuron, tick, stream):
 
 
 @njit(cache=True)
-def _decay(coef, x, modes, consts, scratch, neuron, tick, stream):
-    """coef * x, rounded back to the state grid for fixed-point arithmetic."""
+def _round_to_grid(work, modes, consts, scratch, neuron, tick, stream):
+    """Fixed point: products in ``work`` (LSBs times the coefficient scale) back on
+    the integer LSB grid, with the profile's rounding. ``neuron``: their NIR indices."""
     rounding = modes[M_ROUNDING]
-    if rounding == 0:
-        return coef * x
-    y = coef * x * consts[C_INV_COEF]
+    inv_coef, half = consts[C_INV_COEF], consts[C_HALF]
     if rounding == 1:
-        return np.trunc(y)
-    if rounding == 2:
-        return np.floor(y + consts[C_HALF])
-    scratch[0] = stochastic_bits(modes[M_SEED], neuron, tick, stream) & np.uint64(modes[M_COEF_MASK])
-    return np.floor(y + scratch[0] * consts[C_INV_COEF])
+        for i in range(work.shape[0]):
+            work[i] = np.trunc(work[i] * inv_coef)
+    elif rounding == 2:
+        for i in range(work.shape[0]):
+            work[i] = np.floor(work[i] * inv_coef + half)
+    else:
+        seed, mask = modes[M_SEED], np.uint64(modes[M_COEF_MASK])
+        for i in range(work.shape[0]):
+            # the offset goes through `scratch` so that it keeps the state dtype
+            scratch[0] = stochastic_bits(seed, neuron[i], tick, stream) & mask
+            work[i] = np.floor(work[i] * inv_coef + scratch[0] * inv_coef)
 
 
 @njit(cache=True)
-def _saturate(x, consts, sat_count, p):
-    if consts[C_SAT_ON] == 0:
-        return x
-    if x > consts[C_SAT_HI]:
-        sat_count[p] += 1
-        return consts[C_SAT_HI]
-    if x < consts[C_SAT_LO]:
-        sat_count[p] += 1
-        return consts[C_SAT_LO]
-    return x
+def _saturate(x, consts):
+    """Clip ``x`` to the fixed-point word; returns how many values were clipped."""
+    low, high = consts[C_SAT_LO], consts[C_SAT_HI]
+    n = 0
+    for i in range(x.shape[0]):
+        if x[i] > high:
+            x[i] = high
+            n += 1
+        elif x[i] < low:
+            x[i] = low
+            n += 1
+    return n
 
 
 @njit(cache=True)
-def _update_population(p, t, lo, hi, nir_of, is_cuba, slot_buf, v, syn, reset_prev, spiked,
+def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, reset_prev, spiked, work,
                        alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count):
-    """Leak, integrate, fire and reset neurons [lo, hi) of population p at tick t."""
+    """Leak, integrate, fire and reset neurons [lo, hi) of population p at tick t,
+    taking their input from ``buf[slot_base + lo : slot_base + hi]`` (and clearing it).
+
+    A few simple passes over views of the population, each branch-free inside
+    (mode switches sit outside the loops), indexed from 0 so that numba needs no
+    negative-index checks: that is what lets LLVM vectorise them."""
+    n = hi - lo
+    inp, w, vv, fired = buf[slot_base + lo:slot_base + hi], work[lo:hi], v[lo:hi], reset_prev[lo:hi]
+    al, th, off, vr, neuron = alpha[lo:hi], thr[lo:hi], ioff[lo:hi], vreset[lo:hi], nir_of[lo:hi]
+    rounding = modes[M_ROUNDING]
+    saturating = consts[C_SAT_ON] != 0
+    if is_cuba:
+        als, sy = alpha_syn[lo:hi], syn[lo:hi]
+        for i in range(n):
+            w[i] = als[i] * sy[i]
+        if rounding != 0:
+            _round_to_grid(w, modes, consts, scratch, neuron, t, 1)
+        for i in range(n):
+            w[i] = w[i] + inp[i]
+        if saturating:
+            sat_count[p] += _saturate(w, consts)
+        last = modes[M_CUBA_LAST] == 1
+        for i in range(n):
+            # the membrane's drive: this tick's synaptic current, or last tick's
+            inp[i] = sy[i] if last else w[i]
+            sy[i] = w[i]
     subtract = modes[M_SUBTRACT] == 1
     next_tick = modes[M_NEXT_TICK] == 1
+    if next_tick and not subtract:
+        for i in range(n):
+            # snnTorch zero reset: (1 - reset) * mem, then this tick's input
+            w[i] = al[i] * (vr[i] if fired[i] else vv[i])
+    else:
+        for i in range(n):
+            w[i] = al[i] * vv[i]
+    if rounding != 0:
+        _round_to_grid(w, modes, consts, scratch, neuron, t, 0)
+    for i in range(n):
+        w[i] = w[i] + inp[i] + off[i]
+        inp[i] = 0
+    if next_tick and subtract:
+        for i in range(n):
+            w[i] = w[i] - th[i] if fired[i] else w[i]
+    if saturating:
+        sat_count[p] += _saturate(w, consts)
     ge = modes[M_GE] == 1
-    cuba_last = modes[M_CUBA_LAST] == 1
-    for i in range(lo, hi):
-        drive = slot_buf[i]
-        slot_buf[i] = 0
-        if is_cuba:
-            syn_new = _saturate(_decay(alpha_syn[i], syn[i], modes, consts, scratch, nir_of[i], t, 1) + drive,
-                                consts, sat_count, p)
-            drive = syn[i] if cuba_last else syn_new
-            syn[i] = syn_new
-        vi = v[i]
-        if next_tick and reset_prev[i] and not subtract:
-            vi = vreset[i]  # snnTorch zero reset: (1 - reset) * mem, then this tick's input
-        vi = _decay(alpha[i], vi, modes, consts, scratch, nir_of[i], t, 0) + drive + ioff[i]
-        if next_tick and reset_prev[i] and subtract:
-            vi = vi - thr[i]
-        vi = _saturate(vi, consts, sat_count, p)
-        fire = (vi >= thr[i]) if ge else (vi > thr[i])
-        if fire and not next_tick:
-            vi = vi - thr[i] if subtract else vreset[i]
-        reset_prev[i] = fire
-        spiked[i] = fire
-        v[i] = vi
+    out = spiked[lo:hi]
+    for i in range(n):
+        vi = w[i]
+        fire = (vi >= th[i]) if ge else (vi > th[i])
+        fired[i] = fire
+        out[i] = fire
+        if next_tick:
+            vv[i] = vi
+        elif subtract:
+            vv[i] = vi - th[i] if fire else vi
+        else:
+            vv[i] = vr[i] if fire else vi
 
 
 @njit(cache=True)
@@ -114,7 +153,10 @@ def run_sample(
     n_pops = pop_lo.shape[0]
     v = np.zeros_like(alpha)
     syn = np.zeros_like(alpha)
-    buf = np.zeros((n_slots, n), dtype=alpha.dtype)
+    work = np.zeros_like(alpha)
+    # one flat ring buffer, n_slots x n; plain indices, no array views in the hot
+    # loops (a view costs reference-count atomics that threads contend on)
+    buf = np.zeros(n_slots * n, dtype=alpha.dtype)
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
     spiked = np.zeros(n, dtype=np.bool_)
@@ -122,39 +164,41 @@ def run_sample(
     cap = ev_tick.shape[0]
     n_ev = 0
     for t in range(n_ticks):
-        slot = t % n_slots
+        slot_base = (t % n_slots) * n
         for p in range(n_pops):
             lo, hi, base = pop_lo[p], pop_hi[p], pop_nir_base[p]
             if pop_is_input[p]:
                 k0, k1 = in_ptr[t * n_pops + p], in_ptr[t * n_pops + p + 1]
                 n_spk = k1 - k0
-                spikes[:n_spk] = in_idx[k0:k1]
+                for s in range(n_spk):
+                    spikes[s] = in_idx[k0 + s]
             else:
-                _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf[slot], v, syn, reset_prev, spiked,
+                _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, slot_base, v, syn, reset_prev, spiked, work,
                                    alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count)
                 if v_col[p] >= 0:
                     for k in range(hi - lo):
                         v_rec[t, v_col[p] + k] = v[internal_of[base + k]]
                 # branch-free compaction, in NIR index order
                 n_spk = 0
+                where = internal_of[base:base + hi - lo]
                 for k in range(hi - lo):
                     spikes[n_spk] = k
-                    n_spk += spiked[internal_of[base + k]]
+                    n_spk += spiked[where[k]]
             for s in range(n_spk):
                 if n_ev + s < cap:
                     ev_tick[n_ev + s] = t
                     ev_neuron[n_ev + s] = base + spikes[s]
             n_ev += n_spk
             for j in range(out_ptr[p], out_ptr[p + 1]):
-                target = buf[(t + proj_lag[j]) % n_slots]
+                target = ((t + proj_lag[j]) % n_slots) * n
                 pre_base = proj_pre_base[j]
                 for s in range(n_spk):
                     k = pre_base + spikes[s]
                     for b in range(blk_ptr[k], blk_ptr[k + 1]):
-                        dst = target[blk_post[b]:blk_post[b] + blk_len[b]]
-                        src = wpool[blk_w[b]:blk_w[b] + blk_len[b]]
+                        dst = target + blk_post[b]
+                        src = blk_w[b]
                         for m in range(blk_len[b]):
-                            dst[m] += src[m]
+                            buf[dst + m] += wpool[src + m]
     return n_ev
 
 
