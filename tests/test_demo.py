@@ -1,0 +1,55 @@
+"""The main job: s2emu demo on a small synthetic split, and the shipped model's accuracy."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emu.cli import main
+from emu.demo import MODEL, chip_profile, conversion
+from emu.engine import Emulator
+from emu.gesture.data import load_dvsgesture
+from emu.gesture.export import from_nir as torch_from_nir
+from emu.nir_import import from_nir, read_nir
+
+
+@pytest.mark.slow
+def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--per-class", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert (out / "demo_report.html").read_text().count("data:image/png;base64") >= 4
+    assert (out / "gesture_chip_int8.nir").exists()
+    # the shipped model is clearly above chance (1/11) in float and on the emulated chip
+    assert summary["accuracy_float"] > 0.5 and summary["accuracy_chip"] > 0.5
+    assert f"{summary['accuracy_float']:.1%}" in printed
+
+    # recompute both accuracies independently from the same files
+    data = load_dvsgesture(out / "data", train=False, ticks=300, cache=False)
+    frames = np.stack([np.asarray(data[i][0]) > 0 for i in range(len(data))])
+    labels = np.array([int(data[i][1]) for i in range(len(data))])
+    assert len(labels) == summary["samples"] == 22
+    model = torch_from_nir(read_nir(MODEL))
+    with torch.no_grad():
+        spikes = model(torch.tensor(frames.swapaxes(0, 1), dtype=torch.float32))
+    float_acc = float(np.mean(spikes.sum(0).argmax(1).numpy() == labels))
+    assert float_acc == pytest.approx(summary["accuracy_float"])
+    net = from_nir(read_nir(MODEL), conversion(99.9))
+    res = Emulator(net, chip_profile())(frames.reshape(22, 300, -1), ticks=305)
+    chip_acc = float(np.mean(res.raster("lif5")[:, 5:].sum(1).argmax(1) == labels))
+    assert chip_acc == pytest.approx(summary["accuracy_chip"])
+
+
+def test_demo_ptq_matches_the_converter_scaling():
+    """The emulated chip model (percentile auto-scale + truncation) equals the PTQ artifact."""
+    from emu.arith import quantize_weights
+    from emu.gesture.ptq import quantize
+
+    graph = read_nir(MODEL)
+    q, report = quantize(graph, percentile=99.9)
+    net = from_nir(graph, conversion(99.9))
+    for pr in net.projections:
+        w, _ = quantize_weights(pr.weight, chip_profile(), pr.label)
+        assert np.array_equal(w, np.asarray(q.nodes[pr.name].weight, dtype=float)), pr.name
+        assert np.abs(w).max() <= 127
