@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2emu", description="Bit-accurate SpiNNaker2 emulator and validator.")
     sub = parser.add_subparsers(dest="command", required=True)
     register_run(sub)
-    for module in ("emu.demo", "validate.commands", "validate.validate_commands", "emu.chip"):
+    for module in ("emu.demo", "emu.gesture.train", "validate.commands", "validate.validate_commands", "emu.chip"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -124,9 +124,8 @@ def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, 
     return history
 
 
-def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
-    """Command line: train the paper network on ROOT/DVSGesture (real or synthetic)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the training command (``s2emu train`` / ``python -m emu.gesture.train``)."""
     parser.add_argument("--root", required=True, help="folder holding DVSGesture/ibmGesture{Train,Test}")
     parser.add_argument("--synthetic", type=int, metavar="N",
                         help="first write a synthetic set with N samples per class for training "
@@ -142,7 +141,10 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
     parser.add_argument("--nir", help="write the trained network to this NIR file")
     parser.add_argument("--threads", type=int, default=N_THREADS, help="torch threads (1 on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+
+
+def run(args) -> List[Dict[str, float]]:
+    """Train the paper network on ROOT/DVSGesture (real or synthetic) as ``args`` say."""
 
     if args.synthetic and not (Path(args.root) / "DVSGesture").exists():
         write_synthetic_dataset(args.root, args.synthetic, args.synthetic // 4 + 1, seed=args.seed,
@@ -158,6 +160,26 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
         Path(args.nir).parent.mkdir(parents=True, exist_ok=True)
         nir.write(args.nir, to_nir(model))
     return history
+
+
+def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
+    """Command line: train the paper network on ROOT/DVSGesture (real or synthetic)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def register(sub) -> None:
+    """``s2emu train``."""
+    p = sub.add_parser("train", help="train the DVS-gesture paper network in snnTorch (CPU, resumable)",
+                       description="Train the paper network on ROOT/DVSGesture (real or synthetic).")
+    add_arguments(p)
+    p.set_defaults(handler=_command)
+
+
+def _command(args) -> int:
+    run(args)
+    return 0
 
 
 if __name__ == "__main__":
