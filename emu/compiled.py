@@ -52,6 +52,35 @@ def channels_last_perm(shape) -> np.ndarray:
     return (y * w + x) * c + ci
 
 
+def _index_array(x) -> np.ndarray:
+    """Indices as int32 when they fit (half the cache footprint), else int64."""
+    x = np.ascontiguousarray(x, dtype=np.int64)
+    return x.astype(np.int32) if x.size == 0 or x.max() < 2**31 - 1 else x
+
+
+def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
+    """A weight pool holding every distinct row of ``w`` once, and each row's offset in it.
+
+    Rows are ``w[starts[i]:starts[i] + lens[i]]``. A conv projection repeats the same
+    few kernel rows for every presynaptic neuron (and pooling repeats rows for every
+    neuron of a window); stored once, the weights a spike reads stay in cache. Rows
+    are compared bit for bit (so ``-0.0`` and ``0.0`` stay apart): the numbers added
+    are exactly those of the unshared rows.
+    """
+    bits = np.ascontiguousarray(w, dtype=np.float64).view(np.int64)
+    offsets = np.empty(len(starts), np.int64)
+    parts, size = [], 0
+    for length in np.unique(lens):
+        sel = np.flatnonzero(lens == length)
+        rows = bits[starts[sel, None] + np.arange(length)]
+        uniq, inv = np.unique(rows, axis=0, return_inverse=True)
+        offsets[sel] = size + inv.reshape(-1) * length
+        parts.append(uniq.reshape(-1))
+        size += uniq.size
+    pool = np.concatenate(parts).view(np.float64) if parts else np.zeros(0)
+    return pool, offsets
+
+
 @dataclass
 class CompiledNetwork:
     """Flat arrays for :func:`emu.kernels.run_batch`, plus what is needed to read results back."""
@@ -100,6 +129,7 @@ class CompiledNetwork:
         pos = {name: i for i, name in enumerate(order)}
         out_ptr = np.zeros(len(pops) + 1, np.int64)
         proj_lag, proj_pre_base, blk_ptr_parts, blk_post, blk_w, blk_len, pool = [], [], [], [], [], [], []
+        proj_fixed, proj_row_base, proj_width = [], [], []
         clipped = {}
         pre_base = blk_count = w_count = 0
         for j, pr, lag in sched:
@@ -117,16 +147,47 @@ class CompiledNetwork:
             starts = np.flatnonzero(new_row)
             lens = np.diff(np.append(starts, len(w)))
             rows_per_pre = np.bincount(pre_idx[starts], minlength=pre.size)
+            row_post = pop_lo[pos[pr.post]] + post_int[starts]
+            # When it costs little (at most half as many rows again), every pre neuron
+            # gets the same number of rows (rows of pre k at row_base + k * r_max) and
+            # every row the same width (a multiple of 8): added rows point at a row of
+            # zeros, short rows have their weights followed by zeros. Every spike of the
+            # projection then costs the same row adds, found without a pointer table,
+            # with no data-dependent loop exits. The extra lanes add +0.0 to whatever
+            # follows, which changes no value (an input buffer never holds -0.0), and
+            # the buffers get `width` spare elements at their end.
+            r_max = int(rows_per_pre.max(initial=0))
+            fixed = 0 < pre.size * r_max <= len(starts) + len(starts) // 2 + 64
+            width = 0
+            if fixed:
+                width = -(-int(lens.max()) // 8) * 8
+                col = np.arange(width)[None, :]
+                mat = np.zeros((len(starts) + 1, width))  # the last row: all zeros, for the added rows
+                mat[:-1] = np.where(col < lens[:, None], w[starts[:, None] + np.minimum(col, lens[:, None] - 1)], 0.0)
+                shared, offsets = share_rows(mat.reshape(-1), np.arange(len(mat)) * width, np.full(len(mat), width))
+                first = np.repeat(np.cumsum(rows_per_pre) - rows_per_pre, rows_per_pre)
+                slot = pre_idx[starts] * r_max + np.arange(len(starts)) - first
+                padded = np.empty((3, pre.size * r_max), np.int64)
+                padded[0], padded[1], padded[2] = pop_lo[pos[pr.post]], w_count + offsets[-1], width
+                padded[0, slot], padded[1, slot] = row_post, w_count + offsets[:-1]
+                row_post, row_w, lens = padded
+                rows_per_pre = np.full(pre.size, r_max)
+            else:
+                shared, offsets = share_rows(w, starts, lens)
+                row_w = w_count + offsets
             blk_ptr_parts.append(blk_count + np.cumsum(rows_per_pre))
-            blk_post.append(pop_lo[pos[pr.post]] + post_int[starts])
-            blk_w.append(w_count + starts)
+            blk_post.append(row_post)
+            blk_w.append(row_w)
             blk_len.append(lens)
-            pool.append(w)
+            pool.append(shared)
             proj_lag.append(lag)
             proj_pre_base.append(pre_base)
+            proj_fixed.append(r_max if fixed else 0)
+            proj_width.append(width)
+            proj_row_base.append(blk_count)
             pre_base += pre.size
-            blk_count += len(starts)
-            w_count += len(w)
+            blk_count += len(lens)
+            w_count += len(shared)
         out_ptr = np.cumsum(out_ptr)
         wpool = num.weight_units(np.concatenate(pool) if pool else np.zeros(0))
         if profile.weight_bits is not None and profile.weight_bits <= 8 and not num.fixed:
@@ -150,13 +211,21 @@ class CompiledNetwork:
             pop_lo=pop_lo, pop_hi=pop_hi, pop_nir_base=pop_lo.copy(),
             pop_is_input=np.array([p.model == "input" for p in pops]),
             pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
+            # channels of a channels-last (H, W, C) population, 1 for NIR order
+            pop_channels=np.array([p.shape[0] if p.name in conv_targets else 1 for p in pops], np.int64),
             internal_of=internal_of, nir_of=nir_of,
             alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], ioff=params["ioff"],
             vreset=params["vreset"], modes=modes, consts=consts,
             out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
             proj_pre_base=np.array(proj_pre_base, np.int64),
-            blk_ptr=np.concatenate([[0], *blk_ptr_parts]).astype(np.int64) if blk_ptr_parts else np.zeros(1, np.int64),
-            blk_post=i64(blk_post), blk_w=i64(blk_w), blk_len=i64(blk_len), wpool=wpool,
+            # rows per pre neuron when constant (rows of pre k at proj_row_base + k * proj_fixed), else 0
+            proj_fixed=np.array(proj_fixed, np.int64), proj_row_base=np.array(proj_row_base, np.int64),
+            buf_pad=np.array([max(proj_width, default=0)], np.int64),
+            blk_ptr=_index_array(np.concatenate([[0], *blk_ptr_parts]) if blk_ptr_parts else np.zeros(1, np.int64)),
+            # one row per line (first post neuron, weight offset, length): a spike's rows
+            # are a few contiguous bytes; int32 unless the network is too large for it
+            blk=_index_array(np.stack([i64(blk_post), i64(blk_w), i64(blk_len)], axis=1)),
+            wpool=wpool,
         )
         return cls(network, profile, num, order, pop_lo, pop_hi, max_lag + 1, arrays, clipped)
 

@@ -12,12 +12,30 @@ rows (one pre neuron -> a run of consecutive post neurons), so a spike costs a f
 vectorisable row adds. Spikes are kept as lists in NIR index order, which fixes
 the order of floating-point additions.
 
+What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py``):
+* row adds are explicit vector operations (int8 -> float converted exactly, one
+  IEEE add per lane, as the scalar loop), see :func:`_vector_add`;
+* where :mod:`emu.compiled` could give every pre neuron of a projection the same
+  number of equally wide rows, a spike's rows are found by arithmetic and every
+  spike runs the same adds (no pointer table, no mispredicted loop exits);
+* the neuron pass of the chip's case (float arithmetic, same-tick reset, no
+  CubaLIF; :func:`_update_float`) is one branch-free loop with unsigned indices;
+  every other profile takes the multi-pass :func:`_update_population`;
+* spikes are extracted from the 0/1 mask 64 neurons at a time (:func:`_mask64`,
+  trailing-zero counts), and channels-last populations are put back in NIR order
+  by channel buckets, without a sort.
+
 The arithmetic follows the dtype of the arrays passed in (float32 for the chip
 profile, float64 otherwise); every constant comes in as an array of that dtype
 so no value is silently promoted.
 """
+
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 # indices into the `modes` int64 array
 M_ROUNDING, M_SUBTRACT, M_NEXT_TICK, M_GE, M_CUBA_LAST, M_SEED, M_COEF_MASK = range(7)
@@ -40,6 +58,91 @@ def stochastic_bits(seed, neuron, tick, stream):
     z = (z ^ (z >> np.uint64(30))) * _K2
     z = (z ^ (z >> np.uint64(27))) * _K3
     return z ^ (z >> np.uint64(31))
+
+
+def _vector_add(lanes):
+    """An intrinsic ``f(dst, i, src, j)``: ``dst[i:i+lanes] += src[j:j+lanes]`` as one
+    vector load / convert / add / store (unaligned), on contiguous 1-d arrays.
+
+    numba does not vectorise short row adds by itself; this spells out what the
+    scalar loop computes lane by lane: integer weights are converted exactly
+    (``sitofp``), floating weights must already have the state's type, and each lane
+    is one IEEE add in the state dtype, as in the scalar loop. No bounds checks:
+    callers guarantee the ranges.
+    """
+
+    @intrinsic
+    def vadd(typingctx, dst, di, src, si):
+        if not (isinstance(dst, types.Array) and isinstance(src, types.Array)
+                and dst.layout == "C" and src.layout == "C"
+                and isinstance(dst.dtype, types.Float) and isinstance(di, types.Integer)
+                and isinstance(si, types.Integer)):
+            return None
+        if not (isinstance(src.dtype, types.Integer) or src.dtype == dst.dtype):
+            return None
+
+        def codegen(context, builder, sig, args):
+            dty, dity, sty, sity = sig.args
+            darr = context.make_array(dty)(context, builder, args[0])
+            sarr = context.make_array(sty)(context, builder, args[2])
+            i = context.cast(builder, args[1], dity, types.intp)
+            j = context.cast(builder, args[3], sity, types.intp)
+            fvec = ir.VectorType(context.get_value_type(dty.dtype), lanes)
+            svec = ir.VectorType(context.get_value_type(sty.dtype), lanes)
+            dptr = builder.bitcast(builder.gep(darr.data, [i]), fvec.as_pointer())
+            sptr = builder.bitcast(builder.gep(sarr.data, [j]), svec.as_pointer())
+            x = builder.load(sptr, align=1)
+            if isinstance(sty.dtype, types.Integer):
+                x = builder.sitofp(x, fvec) if sty.dtype.signed else builder.uitofp(x, fvec)
+            builder.store(builder.fadd(builder.load(dptr, align=1), x), dptr, align=1)
+            return context.get_dummy_value()
+
+        return types.void(dst, di, src, si), codegen
+
+    return vadd
+
+
+@intrinsic
+def _mask64(typingctx, arr, i):
+    """Bit m set where ``arr.flat[i + m] != 0``, m < 64, for a C-contiguous array of
+    1-byte items (one unaligned 64-byte vector load and compare; no bounds check)."""
+    if not (isinstance(arr, types.Array) and arr.layout == "C" and isinstance(i, types.Integer)
+            and (isinstance(arr.dtype, types.Boolean) or getattr(arr.dtype, "bitwidth", 0) == 8)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aty, ity = sig.args
+        data = context.make_array(aty)(context, builder, args[0]).data
+        j = context.cast(builder, args[1], ity, types.intp)
+        vec = ir.VectorType(ir.IntType(8), 64)
+        x = builder.load(builder.bitcast(builder.gep(data, [j]), vec.as_pointer()), align=1)
+        nz = builder.icmp_unsigned("!=", x, ir.Constant(vec, None))
+        return builder.bitcast(nz, ir.IntType(64))
+
+    return types.uint64(arr, i), codegen
+
+
+_vadd16 = _vector_add(16)
+_vadd8 = _vector_add(8)
+_vadd4 = _vector_add(4)
+
+
+@njit(cache=True, inline="always")
+def _add_row(dst, d, src, s, n):
+    """dst[d:d+n] += src[s:s+n], element by element (vector lanes, then a scalar tail)."""
+    m = 0
+    while m + 16 <= n:
+        _vadd16(dst, d + m, src, s + m)
+        m += 16
+    if m + 8 <= n:
+        _vadd8(dst, d + m, src, s + m)
+        m += 8
+    if m + 4 <= n:
+        _vadd4(dst, d + m, src, s + m)
+        m += 4
+    while m < n:
+        dst[d + m] += src[s + m]
+        m += 1
 
 
 @njit(cache=True)
@@ -141,79 +244,212 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
 
 
 @njit(cache=True)
+def _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, subtract, ge, spiked):
+    """:func:`_update_population` for floating-point arithmetic, plain LIF / IF / LI,
+    reset in the same tick (the chip's case): the same operations in the same order,
+    written without data-dependent branches so that the loop vectorises.
+
+    Indices are unsigned: numba then emits no negative-index wrap-around, which would
+    stop the vectorisation; and no array views are made (a view costs reference-count
+    atomics, contended when threads share the array)."""
+    d = np.uint64(boff)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        drive = buf[d + i]
+        buf[d + i] = 0
+        vi = alpha[i] * v[i] + drive + ioff[i]
+        th = thr[i]
+        fire = (vi >= th) if ge else (vi > th)
+        r = vi - th if subtract else vreset[i]
+        v[i] = r if fire else vi
+        spiked[i] = fire
+
+
+@njit(cache=True)
+def _compact(lo, hi, base, channels, spiked, nir_of, tmp, counts, spikes):
+    """Indices (population-local, NIR order) of the neurons in [lo, hi) with ``spiked``
+    set, into ``spikes``; returns their number.
+
+    The 0/1 mask is read 64 neurons at a time as a bit mask; the set bits come out
+    by trailing-zero counts in a fixed, branch-free four steps per block (a fifth
+    and later spike of a block take a loop), so the cost follows the number of
+    blocks and spikes with few mispredicted branches. ``spiked`` and ``tmp`` need
+    64 spare elements at their end. Channels-last populations (``channels`` > 1,
+    internal index ``(y * W + x) * C + c``) are then put in NIR ``(c, y, x)`` order
+    by a stable counting sort on the channel: within a channel, internal order is
+    NIR order.
+    """
+    n = 0
+    for i in range(lo, hi, 64):
+        x = _mask64(spiked, i)
+        if i + 64 > hi:
+            x &= (np.uint64(1) << np.uint64(hi - i)) - np.uint64(1)
+        for _ in range(4):
+            tmp[n] = i + np.int64(trailing_zeros(x))  # written even for x == 0, not counted
+            n += x != 0
+            x &= x - np.uint64(1)
+        while x != 0:
+            tmp[n] = i + np.int64(trailing_zeros(x))
+            n += 1
+            x &= x - np.uint64(1)
+    if channels <= 1:
+        for k in range(n):
+            spikes[k] = nir_of[tmp[k]] - base
+        return n
+    for c in range(channels):
+        counts[c] = 0
+    for k in range(n):
+        tmp[k] -= lo
+        counts[tmp[k] % channels] += 1
+    acc = 0
+    for c in range(channels):
+        cnt = counts[c]
+        counts[c] = acc
+        acc += cnt
+    for k in range(n):
+        c = tmp[k] % channels
+        spikes[counts[c]] = nir_of[lo + tmp[k]] - base
+        counts[c] += 1
+    return n
+
+
+@njit(cache=True)
+def _compact_pow2(lo, hi, channels, spiked, counts, spikes):
+    """:func:`_compact` for a channels-last population whose channel count is a power
+    of two: each spike goes straight to its channel's bucket (bucket c at
+    ``spikes[c * H * W:]``, NIR index computed, not looked up), then the buckets are
+    closed up. Same result, one pass fewer."""
+    hw = (hi - lo) // channels
+    shift = np.int64(trailing_zeros(np.uint64(channels)))
+    cmask = channels - 1
+    for c in range(channels):
+        counts[c] = c * hw
+    for i in range(lo, hi, 64):
+        x = _mask64(spiked, i)
+        if i + 64 > hi:
+            x &= (np.uint64(1) << np.uint64(hi - i)) - np.uint64(1)
+        q0 = i - lo
+        while x != 0:
+            q = q0 + np.int64(trailing_zeros(x))
+            c = q & cmask
+            spikes[counts[c]] = c * hw + (q >> shift)
+            counts[c] += 1
+            x &= x - np.uint64(1)
+    n = counts[0]
+    for c in range(1, channels):
+        for k in range(c * hw, counts[c]):
+            spikes[n] = spikes[k]
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def _input_spikes(row, off, size, spikes):
+    """Indices k < size with ``row[off + k]`` set (``row``: a flat C-contiguous 0/1 byte
+    array), ascending, into ``spikes``; returns their number. 64 inputs at a time."""
+    n = 0
+    k = 0
+    while k + 64 <= size:
+        x = _mask64(row, off + k)
+        while x != 0:
+            spikes[n] = k + np.int64(trailing_zeros(x))
+            n += 1
+            x &= x - np.uint64(1)
+        k += 64
+    while k < size:
+        spikes[n] = k
+        n += row[off + k] != 0
+        k += 1
+    return n
+
+
+@njit(cache=True)
 def run_sample(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, internal_of, nir_of,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_channels, internal_of, nir_of,
     alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, blk_ptr, blk_post, blk_w, blk_len, wpool,
-    in_ptr, in_idx, v_col, v_rec, ev_tick, ev_neuron, sat_count,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, buf_pad, blk_ptr, blk, wpool,
+    in_flat, in_cols, in_off, v_col, v_rec, ev_tick, ev_neuron, sat_count,
 ):
-    """All ticks of one sample. Returns the number of spikes (may exceed the capacity
+    """All ticks of one sample; ``in_flat`` is its (ticks, in_cols) 0/1 input raster,
+    flattened, with input population p at columns ``in_off[p]:``. Returns the number of spikes (may exceed the capacity
     of ``ev_tick``; then only the first ones are stored and the caller reruns)."""
     n = alpha.shape[0]
     n_pops = pop_lo.shape[0]
     v = np.zeros_like(alpha)
     syn = np.zeros_like(alpha)
     work = np.zeros_like(alpha)
-    # one flat ring buffer, n_slots x n; plain indices, no array views in the hot
-    # loops (a view costs reference-count atomics that threads contend on)
-    buf = np.zeros(n_slots * n, dtype=alpha.dtype)
+    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
+    buf = np.zeros(n_slots * n + buf_pad[0], dtype=alpha.dtype)
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
-    spiked = np.zeros(n, dtype=np.bool_)
+    spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
     spikes = np.zeros(n, dtype=np.int64)
+    tmp = np.zeros(n + 64, dtype=np.int64)
+    counts = np.zeros(max(pop_channels.max(), 1), dtype=np.int64)
+    fast = (modes[M_ROUNDING] == 0) & (consts[C_SAT_ON] == 0) & (modes[M_NEXT_TICK] == 0)
+    subtract = modes[M_SUBTRACT] == 1
+    ge = modes[M_GE] == 1
     cap = ev_tick.shape[0]
     n_ev = 0
     for t in range(n_ticks):
-        slot_base = (t % n_slots) * n
+        boff = (t % n_slots) * n
         for p in range(n_pops):
             lo, hi, base = pop_lo[p], pop_hi[p], pop_nir_base[p]
             if pop_is_input[p]:
-                k0, k1 = in_ptr[t * n_pops + p], in_ptr[t * n_pops + p + 1]
-                n_spk = k1 - k0
-                for s in range(n_spk):
-                    spikes[s] = in_idx[k0 + s]
+                n_spk = _input_spikes(in_flat, t * in_cols + in_off[p], hi - lo, spikes)
             else:
-                _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, slot_base, v, syn, reset_prev, spiked, work,
-                                   alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count)
+                if fast and not pop_cuba[p]:
+                    _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, subtract, ge, spiked)
+                else:
+                    _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, boff, v, syn, reset_prev, spiked,
+                                       work, alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count)
                 if v_col[p] >= 0:
                     for k in range(hi - lo):
                         v_rec[t, v_col[p] + k] = v[internal_of[base + k]]
-                # branch-free compaction, in NIR index order
-                n_spk = 0
-                where = internal_of[base:base + hi - lo]
-                for k in range(hi - lo):
-                    spikes[n_spk] = k
-                    n_spk += spiked[where[k]]
-            for s in range(n_spk):
-                if n_ev + s < cap:
+                ch = pop_channels[p]
+                if ch > 1 and (ch & (ch - 1)) == 0:
+                    n_spk = _compact_pow2(lo, hi, ch, spiked, counts, spikes)
+                else:
+                    n_spk = _compact(lo, hi, base, ch, spiked, nir_of, tmp, counts, spikes)
+            if n_ev + n_spk <= cap:
+                for s in range(n_spk):
+                    ev_tick[n_ev + s] = t
+                    ev_neuron[n_ev + s] = base + spikes[s]
+            else:  # over capacity: count only; the caller reruns with room for all
+                for s in range(max(cap - n_ev, 0)):
                     ev_tick[n_ev + s] = t
                     ev_neuron[n_ev + s] = base + spikes[s]
             n_ev += n_spk
             for j in range(out_ptr[p], out_ptr[p + 1]):
-                target = ((t + proj_lag[j]) % n_slots) * n
-                pre_base = proj_pre_base[j]
-                for s in range(n_spk):
-                    k = pre_base + spikes[s]
-                    for b in range(blk_ptr[k], blk_ptr[k + 1]):
-                        dst = target + blk_post[b]
-                        src = blk_w[b]
-                        for m in range(blk_len[b]):
-                            buf[dst + m] += wpool[src + m]
+                toff = ((t + proj_lag[j]) % n_slots) * n
+                r_j = proj_fixed[j]
+                if r_j > 0:  # the same number of rows for every pre neuron
+                    row_base = proj_row_base[j]
+                    for s in range(n_spk):
+                        b0 = row_base + spikes[s] * r_j
+                        for b in range(b0, b0 + r_j):
+                            _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
+                else:
+                    pre_base = proj_pre_base[j]
+                    for s in range(n_spk):
+                        k = pre_base + spikes[s]
+                        for b in range(blk_ptr[k], blk_ptr[k + 1]):
+                            _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
     return n_ev
 
 
 @njit(cache=True, parallel=True)
 def run_batch(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, internal_of, nir_of,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_channels, internal_of, nir_of,
     alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, blk_ptr, blk_post, blk_w, blk_len, wpool,
-    in_ptr, in_base, in_idx, v_col, v_rec, ev_tick, ev_neuron, sat_count, n_events,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, buf_pad, blk_ptr, blk, wpool,
+    in_raster, in_off, v_col, v_rec, ev_tick, ev_neuron, sat_count, n_events,
 ):
     """Samples of a batch in parallel; arrays with a leading batch axis are per sample."""
-    for b in prange(in_ptr.shape[0]):
+    for b in prange(in_raster.shape[0]):
         n_events[b] = run_sample(
-            n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, internal_of, nir_of,
+            n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_channels, internal_of, nir_of,
             alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-            out_ptr, proj_lag, proj_pre_base, blk_ptr, blk_post, blk_w, blk_len, wpool,
-            in_ptr[b], in_idx[in_base[b]:], v_col, v_rec[b], ev_tick[b], ev_neuron[b], sat_count[b],
+            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, buf_pad, blk_ptr, blk, wpool,
+            in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], ev_tick[b], ev_neuron[b],
+            sat_count[b],
         )
