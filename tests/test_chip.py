@@ -444,3 +444,19 @@ def test_budget_is_configurable():
     w = fit_warnings(net, 5000, budget=tight)
     assert any("ticks fit" in line for line in w)
     assert fit_warnings(net, 5000) == []
+
+
+def test_validate_refuses_a_chip_recording_of_another_experiment(files, tmp_path, recorded, capsys):
+    """s2emu validate --chip checks the recording's manifest against model, input, options and ticks."""
+    model, inp = files
+    common = ["--dt", "1e-3", "--integrator", "forward", "--scale", "2.5", "--conn-delay", "0", "--reset", "zero",
+              "--ticks", str(TICKS)]
+    ok = main(["validate", str(model), "--input", str(inp), "--chip", str(recorded), *common,
+               "--report", str(tmp_path / "ok.html")])
+    assert ok == 0
+    inp.write_text(json.dumps({"0": [1, 5, 9], "2": [3, 4], "3": [0, 27]}))
+    rc = main(["validate", str(model), "--input", str(inp), "--chip", str(recorded), *common,
+               "--report", str(tmp_path / "bad.html")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and err.startswith("s2emu validate: error:") and "input hash" in err
+    assert not (tmp_path / "bad.html").exists()

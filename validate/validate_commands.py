@@ -52,8 +52,10 @@ def _errors() -> tuple:
     """
     from .snntorch_runner import RunnerError
 
+    from emu.chip import ManifestMismatch
+
     return (ValidateCommandError, RecordingError, CompareError, LocalizeError, RunnerError, AttributionError,
-            OSError)
+            ManifestMismatch, OSError)
 
 INPUT_SUFFIXES = (".json", ".npy", ".npz")
 MAX_RASTER_FIGURES = 12
@@ -131,10 +133,10 @@ def run_validate(args: argparse.Namespace) -> int:
         return _fail("validate", exc)
 
 
-def _recording(network: Network, result, source: str) -> Recording:
-    spikes = {n: result.raster(n)[0] for n in result.populations}
-    v = {n: np.asarray(x[0], np.float64) for n, x in result.v.items()}
-    return Recording(spikes, v, dict(result.meta), source)
+def _recording(result, source: str) -> Recording:
+    rec = result.to_recording(0)
+    rec.source = source
+    return rec
 
 
 def _validate(args) -> int:
@@ -153,7 +155,7 @@ def _validate(args) -> int:
         raise ValidateCommandError(f"--sample {args.sample}: the input has {batch} sample(s)")
     one = {k: r[args.sample:args.sample + 1] for k, r in rasters.items()}
     emu_run = Emulator(network, profile)(one, ticks=ticks, record_v=True)
-    emu_rec = _recording(network, emu_run, f"emulator ({args.profile} profile)")
+    emu_rec = _recording(emu_run, f"emulator ({args.profile} profile)")
     use_snntorch = args.snntorch or args.chip is None
     report = Report(f"Validation of {args.model.name}")
     report.add_text(f"Model {args.model}, input {args.input} (sample {args.sample}, {ticks} ticks), profile "
@@ -165,6 +167,18 @@ def _validate(args) -> int:
     lines = []
     if args.chip is not None:
         chip = load_recording(args.chip)
+        if "manifest" in chip.meta:
+            # a recording from s2emu chip-script / chip-run: refuse it unless it was
+            # made from this model, input, conversion and tick count
+            from emu.chip import check_manifest
+
+            check_manifest(chip.meta, args.model, args.input, conversion_from_args(args), ticks,
+                           reset=args.reset, sample=args.sample, source=str(args.chip))
+            report.add_text(f"Chip recording {args.chip}: manifest matches model, input, options and ticks.")
+        else:
+            print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): cannot check "
+                  f"that it was made from this model, input and options", file=sys.stderr)
+            report.add_text(f"Chip recording {args.chip} has no manifest: not checked against model and input.")
         comp = _comparison(report, network, emu_rec, chip, "emulator", "chip", args.populations, profile,
                            {n: 0 for n in network.populations}, args.max_lag)
         summary["comparisons"]["emulator_vs_chip"] = comp
@@ -174,7 +188,7 @@ def _validate(args) -> int:
 
         ref_profile = SemanticsProfile.snntorch(reset_mode=profile.reset_mode)
         sn_run = run_snntorch(network, one, ticks, reset=profile.reset_mode)
-        sn_rec = _recording(network, sn_run, "snnTorch (float64)")
+        sn_rec = _recording(sn_run, "snnTorch (float64)")
         shifts = latency_shifts(network, profile, ref_profile, reference_delays=False)
         report.add_text(f"snnTorch reference: {sn_run.meta['delays_ignored']} projection delays dropped (snnTorch "
                         f"has none); beta held as float32 as snnTorch does. The emulator's populations lag it by "
