@@ -176,8 +176,6 @@ def _validate(args) -> int:
                            reset=args.reset, sample=args.sample, source=str(args.chip))
             report.add_text(f"Chip recording {args.chip}: manifest matches model, input, options and ticks.")
         else:
-            print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): cannot check "
-                  f"that it was made from this model, input and options", file=sys.stderr)
             report.add_text(f"Chip recording {args.chip} has no manifest: not checked against model and input.")
         comp = _comparison(report, network, emu_rec, chip, "emulator", "chip", args.populations, profile,
                            {n: 0 for n in network.populations}, args.max_lag)
@@ -201,6 +199,9 @@ def _validate(args) -> int:
     if args.out is not None:
         atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
         written.append(args.out)
+    if args.chip is not None and "manifest" not in chip.meta:
+        print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): not checked "
+              f"against this model, input and options")
     for title, comp in lines:
         print(f"{title}: {comp['mismatches']} mismatching cells after alignment "
               f"({comp['spikes_a']} vs {comp['spikes_b']} spikes). {comp['localization']['sentence']}")
