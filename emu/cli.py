@@ -74,6 +74,8 @@ def _run(args) -> int:
     record = {r.strip() for r in args.record.split(",") if r.strip()}
     if not record <= {"spikes", "v"}:
         raise InputError(f"--record takes spikes and/or v, got {args.record!r}")
+    if args.backend != "emulator":
+        return _run_on_backend(args, record)
     network = from_nir(args.model, conversion_from_args(args))
     profile = profile_from_args(args)
     inputs, info = read_input(args.input, network, dt=args.dt, ticks=args.ticks)
@@ -91,6 +93,24 @@ def _run(args) -> int:
     return 0
 
 
+def _run_on_backend(args, record) -> int:
+    """The same run through py-spinnaker2 (its brian2 backend, or a board): optional extra."""
+    from emu.chip import ChipBackendUnavailable, ChipScriptError, run_on_backend
+
+    if args.ticks is None:
+        raise InputError(f"--backend {args.backend} needs --ticks")
+    try:
+        rec = run_on_backend(args.model, args.input, args.ticks, conversion_from_args(args), backend=args.backend,
+                             eth_ip=args.eth_ip, reset=args.reset, record=sorted(record), out=args.out,
+                             profile=profile_from_args(args), warn=lambda line: print(f"warning: {line}",
+                                                                                    file=sys.stderr))
+    except (ChipBackendUnavailable, ChipScriptError) as exc:
+        print(f"s2emu run: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"ran {rec.ticks} ticks on py-spinnaker2 ({args.backend}); wrote {args.out}")
+    return 0
+
+
 def register_run(sub) -> None:
     p = sub.add_parser("run", help="emulate a NIR model on input spikes, write spikes/voltages",
                        description="Emulate MODEL.nir as SpiNNaker2 would run it.")
@@ -99,6 +119,9 @@ def register_run(sub) -> None:
     p.add_argument("--ticks", type=int, help="ticks to run (default: input length)")
     p.add_argument("--record", default="spikes", help="spikes,v")
     p.add_argument("--out", required=True, type=Path, help="OUT.json or OUT.npz")
+    p.add_argument("--backend", choices=("emulator", "brian2", "chip"), default="emulator",
+                   help="emulator (default), or py-spinnaker2's brian2 backend / a board (optional extra [chip])")
+    p.add_argument("--eth-ip", help="with --backend chip: the board's IP address")
     add_conversion_args(p)
     add_profile_args(p)
     p.set_defaults(handler=_run)

@@ -460,3 +460,11 @@ def test_validate_refuses_a_chip_recording_of_another_experiment(files, tmp_path
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 2 and err.startswith("s2emu validate: error:") and "input hash" in err
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_run_backend_without_spinnaker2_exits_2_with_install_message(files, tmp_path, no_s2, capsys):
+    model, inp = files
+    rc = main(["run", str(model), "--input", str(inp), "--ticks", "30", "--backend", "brian2", "--conn-delay", "0",
+               "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "s2emu run: error:" in err and "py-spinnaker2" in err
