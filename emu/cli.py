@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2emu", description="Bit-accurate SpiNNaker2 emulator and validator.")
     sub = parser.add_subparsers(dest="command", required=True)
     register_run(sub)
-    for module in ("emu.demo", "emu.gesture.train", "validate.commands", "validate.validate_commands", "emu.chip"):
+    for module in ("emu.demo", "emu.gesture.train", "validate.commands", "validate.validate_commands", "emu.chip",
+                   "emu.quant.sweep"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:
