@@ -451,7 +451,7 @@ def _roundings(text):
 def _options(args) -> dict:
     from emu.cli import conversion_from_args
 
-    opts = dataclasses.asdict(conversion_from_args(args))
+    opts = dataclasses.asdict(conversion_from_args(argparse.Namespace(**dict(vars(args), weight_bits=None))))
     if args.method == "ptq":
         opts.update(weight_scale="auto", scale_percentile=args.scale_percentile or 99.9)
     opts.pop("weight_max")
@@ -565,3 +565,27 @@ def register(sub) -> None:
     s.add_argument("--report", type=Path, help="REPORT.html")
     add_conversion_args(s)
     s.set_defaults(handler=_sweep)
+
+
+def weight_error(w: np.ndarray, bits: int, rounding: str = "truncate") -> dict:
+    """Reconstruction error of PTQ weights: scale ``wmax / max|w|``, integer weights, back to float.
+
+    Returns ``mean`` and ``max`` absolute error and ``bound`` (1/scale for
+    truncation, 0.5/scale for nearest), the worst case a grid of that step allows.
+    """
+    from emu.arith import quantize_weights
+    from emu.profile import SemanticsProfile
+
+    w = np.asarray(w, np.float64)
+    top = float(np.abs(w).max())
+    if top == 0:
+        return dict(mean=0.0, max=0.0, bound=0.0)
+    wmax = 2 ** (bits - 1) - 1
+    scale = wmax / top
+    x = w * wmax / top
+    near = np.round(x)
+    x = np.where(np.abs(x - near) <= 1e-9 * np.maximum(1.0, np.abs(x)), near, x)  # float noise, not a grid step
+    q, _ = quantize_weights(x, SemanticsProfile.chip(weight_bits=bits, weight_rounding=rounding,
+                                                             weight_overflow="saturate"))
+    err = np.abs(w - q / scale)
+    return dict(mean=float(err.mean()), max=float(err.max()), bound=(1.0 if rounding == "truncate" else 0.5) / scale)
