@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from emu.network import Network, Population, Projection
-from emu.profile import SemanticsProfile
 from emu.quant import sweep as sw
 from emu.quant.memory import fit_table
 

@@ -16,7 +16,7 @@ table (one row per population, per busiest PE) instead of warning sentences:
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
