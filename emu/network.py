@@ -20,6 +20,25 @@ class NetworkError(ValueError):
     """A network is inconsistent (shapes, names, parameters)."""
 
 
+def topological_order(nodes, edges, first=()) -> List[str]:
+    """Nodes in depth-first topological order (``first`` ones start, in node order);
+    an edge that closes a cycle is simply not followed."""
+    names = list(nodes)
+    visited, out = set(), []
+
+    def visit(n):
+        visited.add(n)
+        for a, b in edges:
+            if a == n and b not in visited:
+                visit(b)
+        out.append(n)
+
+    for n in sorted(names, key=lambda n: n not in first):
+        if n not in visited:
+            visit(n)
+    return out[::-1]
+
+
 def _per_neuron(name: str, field_name: str, value, n: int) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
@@ -152,21 +171,8 @@ class Network:
         An edge that closes a cycle (e.g. a recurrent self-projection) is a back
         edge; see :meth:`back_edges`.
         """
-        names = list(self.populations)
-        visited, done, out = set(), set(), []
-
-        def visit(n):
-            visited.add(n)
-            for pr in self.projections:
-                if pr.pre == n and pr.post not in visited:
-                    visit(pr.post)
-            done.add(n)
-            out.append(n)
-
-        for n in sorted(names, key=lambda n: self.populations[n].model != "input"):
-            if n not in visited:
-                visit(n)
-        return out[::-1]
+        return topological_order(self.populations, [(pr.pre, pr.post) for pr in self.projections],
+                                 first=self.inputs)
 
     def back_edges(self) -> List[int]:
         """Indices of projections whose post comes no later than their pre in :meth:`order`."""

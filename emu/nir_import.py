@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Union
 import nir
 import numpy as np
 
-from emu.network import Network, NetworkError, Population, Projection
+from emu.network import Network, NetworkError, Population, Projection, topological_order
 from emu.synapses import conv_output_shape, pooled_shape
 
 NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.CubaLIF)
@@ -196,20 +196,9 @@ class _Converter:
         return out
 
     def _order(self, pops, links):
-        """Populations with inputs first, then along the links (stable)."""
-        seen, out = set(), []
-
-        def visit(n):
-            seen.add(n)
-            for l in links:
-                if l["pre"] == n and l["post"] not in seen:
-                    visit(l["post"])
-            out.append(n)
-
-        for n in sorted(pops, key=lambda n: not isinstance(self.g.nodes[n], nir.Input)):
-            if n not in seen:
-                visit(n)
-        return out[::-1]
+        """Populations with inputs first, then along the links."""
+        inputs = [n for n in pops if isinstance(self.g.nodes[n], nir.Input)]
+        return topological_order(pops, [(l["pre"], l["post"]) for l in links], first=inputs)
 
     def _pool(self, link) -> int:
         pools = [self.g.nodes[v] for v in link["via"] if isinstance(self.g.nodes[v], nir.SumPool2d)]
