@@ -103,32 +103,20 @@ def _from_spike_dict(path, data, network: Network, ticks) -> Dict[str, np.ndarra
 
 
 def spike_dict_to_raster(spikes: dict, size: int, ticks: Optional[int] = None, where: str = "") -> np.ndarray:
-    """``{neuron: [ticks]}`` -> (T, size) bool; T = ``ticks`` or last tick + 1."""
+    """``{neuron: [ticks]}`` -> (T, size) bool; T = ``ticks`` or last tick + 1.
+
+    Parsed and checked by the validator's reader (one parser for chip recordings
+    and input files); its errors become :class:`InputFileError`.
+    """
+    from validate.recordings import RecordingError, recording_from_spike_dict
+
     if not isinstance(spikes, dict):
         raise InputFileError(f"{where}: expected {{neuron: [ticks]}}, got {type(spikes).__name__}")
-    pairs = []
-    for key, tk in spikes.items():
-        try:
-            neuron = int(key)
-        except (TypeError, ValueError):
-            raise InputFileError(f"{where}: neuron key {key!r} is not an integer") from None
-        if not 0 <= neuron < size:
-            raise InputFileError(f"{where}: neuron {neuron} is out of range (population has {size} neurons)")
-        tk = np.asarray(tk if isinstance(tk, (list, tuple, np.ndarray)) else [tk])
-        if tk.size and (tk.dtype.kind not in "iu" and not np.all(tk == np.round(tk))):
-            raise InputFileError(f"{where}: neuron {neuron}: ticks must be integers, got {tk[:3].tolist()}")
-        tk = tk.astype(np.int64)
-        if tk.size and tk.min() < 0:
-            raise InputFileError(f"{where}: neuron {neuron}: negative tick {int(tk.min())}")
-        pairs.append((neuron, tk))
-    last = max((int(tk.max()) for _, tk in pairs if tk.size), default=-1)
-    n_ticks = last + 1 if ticks is None else int(ticks)
-    if last >= n_ticks:
-        raise InputFileError(f"{where}: spike at tick {last} is beyond the {n_ticks} ticks of the input")
-    raster = np.zeros((n_ticks, size), bool)
-    for neuron, tk in pairs:
-        raster[tk, neuron] = True
-    return raster
+    try:
+        rec = recording_from_spike_dict(spikes, ticks=ticks, sizes=size, source=where)
+    except RecordingError as exc:
+        raise InputFileError(str(exc)) from None
+    return next(iter(rec.spikes.values()))
 
 
 def _from_events(path, ev, network: Network, dt, ticks):

@@ -86,8 +86,8 @@ def test_spike_dict_layouts(tmp_path, payload, ticks):
 
 @pytest.mark.parametrize("write,needle", [
     (lambda p: p.write_text('{"0": [1, -2]}'), "negative tick -2"),
-    (lambda p: p.write_text('{"7": [1]}'), "neuron 7 is out of range"),
-    (lambda p: p.write_text('{"a": [1]}'), "neuron key 'a' is not an integer"),
+    (lambda p: p.write_text('{"7": [1]}'), "neuron 7 >= size 3"),
+    (lambda p: p.write_text('{"a": [1]}'), "non-integer neuron key 'a'"),
     (lambda p: p.write_text('{"0": [1.5]}'), "ticks must be integers"),
     (lambda p: p.write_text('{"0": [1, 2'), "unreadable input file"),
     (lambda p: p.write_text('[1, 2]'), "expected a JSON object"),
