@@ -79,6 +79,15 @@ class Numerics:
         return np.asarray(w).astype(self.param_dtype).astype(self.state_dtype)
 
 
+def round_weights(w: np.ndarray, rounding: str) -> np.ndarray:
+    """Weights on the integer grid, not yet range-checked: ``truncate`` toward zero
+    (as ``astype(int8)``) or ``nearest`` with halves away from zero."""
+    w = np.asarray(w, dtype=np.float64)
+    if rounding == "truncate":
+        return np.trunc(w)
+    return np.sign(w) * np.floor(np.abs(w) + 0.5)
+
+
 def quantize_weights(w: np.ndarray, profile: SemanticsProfile, label: str = "weights"):
     """Integer weights under ``profile.weight_bits`` / ``weight_rounding``.
 
@@ -90,10 +99,7 @@ def quantize_weights(w: np.ndarray, profile: SemanticsProfile, label: str = "wei
     wmax = profile.weight_max
     if wmax is None:
         return w.copy(), 0
-    if profile.weight_rounding == "truncate":
-        q = np.trunc(w)
-    else:  # nearest, halves away from zero
-        q = np.sign(w) * np.floor(np.abs(w) + 0.5)
+    q = round_weights(w, profile.weight_rounding)
     over = np.abs(q) > wmax
     n_over = int(over.sum())
     if n_over and profile.weight_overflow == "error":

@@ -590,35 +590,31 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
     ``lif`` model with delays) or that all round to 0. An empty list: nothing
     to warn about.
     """
+    from emu.arith import round_weights
+    from emu.quant.memory import fit_table
+
     budget = budget or ChipBudget()
     profile = profile or SemanticsProfile.chip()
     record = set(record)
-    atoms = dict(max_atoms_per_core or {})
+    table = fit_table(network, ticks, profile, record=record, budget=budget, max_atoms_per_core=max_atoms_per_core)
+    rows = {r["population"]: r for r in table["rows"]}
     out: List[str] = []
-    total_pes = 0
-    per_pe_of: Dict[str, int] = {}
-    for name, pop in network.populations.items():
-        model = chip_model_of(network, name)
-        limit = int(atoms.get(name) or budget.max_neurons_per_pe.get(model, budget.default_neurons_per_pe))
-        n_pe = math.ceil(pop.size / limit)
-        per_pe_of[name] = min(limit, pop.size)
-        total_pes += n_pe
-        if n_pe > 1:
-            out.append(f"population {name!r} ({pop.size} neurons, {model}) is larger than {limit} neurons per PE: "
-                       f"it is split over {n_pe} PEs")
-    if total_pes > budget.pes_per_chip:
-        out.append(f"the network needs about {total_pes} PEs, but a SpiNNaker2 chip has {budget.pes_per_chip}")
+    for name, r in rows.items():
+        if r["pes"] > 1:  # then neurons_per_pe is the per-PE limit
+            out.append(f"population {name!r} ({r['neurons']} neurons, {r['model']}) is larger than "
+                       f"{r['neurons_per_pe']} neurons per PE: it is split over {r['pes']} PEs")
+    if table["total_pes"] > budget.pes_per_chip:
+        out.append(f"the network needs about {table['total_pes']} PEs, but a SpiNNaker2 chip has "
+                   f"{budget.pes_per_chip}")
 
     # weights ---------------------------------------------------------------------------
-    q_of = {}
     for pr in network.projections:
         model = chip_model_of(network, pr.post)
         wmax = profile.weight_max if profile.weight_bits is not None else (15 if model == "lif" else 127)
         kind = {127: f"int8 weights of {model}", 15: "4-bit magnitude + sign weights of the lif model with delays"
                 }.get(wmax, f"{wmax.bit_length() + 1}-bit weights")
         w = pr.weight
-        q = np.trunc(w) if profile.weight_rounding == "truncate" else np.sign(w) * np.floor(np.abs(w) + 0.5)
-        q_of[id(pr)] = q
+        q = round_weights(w, profile.weight_rounding)
         over = int((np.abs(q) > wmax).sum())
         if over:
             out.append(f"projection {pr.label}: {over} of {w.size} weights are outside [-{wmax}, {wmax}] "
@@ -628,15 +624,15 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
             out.append(f"projection {pr.label}: every weight rounds to 0 on the chip (largest |w| = "
                        f"{float(np.abs(w).max()):.6g} after scaling): use --auto-scale or a --scale")
 
-    # memory per PE -----------------------------------------------------------------------
+    # memory per PE (emu.quant.memory.fit_table) ------------------------------------------
     for name, pop in network.populations.items():
-        model = chip_model_of(network, name)
-        n = per_pe_of[name]
+        r = rows[name]
+        model, n = r["model"], r["neurons_per_pe"]
         if pop.model == "input":
             if input_rasters is None or name not in input_rasters:
                 continue
-            r = np.asarray(input_rasters[name]).reshape(-1, pop.size)
-            counts = r.sum(axis=0)
+            raster = np.asarray(input_rasters[name]).reshape(-1, pop.size)
+            counts = raster.sum(axis=0)
             worst = max(int(np.add.reduceat(counts, np.arange(0, pop.size, n)).max()), 0) if pop.size else 0
             need = 4 * worst + 4 * int(ticks)
             if need > budget.usable_bytes:
@@ -644,20 +640,8 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
                            f"({worst} spikes on its busiest PE of {n} neurons over {ticks} ticks), more than the "
                            f"{_kb(budget.usable_bytes)} there: fewer ticks or fewer input neurons per PE")
             continue
-        syn = 0
-        for pr in network.projections:
-            if pr.post != name:
-                continue
-            q = q_of[id(pr)]
-            if pr.kind == "conv2d":
-                syn += q.size  # one byte per kernel weight, once per PE
-            else:
-                stored = (q != 0).reshape(pop.size, -1).sum(axis=1)
-                syn += int(np.add.reduceat(stored, np.arange(0, pop.size, n)).max()) * pr.pool ** 2 * budget.synapse_bytes
-        state = n * budget.neuron_state_bytes
-        free = budget.usable_bytes - state - syn
+        syn, state, free, per_tick = r["synapse_bytes"], r["state_bytes"], r["free_bytes"], r["record_bytes_per_tick"]
         what = "spikes and voltages" if "v" in record else "spikes"
-        per_tick = math.ceil(n / 32) * 4 + (budget.voltage_bytes * n if "v" in record else 0)
         avg_syn = syn / max(n, 1)
         per_neuron_tick = 1 / 8 + (budget.voltage_bytes if "v" in record else 0)
         fit_n = int(budget.usable_bytes // (budget.neuron_state_bytes + avg_syn + int(ticks) * per_neuron_tick))
@@ -669,7 +653,7 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
             out.append(f"population {name!r} ({model}): synapses ({_kb(syn)}) and neuron state ({_kb(state)}) of its "
                        f"{n} neurons per PE exceed the {_kb(budget.usable_bytes)} a PE has for them; {hint}")
             continue
-        fit = free // per_tick
+        fit = r["max_ticks"]
         if int(ticks) > fit:
             out.append(f"population {name!r} ({model}): recording {what} for {ticks} ticks needs "
                        f"{_kb(per_tick * int(ticks))} per PE ({n} neurons), but only about {_kb(free)} are left beside "

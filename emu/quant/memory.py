@@ -20,16 +20,10 @@ from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from emu.arith import round_weights
 from emu.chip import ChipBudget, chip_model_of
 from emu.network import Network
 from emu.profile import SemanticsProfile
-
-
-def _quantized(w: np.ndarray, profile: SemanticsProfile) -> np.ndarray:
-    # the same rounding fit_warnings applies (no clipping: only zero/non-zero matters here)
-    if profile.weight_rounding == "truncate":
-        return np.trunc(w)
-    return np.sign(w) * np.floor(np.abs(w) + 0.5)
 
 
 def fit_table(network: Network, ticks: Optional[int] = None, profile: Optional[SemanticsProfile] = None, *,
@@ -63,7 +57,7 @@ def fit_table(network: Network, ticks: Optional[int] = None, profile: Optional[S
         for pr in network.projections:
             if pr.post != name:
                 continue
-            q = _quantized(pr.weight, profile)
+            q = round_weights(pr.weight, profile.weight_rounding)  # only zero / non-zero matters here
             if pr.kind == "conv2d":
                 syn += q.size
             else:
