@@ -15,6 +15,7 @@ resumed run sees the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -141,6 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nir", help="write the trained network to this NIR file")
     parser.add_argument("--threads", type=int, default=N_THREADS, help="torch threads (1 on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--qat-bits", type=int, metavar="B",
+                        help="quantization-aware training with B-bit chip weights (emu.quant.qat); --nir then "
+                             "writes the chip-ready graph (integer weights, scaled thresholds) and its scales")
+    parser.add_argument("--qat-percentile", type=float, help="with --qat-bits: scale from this percentile of |W|")
 
 
 def run(args) -> List[Dict[str, float]]:
@@ -153,12 +158,23 @@ def run(args) -> List[Dict[str, float]]:
     test_set = load_dvsgesture(args.root, train=False, ticks=args.ticks)
     torch.manual_seed(args.seed)
     model = gesture_net()
+    if args.qat_bits:
+        from emu.quant.qat import quantization_aware
+
+        quantization_aware(model, bits=args.qat_bits, percentile=args.qat_percentile)
     history = train(model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     loss=args.loss, checkpoint=args.checkpoint, resume=not args.no_resume, seed=args.seed,
                     progress=not args.quiet, threads=args.threads)
     if args.nir:
         Path(args.nir).parent.mkdir(parents=True, exist_ok=True)
-        nir.write(args.nir, to_nir(model))
+        if args.qat_bits:
+            from emu.quant.qat import export_integer
+
+            graph, scales = export_integer(model)
+            Path(args.nir).with_suffix(".json").write_text(json.dumps(scales, indent=1))
+            nir.write(args.nir, graph)
+        else:
+            nir.write(args.nir, to_nir(model))
     return history
 
 
