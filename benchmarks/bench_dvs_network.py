@@ -54,9 +54,9 @@ class KernelTimer:
         self.inner = emu.engine.run_batch
         self.seconds = 0.0
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         t0 = time.perf_counter()
-        out = self.inner(*args)
+        out = self.inner(*args, **kwargs)
         self.seconds += time.perf_counter() - t0
         return out
 

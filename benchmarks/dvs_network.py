@@ -83,7 +83,8 @@ def layer_rates(result, batch: int, ticks: int, skip: int = 0) -> List[float]:
             break
         lo, n, _ = result.populations[name]
         total = 0
-        for tk, nr in result.events:
+        for b in range(result.batch):
+            tk, nr = result.events(b)
             total += int(((nr >= lo) & (nr < lo + n) & (tk >= skip)).sum())
         rates.append(total / (n * batch * (ticks - skip)))
     return rates
@@ -149,7 +150,7 @@ def synaptic_events(result, network: Network, fanout: Dict[str, np.ndarray]) -> 
     for pr in network.projections:
         lo, n, _ = result.populations[pr.pre]
         counts = np.zeros(n, np.int64)
-        for _, nr in result.events:
+        for nr in result.neurons:
             sel = nr[(nr >= lo) & (nr < lo + n)] - lo
             counts += np.bincount(sel, minlength=n)
         total += int(counts @ fanout[pr.label])

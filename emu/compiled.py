@@ -52,6 +52,13 @@ def channels_last_perm(shape) -> np.ndarray:
     return (y * w + x) * c + ci
 
 
+def bit_identical(x: np.ndarray) -> bool:
+    """A non-empty array whose elements are all the same bits (-0.0 is not 0.0:
+    ``x + -0.0`` and ``x + 0.0`` differ for ``x = -0.0``)."""
+    b = x.view(np.uint8).reshape(len(x), -1)
+    return len(x) > 0 and bool(np.all(b == b[:1]))
+
+
 def _index_array(x) -> np.ndarray:
     """Indices as int32 when they fit (half the cache footprint), else int64."""
     x = np.ascontiguousarray(x, dtype=np.int64)
@@ -131,6 +138,11 @@ class CompiledNetwork:
         proj_lag, proj_pre_base, blk_ptr_parts, blk_post, blk_w, blk_len, pool = [], [], [], [], [], [], []
         proj_fixed, proj_row_base, proj_width = [], [], []
         clipped = {}
+        # per post population: is every sum of its input buffers exact (integer weights,
+        # sum of |w| over a neuron's synapses below 2**mantissa)? Then the order of the
+        # additions cannot change a bit.
+        exact = {name: True for name in order}
+        abs_in = {name: np.zeros(p.size) for name, p in zip(order, pops)}
         pre_base = blk_count = w_count = 0
         for j, pr, lag in sched:
             pre, post = network.populations[pr.pre], network.populations[pr.post]
@@ -139,6 +151,9 @@ class CompiledNetwork:
             if n_clip:
                 clipped[pr.label] = n_clip
             pre_idx, post_idx, w = synapse_list(dataclasses.replace(pr, weight=w_int), pre, post)
+            added = num.weight_units(w).astype(np.float64)
+            exact[pr.post] &= bool(np.all(np.trunc(added) == added))
+            abs_in[pr.post] += np.bincount(post_idx, weights=np.abs(added), minlength=post.size)
             post_int = perms[pr.post][post_idx]
             srt = np.lexsort((post_int, pre_idx))
             pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
@@ -193,6 +208,12 @@ class CompiledNetwork:
         if profile.weight_bits is not None and profile.weight_bits <= 8 and not num.fixed:
             wpool = wpool.astype(np.int8)
         max_lag = max(proj_lag, default=0)
+        mantissa = 2.0 ** (np.finfo(num.state_dtype).nmant + 1)
+        exact = {name: exact[name] and abs_in[name].max(initial=0) < mantissa for name in order}
+        # spikes of p are scattered in NIR order unless every target's sums are exact
+        nir_sorted = np.zeros(len(pops), bool)
+        for pr in network.projections:
+            nir_sorted[pos[pr.pre]] |= not exact[pr.post]
 
         modes = np.zeros(7, np.int64)
         modes[M_ROUNDING] = num.rounding
@@ -211,15 +232,17 @@ class CompiledNetwork:
             pop_lo=pop_lo, pop_hi=pop_hi, pop_nir_base=pop_lo.copy(),
             pop_is_input=np.array([p.model == "input" for p in pops]),
             pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
+            pop_uniform=np.array([all(bit_identical(x[lo:hi]) for x in params.values()) for lo, hi in zip(pop_lo, pop_hi)]),
             # channels of a channels-last (H, W, C) population, 1 for NIR order
             pop_channels=np.array([p.shape[0] if p.name in conv_targets else 1 for p in pops], np.int64),
-            internal_of=internal_of, nir_of=nir_of,
+            pop_nir_sorted=nir_sorted, nir_of=nir_of,
             alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], ioff=params["ioff"],
             vreset=params["vreset"], modes=modes, consts=consts,
             out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
             proj_pre_base=np.array(proj_pre_base, np.int64),
             # rows per pre neuron when constant (rows of pre k at proj_row_base + k * proj_fixed), else 0
             proj_fixed=np.array(proj_fixed, np.int64), proj_row_base=np.array(proj_row_base, np.int64),
+            proj_width=np.array(proj_width, np.int64),  # their common row width (a multiple of 8)
             buf_pad=np.array([max(proj_width, default=0)], np.int64),
             blk_ptr=_index_array(np.concatenate([[0], *blk_ptr_parts]) if blk_ptr_parts else np.zeros(1, np.int64)),
             # one row per line (first post neuron, weight offset, length): a spike's rows

@@ -86,23 +86,43 @@ class RunResult:
 
     ``raster(pop)`` gives (B, T, N) bool; ``spike_dict(pop, sample)`` the chip's
     ``{neuron: [ticks]}`` form; ``v[pop]`` (B, T, N) voltages in chip units.
-    Spikes are kept as event lists (tick, neuron) per sample until asked for.
+    Spikes are kept compact until asked for: per sample, the global neuron index of
+    every spike, tick after tick (``neurons``), and how many of them came up to and
+    including each tick (``tick_end``); :meth:`events` gives (tick, neuron) pairs.
     """
 
     populations: Dict[str, tuple]  # name -> (first global index, size, shape)
     ticks: int
-    events: list  # per sample: (ticks array, global neuron array)
+    neurons: list  # per sample: global neuron indices of its spikes, tick after tick
+    tick_end: list  # per sample: (ticks,) cumulative spike count at the end of each tick
     v: Dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_events(cls, populations, ticks: int, events, v=None, meta=None) -> "RunResult":
+        """From per-sample (tick, global neuron) arrays, in any order."""
+        neurons, tick_end = [], []
+        for tk, nr in events:
+            tk, nr = np.asarray(tk, np.int64), np.asarray(nr)
+            srt = np.argsort(tk, kind="stable")
+            neurons.append(nr[srt].astype(np.int32))
+            tick_end.append(np.cumsum(np.bincount(tk, minlength=ticks)[:ticks]))
+        return cls(populations, ticks, neurons, tick_end, dict(v or {}), dict(meta or {}))
+
     @property
     def batch(self) -> int:
-        return len(self.events)
+        return len(self.neurons)
+
+    def events(self, sample: int = 0):
+        """(ticks, global neurons) of one sample's spikes, in tick order."""
+        counts = np.diff(self.tick_end[sample], prepend=0)
+        return np.repeat(np.arange(self.ticks), counts), self.neurons[sample]
 
     def raster(self, pop: str) -> np.ndarray:
         lo, n, _ = self._pop(pop)
         out = np.zeros((self.batch, self.ticks, n), bool)
-        for b, (tk, nr) in enumerate(self.events):
+        for b in range(self.batch):
+            tk, nr = self.events(b)
             sel = (nr >= lo) & (nr < lo + n)
             out[b, tk[sel], nr[sel] - lo] = True
         return out
@@ -115,11 +135,11 @@ class RunResult:
     def spike_counts(self, pop: str) -> np.ndarray:
         """(B,) number of spikes of a population per sample."""
         lo, n, _ = self._pop(pop)
-        return np.array([int(((nr >= lo) & (nr < lo + n)).sum()) for _, nr in self.events])
+        return np.array([int(((nr >= lo) & (nr < lo + n)).sum()) for nr in self.neurons])
 
     def spike_dict(self, pop: str, sample: int = 0) -> Dict[int, list]:
         lo, n, _ = self._pop(pop)
-        tk, nr = self.events[sample]
+        tk, nr = self.events(sample)
         sel = (nr >= lo) & (nr < lo + n)
         out = {i: [] for i in range(n)}
         for t, i in zip(tk[sel].tolist(), (nr[sel] - lo).tolist()):
@@ -175,9 +195,10 @@ class Emulator:
 
             starts = tqdm(starts, desc="emulating", unit="chunk", total=len(starts))
         parts = [self._run_chunk({k: a[s:s + chunk] for k, a in rasters.items()}, ticks, recorded) for s in starts]
-        events = [e for part in parts for e in part[0]]
-        v = {name: np.concatenate([p[1][name] for p in parts]) for name in recorded}
-        sat = np.sum([p[2] for p in parts], axis=0)
+        neurons = [e for part in parts for e in part[0]]
+        tick_end = [e for part in parts for e in part[1]]
+        v = {name: np.concatenate([p[2][name] for p in parts]) for name in recorded}
+        sat = np.sum([p[3] for p in parts], axis=0)
         meta = dict(
             profile=self.profile.describe(),
             dt=self.network.dt,
@@ -191,7 +212,7 @@ class Emulator:
         )
         pops = {n: (int(c.pop_lo[i]), self.network.populations[n].size, self.network.populations[n].shape)
                 for i, n in enumerate(c.order)}
-        return RunResult(pops, ticks, events, v, meta)
+        return RunResult(pops, ticks, neurons, tick_end, v, meta)
 
     def _recorded(self, record_v):
         names = [n for n in self.compiled.order if self.network.populations[n].model != "input"]
@@ -230,28 +251,24 @@ class Emulator:
         n_total = ticks * c.n_neurons
         cap = min(n_total, max(1 << 16, n_total // 32))
         while True:
-            ev_t = np.empty((batch, cap), np.int64)
-            ev_n = np.empty((batch, cap), np.int64)
+            ev_n = np.empty((batch, cap), np.int32)
+            tick_end = np.empty((batch, ticks), np.int64)
             n_ev = np.zeros(batch, np.int64)
             sat[:] = 0
-            run_batch(ticks, c.n_slots, a["pop_lo"], a["pop_hi"], a["pop_nir_base"], a["pop_is_input"], a["pop_cuba"],
-                      a["pop_channels"], a["internal_of"], a["nir_of"], a["alpha"], a["alpha_syn"], a["thr"],
-                      a["ioff"], a["vreset"], a["modes"], a["consts"], a["out_ptr"], a["proj_lag"],
-                      a["proj_pre_base"], a["proj_fixed"], a["proj_row_base"], a["buf_pad"], a["blk_ptr"], a["blk"],
-                      a["wpool"], in_raster, in_off, v_col, v_rec, ev_t, ev_n, sat, n_ev)
+            run_batch(n_ticks=ticks, n_slots=c.n_slots, **a, in_raster=in_raster, in_off=in_off, v_col=v_col,
+                      v_rec=v_rec, tick_end=tick_end, ev_neuron=ev_n, sat_count=sat, n_events=n_ev)
             if n_ev.max(initial=0) <= cap:
                 break
             cap = int(n_ev.max())
-        # the kernel wrote the events where they stay (no copy); a sample that used
-        # little of its capacity gets its own exact-size arrays instead
-        events = [(ev_t[b, :n_ev[b]], ev_n[b, :n_ev[b]]) if 2 * n_ev[b] >= cap
-                  else (ev_t[b, :n_ev[b]].copy(), ev_n[b, :n_ev[b]].copy()) for b in range(batch)]
+        # the kernel wrote the spikes where they stay (no copy); a sample that used
+        # little of its capacity gets its own exact-size array instead
+        neurons = [ev_n[b, :n_ev[b]] if 2 * n_ev[b] >= cap else ev_n[b, :n_ev[b]].copy() for b in range(batch)]
         v = {}
         for name in recorded:
             i = order.index(name)
             vv = v_rec[:, :, v_col[i]:v_col[i] + self.network.populations[name].size]
             v[name] = vv / c.numerics.lsb if c.numerics.fixed else vv
-        return events, v, sat.sum(axis=0)
+        return neurons, list(tick_end), v, sat.sum(axis=0)
 
 
 def _compact(x: np.ndarray):

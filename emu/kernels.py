@@ -9,8 +9,10 @@ spikes into the slots ``lag`` ticks ahead of every outgoing projection
 (lag = synaptic latency + extra delay; 0 is allowed for feed-forward edges since
 the target is visited later in the same tick). Synapses are stored as contiguous
 rows (one pre neuron -> a run of consecutive post neurons), so a spike costs a few
-vectorisable row adds. Spikes are kept as lists in NIR index order, which fixes
-the order of floating-point additions.
+vectorisable row adds. A tick's spikes are scattered in NIR index order, which
+fixes the order of floating-point additions, except where every addition is
+exact (integer weights whose sums fit the mantissa): there any order gives the
+same bits and channels-last populations keep their internal order.
 
 What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py``):
 * row adds are explicit vector operations (int8 -> float converted exactly, one
@@ -19,11 +21,14 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   number of equally wide rows, a spike's rows are found by arithmetic and every
   spike runs the same adds (no pointer table, no mispredicted loop exits);
 * the neuron pass of the chip's case (float arithmetic, same-tick reset, no
-  CubaLIF; :func:`_update_float`) is one branch-free loop with unsigned indices;
-  every other profile takes the multi-pass :func:`_update_population`;
+  CubaLIF; :func:`_update_float`) is one branch-free loop with unsigned indices,
+  reading a population's parameters once when they are uniform; every other
+  profile takes the multi-pass :func:`_update_population`;
 * spikes are extracted from the 0/1 mask 64 neurons at a time (:func:`_mask64`,
-  trailing-zero counts), and channels-last populations are put back in NIR order
-  by channel buckets, without a sort.
+  trailing-zero counts, :func:`_set_indices`), put back in NIR order by a
+  counting sort on the channel only where the order matters (:func:`_nir_order`);
+* spikes are recorded as 4-byte neuron indices plus one count per tick: a run's
+  output is written to fresh memory, and every page of it costs a fault.
 
 The arithmetic follows the dtype of the arrays passed in (float32 for the chip
 profile, float64 otherwise); every constant comes in as an array of that dtype
@@ -243,135 +248,113 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
             vv[i] = vr[i] if fire else vi
 
 
+@njit(cache=True, inline="always")
+def _lif_float(v, drive, alpha, ioff, thr, vreset, subtract, ge):
+    """One neuron, one tick, float arithmetic, same-tick reset: (new v, fired)."""
+    vi = alpha * v + drive + ioff
+    fire = (vi >= thr) if ge else (vi > thr)
+    r = vi - thr if subtract else vreset
+    return (r if fire else vi), fire
+
+
 @njit(cache=True)
-def _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, subtract, ge, spiked):
+def _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, uniform, subtract, ge, spiked):
     """:func:`_update_population` for floating-point arithmetic, plain LIF / IF / LI,
     reset in the same tick (the chip's case): the same operations in the same order,
     written without data-dependent branches so that the loop vectorises.
 
-    Indices are unsigned: numba then emits no negative-index wrap-around, which would
-    stop the vectorisation; and no array views are made (a view costs reference-count
-    atomics, contended when threads share the array)."""
+    ``uniform``: every neuron of the population has the same parameters (as after a
+    conversion of a layer); they are then read once instead of streamed per neuron,
+    which halves the bytes a tick moves. Indices are unsigned: numba then emits no
+    negative-index wrap-around, which would stop the vectorisation; and no array
+    views are made (a view costs reference-count atomics, contended when threads
+    share the array)."""
     d = np.uint64(boff)
-    for i in range(np.uint64(lo), np.uint64(hi)):
-        drive = buf[d + i]
-        buf[d + i] = 0
-        vi = alpha[i] * v[i] + drive + ioff[i]
-        th = thr[i]
-        fire = (vi >= th) if ge else (vi > th)
-        r = vi - th if subtract else vreset[i]
-        v[i] = r if fire else vi
-        spiked[i] = fire
+    if uniform:
+        al, io, th, vr = alpha[lo], ioff[lo], thr[lo], vreset[lo]
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            drive = buf[d + i]
+            buf[d + i] = 0
+            v[i], spiked[i] = _lif_float(v[i], drive, al, io, th, vr, subtract, ge)
+    else:
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            drive = buf[d + i]
+            buf[d + i] = 0
+            v[i], spiked[i] = _lif_float(v[i], drive, alpha[i], ioff[i], thr[i], vreset[i], subtract, ge)
 
 
 @njit(cache=True)
-def _compact(lo, hi, base, channels, spiked, nir_of, tmp, counts, spikes):
-    """Indices (population-local, NIR order) of the neurons in [lo, hi) with ``spiked``
-    set, into ``spikes``; returns their number.
+def _set_indices(mask, lo, hi, out):
+    """Indices ``i - lo`` of the set bytes of ``mask[lo:hi]``, ascending, into ``out``;
+    returns their number. ``mask``: a flat C-contiguous 0/1 byte array; ``out`` needs
+    4 spare elements.
 
-    The 0/1 mask is read 64 neurons at a time as a bit mask; the set bits come out
-    by trailing-zero counts in a fixed, branch-free four steps per block (a fifth
-    and later spike of a block take a loop), so the cost follows the number of
-    blocks and spikes with few mispredicted branches. ``spiked`` and ``tmp`` need
-    64 spare elements at their end. Channels-last populations (``channels`` > 1,
-    internal index ``(y * W + x) * C + c``) are then put in NIR ``(c, y, x)`` order
-    by a stable counting sort on the channel: within a channel, internal order is
-    NIR order.
-    """
+    The mask is read 64 bytes at a time as a bit mask; the set bits come out by
+    trailing-zero counts in a fixed, branch-free four steps per block (a fifth and
+    later index of a block take a loop), so the cost follows the number of blocks
+    and indices with few mispredicted branches."""
     n = 0
+    size = mask.shape[0]
     for i in range(lo, hi, 64):
-        x = _mask64(spiked, i)
+        if i + 64 <= size:
+            x = _mask64(mask, i)
+        else:  # the end of the array: byte by byte
+            x = np.uint64(0)
+            for m in range(size - i):
+                x |= np.uint64(mask[i + m] != 0) << np.uint64(m)
         if i + 64 > hi:
             x &= (np.uint64(1) << np.uint64(hi - i)) - np.uint64(1)
         for _ in range(4):
-            tmp[n] = i + np.int64(trailing_zeros(x))  # written even for x == 0, not counted
+            out[n] = i - lo + np.int64(trailing_zeros(x))  # written even for x == 0, not counted
             n += x != 0
             x &= x - np.uint64(1)
         while x != 0:
-            tmp[n] = i + np.int64(trailing_zeros(x))
+            out[n] = i - lo + np.int64(trailing_zeros(x))
             n += 1
             x &= x - np.uint64(1)
-    if channels <= 1:
-        for k in range(n):
-            spikes[k] = nir_of[tmp[k]] - base
-        return n
+    return n
+
+
+@njit(cache=True)
+def _nir_order(n, lo, base, channels, internal, nir_of, counts, spikes):
+    """The first ``n`` of ``internal`` (ascending population-local indices of a
+    channels-last population, ``(y * W + x) * C + c``) as NIR indices ``(c, y, x)`` in
+    NIR order, into ``spikes``: a stable counting sort on the channel (within a channel,
+    internal order is NIR order)."""
     for c in range(channels):
         counts[c] = 0
     for k in range(n):
-        tmp[k] -= lo
-        counts[tmp[k] % channels] += 1
+        counts[internal[k] % channels] += 1
     acc = 0
     for c in range(channels):
         cnt = counts[c]
         counts[c] = acc
         acc += cnt
     for k in range(n):
-        c = tmp[k] % channels
-        spikes[counts[c]] = nir_of[lo + tmp[k]] - base
+        c = internal[k] % channels
+        spikes[counts[c]] = nir_of[lo + internal[k]] - base
         counts[c] += 1
-    return n
-
-
-@njit(cache=True)
-def _compact_pow2(lo, hi, channels, spiked, counts, spikes):
-    """:func:`_compact` for a channels-last population whose channel count is a power
-    of two: each spike goes straight to its channel's bucket (bucket c at
-    ``spikes[c * H * W:]``, NIR index computed, not looked up), then the buckets are
-    closed up. Same result, one pass fewer."""
-    hw = (hi - lo) // channels
-    shift = np.int64(trailing_zeros(np.uint64(channels)))
-    cmask = channels - 1
-    for c in range(channels):
-        counts[c] = c * hw
-    for i in range(lo, hi, 64):
-        x = _mask64(spiked, i)
-        if i + 64 > hi:
-            x &= (np.uint64(1) << np.uint64(hi - i)) - np.uint64(1)
-        q0 = i - lo
-        while x != 0:
-            q = q0 + np.int64(trailing_zeros(x))
-            c = q & cmask
-            spikes[counts[c]] = c * hw + (q >> shift)
-            counts[c] += 1
-            x &= x - np.uint64(1)
-    n = counts[0]
-    for c in range(1, channels):
-        for k in range(c * hw, counts[c]):
-            spikes[n] = spikes[k]
-            n += 1
-    return n
-
-
-@njit(cache=True)
-def _input_spikes(row, off, size, spikes):
-    """Indices k < size with ``row[off + k]`` set (``row``: a flat C-contiguous 0/1 byte
-    array), ascending, into ``spikes``; returns their number. 64 inputs at a time."""
-    n = 0
-    k = 0
-    while k + 64 <= size:
-        x = _mask64(row, off + k)
-        while x != 0:
-            spikes[n] = k + np.int64(trailing_zeros(x))
-            n += 1
-            x &= x - np.uint64(1)
-        k += 64
-    while k < size:
-        spikes[n] = k
-        n += row[off + k] != 0
-        k += 1
-    return n
 
 
 @njit(cache=True)
 def run_sample(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_channels, internal_of, nir_of,
-    alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, buf_pad, blk_ptr, blk, wpool,
-    in_flat, in_cols, in_off, v_col, v_rec, ev_tick, ev_neuron, sat_count,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
+    nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, wpool,
+    in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
 ):
-    """All ticks of one sample; ``in_flat`` is its (ticks, in_cols) 0/1 input raster,
-    flattened, with input population p at columns ``in_off[p]:``. Returns the number of spikes (may exceed the capacity
-    of ``ev_tick``; then only the first ones are stored and the caller reruns)."""
+    """All ticks of one sample. ``in_flat``: its (ticks, in_cols) 0/1 input raster,
+    flattened; input population p at columns ``in_off[p]:``.
+
+    Spikes are written to ``ev_neuron`` (global NIR indices) tick after tick, and
+    ``tick_end[t]`` = the number written up to and including tick t. Returns the
+    number of spikes; it may exceed the capacity of ``ev_neuron``: then only the first
+    ones are stored and the caller reruns.
+
+    A channels-last population (``pop_channels`` > 1) lists a tick's spikes in NIR
+    order only where ``pop_nir_sorted``: where the additions they cause are exact
+    (integer weights whose sums fit the mantissa), any order gives the same bits,
+    and internal order saves the sort."""
     n = alpha.shape[0]
     n_pops = pop_lo.shape[0]
     v = np.zeros_like(alpha)
@@ -382,74 +365,76 @@ def run_sample(
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
     spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
-    spikes = np.zeros(n, dtype=np.int64)
-    tmp = np.zeros(n + 64, dtype=np.int64)
+    spikes = np.zeros(n + 4, dtype=np.int64)
+    tmp = np.zeros(n + 4, dtype=np.int64)
     counts = np.zeros(max(pop_channels.max(), 1), dtype=np.int64)
     fast = (modes[M_ROUNDING] == 0) & (consts[C_SAT_ON] == 0) & (modes[M_NEXT_TICK] == 0)
     subtract = modes[M_SUBTRACT] == 1
     ge = modes[M_GE] == 1
-    cap = ev_tick.shape[0]
+    cap = ev_neuron.shape[0]
     n_ev = 0
     for t in range(n_ticks):
         boff = (t % n_slots) * n
         for p in range(n_pops):
             lo, hi, base = pop_lo[p], pop_hi[p], pop_nir_base[p]
             if pop_is_input[p]:
-                n_spk = _input_spikes(in_flat, t * in_cols + in_off[p], hi - lo, spikes)
+                first = t * in_cols + in_off[p]
+                n_spk = _set_indices(in_flat, first, first + hi - lo, spikes)
             else:
                 if fast and not pop_cuba[p]:
-                    _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, subtract, ge, spiked)
+                    _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, pop_uniform[p], subtract, ge,
+                                  spiked)
                 else:
                     _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, boff, v, syn, reset_prev, spiked,
                                        work, alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count)
+                ch = pop_channels[p]
                 if v_col[p] >= 0:
                     for k in range(hi - lo):
-                        v_rec[t, v_col[p] + k] = v[internal_of[base + k]]
-                ch = pop_channels[p]
-                if ch > 1 and (ch & (ch - 1)) == 0:
-                    n_spk = _compact_pow2(lo, hi, ch, spiked, counts, spikes)
+                        v_rec[t, v_col[p] + nir_of[lo + k] - base] = v[lo + k]
+                if ch > 1 and pop_nir_sorted[p]:
+                    n_spk = _set_indices(spiked, lo, hi, tmp)
+                    _nir_order(n_spk, lo, base, ch, tmp, nir_of, counts, spikes)
                 else:
-                    n_spk = _compact(lo, hi, base, ch, spiked, nir_of, tmp, counts, spikes)
-            if n_ev + n_spk <= cap:
-                for s in range(n_spk):
-                    ev_tick[n_ev + s] = t
-                    ev_neuron[n_ev + s] = base + spikes[s]
-            else:  # over capacity: count only; the caller reruns with room for all
-                for s in range(max(cap - n_ev, 0)):
-                    ev_tick[n_ev + s] = t
-                    ev_neuron[n_ev + s] = base + spikes[s]
+                    n_spk = _set_indices(spiked, lo, hi, spikes)
+                    if ch > 1:
+                        for s in range(n_spk):
+                            spikes[s] = nir_of[lo + spikes[s]] - base
+            for s in range(min(n_spk, max(cap - n_ev, 0))):  # over capacity: count only
+                ev_neuron[n_ev + s] = base + spikes[s]
             n_ev += n_spk
             for j in range(out_ptr[p], out_ptr[p + 1]):
                 toff = ((t + proj_lag[j]) % n_slots) * n
                 r_j = proj_fixed[j]
-                if r_j > 0:  # the same number of rows for every pre neuron
-                    row_base = proj_row_base[j]
+                if r_j > 0:  # the same number of rows of the same width (a multiple of 8) per pre neuron
+                    row_base, width = proj_row_base[j], proj_width[j]
                     for s in range(n_spk):
                         b0 = row_base + spikes[s] * r_j
                         for b in range(b0, b0 + r_j):
-                            _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
+                            d, w = toff + blk[b, 0], blk[b, 1]
+                            for m in range(0, width, 8):
+                                _vadd8(buf, d + m, wpool, w + m)
                 else:
                     pre_base = proj_pre_base[j]
                     for s in range(n_spk):
                         k = pre_base + spikes[s]
                         for b in range(blk_ptr[k], blk_ptr[k + 1]):
                             _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
+        tick_end[t] = n_ev
     return n_ev
 
 
 @njit(cache=True, parallel=True)
 def run_batch(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_channels, internal_of, nir_of,
-    alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, buf_pad, blk_ptr, blk, wpool,
-    in_raster, in_off, v_col, v_rec, ev_tick, ev_neuron, sat_count, n_events,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
+    nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, wpool,
+    in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events,
 ):
     """Samples of a batch in parallel; arrays with a leading batch axis are per sample."""
     for b in prange(in_raster.shape[0]):
         n_events[b] = run_sample(
-            n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_channels, internal_of, nir_of,
-            alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, buf_pad, blk_ptr, blk, wpool,
-            in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], ev_tick[b], ev_neuron[b],
-            sat_count[b],
+            n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels,
+            pop_nir_sorted, nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
+            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, wpool,
+            in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], tick_end[b], ev_neuron[b], sat_count[b],
         )

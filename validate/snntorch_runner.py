@@ -323,10 +323,8 @@ def _as_run_result(net: Network, order, spikes, mems, ticks, meta) -> RunResult:
             t, k = np.nonzero(spikes[n][b])
             tk.append(t)
             nr.append(k + lo[i])
-        tk, nr = np.concatenate(tk).astype(np.int64), np.concatenate(nr).astype(np.int64)
-        srt = np.lexsort((nr, tk))
-        events.append((tk[srt], nr[srt]))
-    return RunResult(pops, ticks, events, dict(mems), meta)
+        events.append((np.concatenate(tk), np.concatenate(nr)))
+    return RunResult.from_events(pops, ticks, events, dict(mems), meta)
 
 
 def run_snntorch(network: Union[Network, "object"], inputs: Inputs, ticks: Optional[int] = None,
