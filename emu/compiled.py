@@ -55,8 +55,10 @@ def channels_last_perm(shape) -> np.ndarray:
 def bit_identical(x: np.ndarray) -> bool:
     """A non-empty array whose elements are all the same bits (-0.0 is not 0.0:
     ``x + -0.0`` and ``x + 0.0`` differ for ``x = -0.0``)."""
+    if len(x) == 0:
+        return False
     b = x.view(np.uint8).reshape(len(x), -1)
-    return len(x) > 0 and bool(np.all(b == b[:1]))
+    return bool(np.all(b == b[:1]))
 
 
 def _index_array(x) -> np.ndarray:

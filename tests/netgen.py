@@ -80,12 +80,15 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
             shape = (draw(st.integers(1, 10)),)
             weight = _dyadic(rng, (shape[0], int(np.prod(src))), wscale)
         n = int(np.prod(shape))
+        # per-neuron parameters, or one value per population (as converted layers have)
+        m = 1 if draw(st.booleans()) else n
+        each = lambda x: np.resize(x, n)  # noqa: E731
         pop = Population(
             name, shape, model,
-            alpha=rng.uniform(0.5, 1.0, n).round(4),
-            threshold=rng.uniform(0.2, 1.5, n).round(3) * min(wscale, 12.0),
-            i_offset=(rng.uniform(-0.1, 0.3, n) * min(wscale, 12.0)).round(2) if draw(st.booleans()) else 0.0,
-            alpha_syn=rng.uniform(0.3, 0.9, n).round(3) if model == "cuba_lif" else None,
+            alpha=each(rng.uniform(0.5, 1.0, m).round(4)),
+            threshold=each(rng.uniform(0.2, 1.5, m).round(3) * min(wscale, 12.0)),
+            i_offset=each((rng.uniform(-0.1, 0.3, m) * min(wscale, 12.0)).round(2)) if draw(st.booleans()) else 0.0,
+            alpha_syn=each(rng.uniform(0.3, 0.9, m).round(3)) if model == "cuba_lif" else None,
         )
         net.add(pop)
         delay = draw(st.integers(0, 2)) if allow_delay else 0

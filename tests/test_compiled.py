@@ -1,0 +1,74 @@
+"""Layout decisions of emu.compiled that change how the kernel works, not what it
+computes: when a tick's spikes may be scattered out of NIR order, and when a
+population's parameters are read once."""
+import numpy as np
+import pytest
+
+from emu.compiled import CompiledNetwork, bit_identical
+from emu.engine import Emulator
+from emu.network import Network, Population, Projection
+from emu.profile import SemanticsProfile
+
+
+def conv_net(weight, threshold=5.0, c_out=4, threshold_c=None):
+    net = Network(dt=1e-3)
+    net.add(Population("in", (2, 6, 6), "input"))
+    net.add(Population("c", (c_out, 6, 6), "lif", alpha=0.9,
+                       threshold=threshold if threshold_c is None else threshold_c))
+    net.add(Population("d", (3,), "lif", alpha=0.9, threshold=threshold))
+    net.add(Projection("in", "c", weight, kind="conv2d", padding=1))
+    net.add(Projection("c", "d", np.ones((3, c_out * 36)), kind="dense"))
+    return net
+
+
+def flags(net, profile):
+    c = CompiledNetwork.build(net, profile)
+    a, order = c.arrays, c.order
+    return ({n: bool(a["pop_nir_sorted"][i]) for i, n in enumerate(order)},
+            {n: bool(a["pop_uniform"][i]) for i, n in enumerate(order)})
+
+
+def test_integer_weights_need_no_nir_order():
+    w = np.random.default_rng(0).integers(-127, 128, (4, 2, 3, 3)).astype(float)
+    sorted_, _ = flags(conv_net(w), SemanticsProfile.chip())
+    assert not any(sorted_.values())
+
+
+def test_fractional_weights_keep_nir_order():
+    w = np.random.default_rng(0).uniform(-1, 1, (4, 2, 3, 3))
+    sorted_, _ = flags(conv_net(w), SemanticsProfile.float64(weight_bits=None))
+    # the input's spikes feed "c" with inexact sums; "c" feeds "d" with integer weights
+    assert sorted_ == {"in": True, "c": False, "d": False}
+
+
+def test_sums_beyond_the_mantissa_keep_nir_order():
+    # 2 * 9 synapses of 2**21 each: a sum can reach 2**25 > 2**24 (float32 mantissa)
+    w = np.full((4, 2, 3, 3), 2.0 ** 21)
+    assert flags(conv_net(w), SemanticsProfile.chip(weight_bits=None))[0]["in"]
+    assert not flags(conv_net(w), SemanticsProfile.brian2(weight_bits=None))[0]["in"]  # float64 state
+
+
+def test_uniform_parameters_detected_bit_for_bit():
+    w = np.ones((4, 2, 3, 3))
+    _, uniform = flags(conv_net(w), SemanticsProfile.chip())
+    assert uniform["c"] and uniform["d"]
+    net = conv_net(w, threshold_c=np.r_[np.full(143, 5.0), 6.0])
+    assert not flags(net, SemanticsProfile.chip())[1]["c"]
+    assert bit_identical(np.zeros(3)) and not bit_identical(np.array([0.0, -0.0]))
+    assert not bit_identical(np.zeros(0))
+
+
+@pytest.mark.parametrize("profile", [SemanticsProfile.chip(), SemanticsProfile.float64(weight_bits=None)])
+def test_out_of_order_scatter_gives_the_nir_order_result(profile):
+    """Forcing NIR order everywhere changes no bit where the flags allow any order."""
+    rng = np.random.default_rng(3)
+    net = conv_net(rng.integers(-127, 128, (4, 2, 3, 3)).astype(float), threshold=60.0)
+    x = rng.random((2, 30, 2, 6, 6)) < 0.3
+    em = Emulator(net, profile)
+    free = em(x, record_v=True)
+    em.compiled.arrays["pop_nir_sorted"][:] = True
+    nir = em(x, record_v=True)
+    assert free.spike_counts("c").sum() > 0
+    for name in ("c", "d"):
+        assert np.array_equal(free.raster(name), nir.raster(name))
+        assert np.array_equal(free.v[name], nir.v[name])
