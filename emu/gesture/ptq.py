@@ -83,18 +83,27 @@ def quantize(graph: nir.NIRGraph, percentile: float = 99.9, rounding: str = "tru
             scaled = ROUNDING[rounding](np.asarray(node.weight, dtype=np.float64) * w_scale)
             n_clipped += int(np.count_nonzero(np.abs(scaled) > MAX_WEIGHT))
             node.weight = np.clip(scaled, -MAX_WEIGHT, MAX_WEIGHT).astype(np.asarray(node.weight).dtype)
-            if not isinstance(node, nir.Linear):
-                node.bias = np.asarray(node.bias) * w_scale
-        lif = quantized.nodes[lif_name]
-        lif.v_threshold = lif.v_threshold * w_scale
-        lif.v_leak = lif.v_leak * w_scale
-        lif.v_reset = lif.v_reset * w_scale
-        lif.metadata = {**lif.metadata, "w_scale": w_scale}
+        rescale_population(quantized, lif_name, inputs, w_scale)
         report["populations"][lif_name] = {
             "w_scale": w_scale, "abs_weight_percentile": reference, "inputs": list(inputs),
             "n_weights": int(magnitudes.size), "n_clipped": n_clipped}
         report["n_clipped"] += n_clipped
     return quantized, report
+
+
+def rescale_population(graph: nir.NIRGraph, lif_name: str, inputs: Sequence[str], w_scale: float) -> None:
+    """Multiply the biases of the weight nodes ``inputs`` and the voltages of the LIF
+    ``lif_name`` by ``w_scale`` (in place) and note it in the LIF's metadata; the
+    weights themselves are the caller's."""
+    for name in inputs:
+        node = graph.nodes[name]
+        if not isinstance(node, nir.Linear):
+            node.bias = np.asarray(node.bias) * w_scale
+    lif = graph.nodes[lif_name]
+    lif.v_threshold = lif.v_threshold * w_scale
+    lif.v_leak = lif.v_leak * w_scale
+    lif.v_reset = lif.v_reset * w_scale
+    lif.metadata = {**lif.metadata, "w_scale": w_scale}
 
 
 def choose_percentile(graph: nir.NIRGraph, score: Callable[[nir.NIRGraph], float],

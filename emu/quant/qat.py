@@ -14,12 +14,14 @@ exactly the converter's (max or percentile of |W| of the layer), which brevitas'
 learned or running-statistics scales are not.
 
 After training, :func:`export_integer` gives the chip-ready NIR graph: integer
-weights and scaled thresholds, equal to the integers the training saw.
+weights in [-wmax, wmax], exactly the integers the training saw, and thresholds
+multiplied by each layer's scale, so it converts with no further scaling.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterator, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -43,11 +45,15 @@ class ChipWeightQuant(nn.Module):
         # reciprocal-then-multiply, which rounds differently)
         return torch.tensor(float(self.wmax), dtype=torch.float64) / top.clamp_min(1e-30)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def integers(self, w: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(``w`` times the scale, rounded but not yet clipped, in float64; the scale)."""
         scale = self.scale(w)
-        x = w.double() * scale
-        q = torch.trunc(x) if self.rounding == "truncate" else torch.sign(x) * torch.floor(x.abs() + 0.5)
-        q = (q.clamp(-self.wmax, self.wmax) / scale).to(w.dtype)
+        x = w.detach().double() * scale
+        return (torch.trunc(x) if self.rounding == "truncate" else torch.sign(x) * torch.floor(x.abs() + 0.5)), scale
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        rounded, scale = self.integers(w)
+        q = (rounded.clamp(-self.wmax, self.wmax) / scale).to(w.dtype)
         return w + (q - w).detach()  # straight-through gradient
 
 
@@ -60,27 +66,50 @@ def quantization_aware(model: nn.Module, bits: int = 8, percentile: Optional[flo
     return model
 
 
+def _quantized_layers(model: nn.Module) -> Iterator[Tuple[str, ChipWeightQuant, torch.Tensor]]:
+    """(layer name as the NIR graph names it, its quantizer, its trained float weight) per quantized layer."""
+    for name, module in model.named_modules():
+        if parametrize.is_parametrized(module, "weight"):
+            weight = module.parametrizations.weight
+            yield name.split(".")[-1], weight[0], weight.original.detach()
+
+
 def integer_weights(model: nn.Module) -> dict:
     """Per quantized layer name: the integers its forward pass uses."""
     out = {}
-    for name, module in model.named_modules():
-        if parametrize.is_parametrized(module, "weight"):
-            quant = module.parametrizations.weight[0]
-            w = module.parametrizations.weight.original.detach()
-            scale = quant.scale(w)
-            x = w.double() * scale
-            q = torch.trunc(x) if quant.rounding == "truncate" else torch.sign(x) * torch.floor(x.abs() + 0.5)
-            out[name.split(".")[-1]] = q.clamp(-quant.wmax, quant.wmax).numpy()
+    for name, quant, w in _quantized_layers(model):
+        rounded, _ = quant.integers(w)
+        out[name] = rounded.clamp(-quant.wmax, quant.wmax).numpy()
     return out
 
 
 def export_integer(model, dt: float = 1e-3):
-    """The chip-ready NIR graph of a QAT gesture model: integer weights (exactly the
-    training's), thresholds scaled alike; plus the PTQ-style report of scales.
+    """The chip-ready NIR graph of a QAT gesture model and a report of its scales.
 
-    The fake-quantized float weights sit on the integer grid up to float rounding,
-    so re-scaling them by max|W| and rounding to nearest recovers the integers."""
+    Each quantized layer's weight becomes the integers its forward pass uses
+    (:func:`integer_weights`, within ±wmax of its bit width), and the bias of that
+    layer and the voltages of the LIF it feeds are multiplied by the layer's scale
+    (:func:`emu.gesture.ptq.rescale_population`): the graph then converts with
+    ``weight_scale=None``. The report is :func:`emu.gesture.ptq.quantize`'s shape:
+    ``n_clipped`` and per population ``w_scale``, ``weight_max``, ``inputs``,
+    ``n_weights``, ``n_clipped``."""
     from emu.gesture.export import to_nir
-    from emu.gesture.ptq import quantize
+    from emu.gesture.ptq import populations, rescale_population
 
-    return quantize(to_nir(model, dt=dt), percentile=100.0, rounding="nearest")
+    graph = to_nir(model, dt=dt)
+    layers = {name: (quant, w) for name, quant, w in _quantized_layers(model)}
+    report = {"n_clipped": 0, "populations": {}}
+    for lif_name, inputs in populations(graph).items():
+        for name in inputs:
+            if name not in layers:
+                raise ValueError(f"layer {name!r} is not quantization-aware (see quantization_aware)")
+            quant, w = layers[name]
+            rounded, scale = quant.integers(w)
+            node = graph.nodes[name]
+            node.weight = rounded.clamp(-quant.wmax, quant.wmax).numpy().astype(np.asarray(node.weight).dtype)
+            rescale_population(graph, lif_name, [name], float(scale))
+            n_clipped = int((rounded.abs() > quant.wmax).sum())
+            report["populations"][lif_name] = {"w_scale": float(scale), "weight_max": quant.wmax, "inputs": [name],
+                                               "n_weights": int(rounded.numel()), "n_clipped": n_clipped}
+            report["n_clipped"] += n_clipped
+    return graph, report

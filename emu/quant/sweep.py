@@ -1,17 +1,36 @@
 """``s2emu fit`` and ``s2emu sweep``: chip memory of a model, and a precision grid on the emulator.
 
-A sweep point is (method, weight_bits, membrane_bits, rounding). Each point
-converts the model with ``weight_max = 2**(weight_bits-1) - 1`` (per-population
-PTQ scale: ``weight_scale="auto"`` with ``scale_percentile``), runs it under
-``SemanticsProfile.fixed(weight_bits, membrane_bits, membrane_frac_bits,
-fixed_rounding, weight_overflow="saturate")`` and records:
+A sweep point is (method, weight_bits, membrane_bits, rounding). Methods:
+
+* ``ptq``: the float model converted with ``weight_max = 2**(weight_bits-1) - 1``
+  (per-population scale: ``weight_scale="auto"`` with ``scale_percentile``);
+* ``qat``: per weight-bit count W, once, in the parent process before the points
+  are dispatched: the float model loaded into snnTorch
+  (:func:`emu.gesture.export.from_nir`), wrapped by
+  :func:`emu.quant.qat.quantization_aware` with W bits, the same percentile as
+  ptq's scale (so both clip the same tail of |W|) and the profile's weight
+  rounding (truncation), fine-tuned by :func:`emu.gesture.train.train` on a
+  training split and exported by :func:`emu.quant.qat.export_integer` to an
+  integer graph ``RESULTS.jsonl.qat/wW.nir`` (written atomically; a resumed sweep
+  reuses it and does not retrain: delete it to retrain). Its points convert that
+  graph with no scaling (``weight_scale=None``: the weights are the chip's
+  integers, the thresholds already multiplied by each layer's scale), so with 0
+  epochs a qat point is its ptq point. Training data: ``--train-data ROOT`` (its
+  training split) or ``--train-synthetic N`` (the seed-0 synthetic training
+  split, as ``s2emu train``; the ``--synthetic`` test samples are another seed's
+  test split); ``--qat-epochs`` (2), ``--qat-lr``; one torch thread. A failed
+  training makes that W's points ``status: error`` rows (retrained on resume).
+
+Each point's network runs under ``SemanticsProfile.fixed(weight_bits,
+membrane_bits, membrane_frac_bits, fixed_rounding, weight_overflow="saturate")``
+and records:
 
 * ``accuracy``: class = argmax spike count of the output population (the last
   population in topological order, or ``--output``);
 * ``spike_mismatch``: fraction of (sample, tick, neuron) cells of every
-  non-input population that differ from the float reference, the same network
-  under ``SemanticsProfile.float64(weight_bits=None)`` (same timing, float
-  weights, float64 membrane); ``agreement``: predictions equal to the float run's;
+  non-input population that differ from the float reference, the float model
+  (for qat too) under ``SemanticsProfile.float64(weight_bits=None)`` (same timing,
+  float weights, float64 membrane); ``agreement``: predictions equal to the float run's;
 * ``clipped_weights`` (saturated by ``weight_overflow="saturate"``) and
   ``membrane_saturations`` (per population, from the run's metadata);
 * memory: ``weight_bytes`` = stored synapses x weight_bits / 8 (dense: non-zero
@@ -34,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -46,7 +66,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-METHODS = ("ptq",)
+METHODS = ("ptq", "qat")
 ROUNDINGS = ("truncate", "nearest", "stochastic")
 
 
@@ -216,7 +236,7 @@ def _evaluate(task: dict) -> dict:
 
     point = task["point"]
     if point["method"] not in METHODS:
-        raise ValueError(f"unknown method {point['method']!r}; available: {METHODS} (qat: see emu.quant.qat)")
+        raise ValueError(f"unknown method {point['method']!r}; available: {METHODS}")
     wb, mb = int(point["weight_bits"]), int(point["membrane_bits"])
     options = ConversionOptions(**dict(task["options"], weight_max=2 ** (wb - 1) - 1))
     network = from_nir(read_nir(task["model"]), options)
@@ -265,6 +285,104 @@ def float_reference(model, options: dict, inputs, ticks: int):
         packed[name], shapes[name] = np.packbits(r.ravel()), r.shape
     out = output_of(network)
     return packed, shapes, network, out
+
+
+# --------------------------------------------------------------------------------------------
+# qat: fine-tuned integer graphs, one per weight-bit count
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class QatTraining:
+    """How the qat method fine-tunes. ``train_set()`` gives the training samples,
+    ``(frames (T, 2, 32, 32), label)`` as :func:`emu.gesture.data.load_dvsgesture`;
+    it is called once, and only when some weight-bit count has no trained graph yet."""
+
+    train_set: Callable[[], object]
+    epochs: int = 2
+    lr: float = 1e-3
+    batch_size: int = 16
+    seed: int = 0
+    threads: int = 1  # tiny per-step tensors: one torch thread (see emu.gesture.train.train)
+
+
+def qat_dir(out) -> Path:
+    """Where the qat method of the results file ``out`` keeps its graphs (and synthetic training data)."""
+    return Path(str(out) + ".qat")
+
+
+def qat_model_path(out, weight_bits: int) -> Path:
+    """The trained integer graph of the qat method for ``weight_bits``."""
+    return qat_dir(out) / f"w{int(weight_bits)}.nir"
+
+
+def conversion_of(point: dict, model, options: dict, out) -> dict:
+    """``model`` and conversion ``options`` of a point: ptq converts the float model with the
+    automatic (percentile) scale, qat its trained integer graph unscaled."""
+    if point["method"] == "qat":
+        return dict(model=str(qat_model_path(out, point["weight_bits"])),
+                    options=dict(options, weight_scale=None, scale_percentile=None))
+    return dict(model=str(model), options=options)
+
+
+def _lif_dt(graph) -> float:
+    """The tick the float graph's LIF parameters are written for, as emu.gesture.export reads it."""
+    import nir
+
+    lif = next(n for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    return float(lif.metadata.get("dt", graph.metadata.get("dt")))
+
+
+def train_qat(model, weight_bits: int, percentile: Optional[float], samples, training: QatTraining, path,
+              log: Callable[[str], None] = lambda s: None) -> List[dict]:
+    """Fine-tune the float NIR ``model`` with ``weight_bits``-bit chip weights on ``samples``;
+    write its integer graph to ``path`` (temp file, then rename) after the scales and
+    the history in ``path`` with suffix ``.json``; return the history."""
+    import nir
+
+    from emu.gesture import train as gesture
+    from emu.gesture.export import from_nir as trainable
+    from emu.nir_import import read_nir
+    from emu.profile import SemanticsProfile
+    from emu.quant.qat import export_integer, quantization_aware
+
+    graph = read_nir(model)
+    net = quantization_aware(trainable(graph), bits=weight_bits, percentile=percentile,
+                             rounding=SemanticsProfile.fixed().weight_rounding)
+    log(f"qat w{weight_bits}: fine-tuning {training.epochs} epoch(s) on {len(samples)} samples ...")
+    began = time.perf_counter()
+    history = gesture.train(net, samples, epochs=training.epochs, batch_size=training.batch_size, lr=training.lr,
+                            seed=training.seed, progress=False, threads=training.threads)
+    integer, scales = export_integer(net, dt=_lif_dt(graph))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(json.dumps(dict(scales, percentile=percentile, history=history), indent=1))
+    tmp = path.with_name(path.name + ".tmp")
+    nir.write(str(tmp), integer)
+    os.replace(tmp, path)
+    trained = (f"loss {history[-1]['loss']:.4f}, train accuracy {history[-1]['train_acc']:.3f}" if history
+               else "no epochs")
+    log(f"qat w{weight_bits}: {trained}, {time.perf_counter() - began:.0f} s -> {path}")
+    return history
+
+
+def train_missing_qat(model, weight_bits: Iterable[int], out, options: dict, training: Optional[QatTraining],
+                      log: Callable[[str], None] = lambda s: None) -> Dict[int, dict]:
+    """Train the qat graph of every weight-bit count in ``weight_bits`` that has none next
+    to ``out`` yet; return the failures, ``{weight_bits: {"error", "traceback"}}``."""
+    missing = sorted({int(w) for w in weight_bits if not qat_model_path(out, w).exists()})
+    if missing and training is None:
+        raise SweepError("the qat method needs training data: --train-data ROOT or --train-synthetic N")
+    failures, samples = {}, None
+    for w in missing:
+        try:
+            samples = training.train_set() if samples is None else samples
+            train_qat(model, w, options.get("scale_percentile"), samples, training, qat_model_path(out, w), log)
+        except Exception as exc:  # noqa: BLE001  (a failed training fails its points, not the sweep)
+            failures[w] = dict(error=f"qat training failed: {type(exc).__name__}: {exc}",
+                               traceback=traceback.format_exc(limit=5))
+            log(f"qat w{w}: FAILED {failures[w]['error']}")
+    return failures
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,13 +454,16 @@ class SweepError(RuntimeError):
 def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[dict], out, *,
               options: dict, ticks: Optional[int] = None, workers: int = 2, scheduler: Optional[str] = None,
               frac_bits: Optional[int] = None, output: Optional[str] = None, seed: int = 0,
-              evaluate: Callable[[dict], dict] = evaluate_point, fail_keys: Iterable[str] = (),
-              log: Callable[[str], None] = lambda s: None) -> List[dict]:
+              qat: Optional[QatTraining] = None, evaluate: Callable[[dict], dict] = evaluate_point,
+              fail_keys: Iterable[str] = (), log: Callable[[str], None] = lambda s: None) -> List[dict]:
     """Evaluate the ``points`` not yet ``ok`` in ``out``; return every row of ``out`` afterwards.
 
-    ``workers``: local worker processes (0: in this process). ``scheduler``: a
-    dask.distributed scheduler address instead. ``evaluate`` must be picklable
-    (module-level) for worker processes.
+    ``options``: conversion options of the ptq method (qat: see :func:`conversion_of`;
+    its percentile is ``options["scale_percentile"]``). ``qat``: the training of the
+    qat method, needed when a qat point's weight-bit count has no trained graph
+    (:func:`train_missing_qat`). ``workers``: local worker processes (0: in this
+    process). ``scheduler``: a dask.distributed scheduler address instead.
+    ``evaluate`` must be picklable (module-level) for worker processes.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -354,21 +475,31 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
         inputs = np.asarray(inputs)
         from emu.nir_import import ConversionOptions, from_nir, read_nir
 
+        failures = train_missing_qat(model, [p["weight_bits"] for p in todo if p["method"] == "qat"], out, options,
+                                     qat, log)
+        untrained = [p for p in todo if p["method"] == "qat" and p["weight_bits"] in failures]
+        for p in untrained:
+            _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]]), log)
+        todo = [p for p in todo if p not in untrained]
         # the chip answers depth ticks after its input: run that many extra silent ticks
         run_ticks = (ticks or inputs.shape[1]) + depth_of(from_nir(read_nir(model), ConversionOptions(**options)))
         packed, shapes, _, _ = float_reference(model, options, inputs, run_ticks)
-        tasks = [dict(point=p, model=str(model), options=options, inputs=inputs, labels=np.asarray(labels),
+        tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=np.asarray(labels),
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
                       output=output, seed=seed, fail_keys=sorted(fail_keys)) for p in todo]
         results = _dask_map(evaluate, tasks, scheduler) if scheduler else _local_map(evaluate, tasks, workers)
         for row in results:
-            append_result(out, row)
-            if row.get("status") == "ok":
-                log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, mismatch {row['spike_mismatch']:.4f}, "
-                    f"memory {row['memory_bytes']} B, clipped {row['clipped_weights']}, {row['seconds']} s")
-            else:
-                log(f"  {row['key']}: FAILED {row.get('error')}")
+            _record(out, row, log)
     return read_results(out)
+
+
+def _record(out, row: dict, log: Callable[[str], None]) -> None:
+    append_result(out, row)
+    if row.get("status") == "ok":
+        log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, mismatch {row['spike_mismatch']:.4f}, "
+            f"memory {row['memory_bytes']} B, clipped {row['clipped_weights']}, {row['seconds']} s")
+    else:
+        log(f"  {row['key']}: FAILED {row.get('error')}")
 
 
 def latest(rows: Sequence[dict]) -> List[dict]:
@@ -440,20 +571,23 @@ def _ints(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def _roundings(text):
-    vals = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [v for v in vals if v not in ROUNDINGS]
-    if bad:
-        raise argparse.ArgumentTypeError(f"unknown rounding {bad}; choose from {ROUNDINGS}")
-    return vals
+def _names(allowed: Sequence[str], what: str):
+    """An argparse type: a comma-separated list of names out of ``allowed``."""
+    def parse(text):
+        vals = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [v for v in vals if v not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {allowed}")
+        return vals
+    return parse
 
 
 def _options(args) -> dict:
+    """Conversion options of the ptq method (the qat method derives its own, see conversion_of)."""
     from emu.cli import conversion_from_args
 
     opts = dataclasses.asdict(conversion_from_args(argparse.Namespace(**dict(vars(args), weight_bits=None))))
-    if args.method == "ptq":
-        opts.update(weight_scale="auto", scale_percentile=args.scale_percentile or 99.9)
+    opts.update(weight_scale="auto", scale_percentile=args.scale_percentile or 99.9)
     opts.pop("weight_max")
     return opts
 
@@ -477,18 +611,48 @@ def load_data(args):
     return x, y
 
 
+def load_train_set(root, synthetic: Optional[int], ticks: int, work: Path):
+    """Training samples of the qat method: ROOT's training split, or the first ``synthetic``
+    samples of a synthetic training split written under ``work`` (seed 0, as ``s2emu train``;
+    the test samples of --synthetic are seed 2026's test split)."""
+    from torch.utils.data import Subset
+
+    from emu.gesture.data import N_CLASSES, SynthConfig, load_dvsgesture, write_synthetic_dataset
+
+    if synthetic:
+        root = work / f"train-synthetic{synthetic}"
+        if not (root / "DVSGesture").exists():
+            write_synthetic_dataset(root, n_train_per_class=math.ceil(synthetic / N_CLASSES), n_test_per_class=0,
+                                    config=SynthConfig(duration_ms=max(ticks, 300)))
+    samples = load_dvsgesture(root, train=True, ticks=ticks)
+    return Subset(samples, range(synthetic)) if synthetic else samples
+
+
+def qat_training(args, ticks: int) -> Optional[QatTraining]:
+    """The qat method's training as the command line says, on samples of the test data's ``ticks``."""
+    if "qat" not in args.method:
+        return None
+    samples = functools.partial(load_train_set, args.train_data, args.train_synthetic, ticks, qat_dir(args.out))
+    return QatTraining(samples, epochs=args.qat_epochs, lr=args.qat_lr)
+
+
 def _sweep(args) -> int:
     if not args.data and not args.synthetic:
         print("s2emu sweep: error: give --data ROOT|FILE.npz or --synthetic N", file=sys.stderr)
         return 2
+    if "qat" in args.method and not (args.train_data or args.train_synthetic):
+        print("s2emu sweep: error: --method qat fine-tunes on training data: give --train-data ROOT or "
+              "--train-synthetic N", file=sys.stderr)
+        return 2
     x, y = load_data(args)
-    points = grid(args.weight_bits, args.membrane_bits, args.rounding, [args.method])
+    points = grid(args.weight_bits, args.membrane_bits, args.rounding, args.method)
     log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"{len(y)} samples x {x.shape[1]} ticks; model {args.model}")
     try:
         rows = run_sweep(args.model, x.reshape(x.shape[0], x.shape[1], -1), y, points, args.out,
                          options=_options(args), workers=args.workers, scheduler=args.scheduler,
-                         frac_bits=args.frac_bits, output=args.output, seed=args.seed or 0, log=log)
+                         frac_bits=args.frac_bits, output=args.output, seed=args.seed or 0,
+                         qat=qat_training(args, x.shape[1]), log=log)
     except SweepError as exc:
         print(f"s2emu sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -544,7 +708,8 @@ def register(sub) -> None:
     add_conversion_args(f)
     f.set_defaults(handler=_fit)
 
-    s = sub.add_parser("sweep", help="precision grid (weight bits x membrane bits x rounding) on the emulator",
+    s = sub.add_parser("sweep", help="precision grid (method x weight bits x membrane bits x rounding) on the "
+                                     "emulator",
                        description=__doc__.split("\n\n")[0])
     s.add_argument("model", type=Path, help="float NIR file")
     d = s.add_mutually_exclusive_group()
@@ -553,8 +718,14 @@ def register(sub) -> None:
     s.add_argument("--ticks", type=int, help="ticks per sample (default: input length; 300 for gesture data)")
     s.add_argument("--weight-bits", type=_ints, default=[8, 6, 4])
     s.add_argument("--membrane-bits", type=_ints, default=[16, 24, 32])
-    s.add_argument("--rounding", type=_roundings, default=list(ROUNDINGS))
-    s.add_argument("--method", choices=METHODS, default="ptq")
+    s.add_argument("--rounding", type=_names(ROUNDINGS, "rounding"), default=list(ROUNDINGS))
+    s.add_argument("--method", type=_names(METHODS, "method"), default=["ptq"],
+                   help="ptq (post-training scale) and/or qat (fine-tuned with chip weights), e.g. ptq,qat")
+    t = s.add_mutually_exclusive_group()
+    t.add_argument("--train-data", help="qat: DVSGesture root whose training split fine-tunes the model")
+    t.add_argument("--train-synthetic", type=int, metavar="N", help="qat: fine-tune on N synthetic training samples")
+    s.add_argument("--qat-epochs", type=int, default=2, help="qat: fine-tuning epochs per weight-bit count (2)")
+    s.add_argument("--qat-lr", type=float, default=1e-3, help="qat: Adam learning rate of the fine-tuning (1e-3)")
     s.add_argument("--frac-bits", type=int, help="membrane fraction bits (default: from the largest threshold)")
     s.add_argument("--output", help="output population (default: the last one)")
     s.add_argument("--seed", type=int, help="seed of stochastic rounding")
