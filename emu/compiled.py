@@ -247,9 +247,10 @@ class CompiledNetwork:
             proj_width=np.array(proj_width, np.int64),  # their common row width (a multiple of 8)
             buf_pad=np.array([max(proj_width, default=0)], np.int64),
             blk_ptr=_index_array(np.concatenate([[0], *blk_ptr_parts]) if blk_ptr_parts else np.zeros(1, np.int64)),
-            # one row per line (first post neuron, weight offset, length): a spike's rows
-            # are a few contiguous bytes; int32 unless the network is too large for it
-            blk=_index_array(np.stack([i64(blk_post), i64(blk_w), i64(blk_len)], axis=1)),
+            # one row per line (first post neuron, weight offset): a spike's rows are a few
+            # contiguous bytes; int32 unless the network is too large for it. The lengths
+            # apart: rows of fixed width never read them, and the table stays small in cache
+            blk=_index_array(np.stack([i64(blk_post), i64(blk_w)], axis=1)), blk_len=_index_array(i64(blk_len)),
             wpool=wpool,
         )
         return cls(network, profile, num, order, pop_lo, pop_hi, max_lag + 1, arrays, clipped)

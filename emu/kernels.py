@@ -340,7 +340,7 @@ def _nir_order(n, lo, base, channels, internal, nir_of, counts, spikes):
 def run_sample(
     n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, wpool,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len, wpool,
     in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
 ):
     """All ticks of one sample. ``in_flat``: its (ticks, in_cols) 0/1 input raster,
@@ -418,7 +418,7 @@ def run_sample(
                     for s in range(n_spk):
                         k = pre_base + spikes[s]
                         for b in range(blk_ptr[k], blk_ptr[k + 1]):
-                            _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
+                            _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk_len[b])
         tick_end[t] = n_ev
     return n_ev
 
@@ -427,7 +427,7 @@ def run_sample(
 def run_batch(
     n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, wpool,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len, wpool,
     in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events,
 ):
     """Samples of a batch in parallel; arrays with a leading batch axis are per sample."""
@@ -435,6 +435,6 @@ def run_batch(
         n_events[b] = run_sample(
             n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels,
             pop_nir_sorted, nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, wpool,
+            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len, wpool,
             in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], tick_end[b], ev_neuron[b], sat_count[b],
         )
