@@ -152,7 +152,8 @@ class CompiledNetwork:
             w_int, n_clip = quantize_weights(pr.weight, profile, f"projection {pr.label}")
             if n_clip:
                 clipped[pr.label] = n_clip
-            pre_idx, post_idx, w = synapse_list(dataclasses.replace(pr, weight=w_int), pre, post)
+            pre_nir, post_idx, w = synapse_list(dataclasses.replace(pr, weight=w_int), pre, post)
+            pre_idx = perms[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
             added = num.weight_units(w).astype(np.float64)
             exact[pr.post] &= bool(np.all(np.trunc(added) == added))
             abs_in[pr.post] += np.bincount(post_idx, weights=np.abs(added), minlength=post.size)
@@ -231,7 +232,7 @@ class CompiledNetwork:
         consts[C_SAT_LO], consts[C_SAT_HI], consts[C_SAT_ON] = num.sat_lo, num.sat_hi, float(num.fixed)
         i64 = lambda parts: np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)  # noqa: E731
         arrays = dict(
-            pop_lo=pop_lo, pop_hi=pop_hi, pop_nir_base=pop_lo.copy(),
+            pop_lo=pop_lo, pop_hi=pop_hi,
             pop_is_input=np.array([p.model == "input" for p in pops]),
             pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
             pop_uniform=np.array([all(bit_identical(x[lo:hi]) for x in params.values()) for lo, hi in zip(pop_lo, pop_hi)]),

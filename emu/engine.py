@@ -170,6 +170,7 @@ class Emulator:
         self.network = network
         self.profile = profile or SemanticsProfile.chip()
         self.compiled = CompiledNetwork.build(network, self.profile)
+        self._spike_scratch = np.empty(0, np.int32)
 
     def __call__(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
                  progress: Optional[bool] = None) -> RunResult:
@@ -250,8 +251,14 @@ class Emulator:
         sat = np.zeros((batch, n_pops), np.int64)
         n_total = ticks * c.n_neurons
         cap = min(n_total, max(1 << 16, n_total // 32))
+        # the kernel writes spikes into memory kept from the last run (taken out of self
+        # while in use, so concurrent calls never share it): fresh pages cost a fault
+        # each, which on a VM took a third of the run time; exact-size copies go out
+        scratch, self._spike_scratch = self._spike_scratch, np.empty(0, np.int32)
         while True:
-            ev_n = np.empty((batch, cap), np.int32)
+            if scratch.size < batch * cap:
+                scratch = np.empty(batch * cap, np.int32)
+            ev_n = scratch[:batch * cap].reshape(batch, cap)
             tick_end = np.empty((batch, ticks), np.int64)
             n_ev = np.zeros(batch, np.int64)
             sat[:] = 0
@@ -260,9 +267,8 @@ class Emulator:
             if n_ev.max(initial=0) <= cap:
                 break
             cap = int(n_ev.max())
-        # the kernel wrote the spikes where they stay (no copy); a sample that used
-        # little of its capacity gets its own exact-size array instead
-        neurons = [ev_n[b, :n_ev[b]] if 2 * n_ev[b] >= cap else ev_n[b, :n_ev[b]].copy() for b in range(batch)]
+        neurons = [ev_n[b, :n_ev[b]].copy() for b in range(batch)]
+        self._spike_scratch = scratch
         v = {}
         for name in recorded:
             i = order.index(name)

@@ -316,11 +316,11 @@ def _set_indices(mask, lo, hi, out):
 
 
 @njit(cache=True)
-def _nir_order(n, lo, base, channels, internal, nir_of, counts, spikes):
+def _nir_order(n, channels, internal, counts, spikes):
     """The first ``n`` of ``internal`` (ascending population-local indices of a
-    channels-last population, ``(y * W + x) * C + c``) as NIR indices ``(c, y, x)`` in
-    NIR order, into ``spikes``: a stable counting sort on the channel (within a channel,
-    internal order is NIR order)."""
+    channels-last population, ``(y * W + x) * C + c``) in NIR ``(c, y, x)`` order, into
+    ``spikes``: a stable counting sort on the channel (within a channel, internal order
+    is NIR order)."""
     for c in range(channels):
         counts[c] = 0
     for k in range(n):
@@ -332,27 +332,29 @@ def _nir_order(n, lo, base, channels, internal, nir_of, counts, spikes):
         acc += cnt
     for k in range(n):
         c = internal[k] % channels
-        spikes[counts[c]] = nir_of[lo + internal[k]] - base
+        spikes[counts[c]] = internal[k]
         counts[c] += 1
 
 
 @njit(cache=True)
 def run_sample(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len, wpool,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
+    wpool,
     in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
 ):
     """All ticks of one sample. ``in_flat``: its (ticks, in_cols) 0/1 input raster,
     flattened; input population p at columns ``in_off[p]:``.
 
-    Spikes are written to ``ev_neuron`` (global NIR indices) tick after tick, and
+    A tick's spikes are lists of population-local internal indices (the keys of the
+    row table). They are written to ``ev_neuron`` as global NIR indices, tick after tick, and
     ``tick_end[t]`` = the number written up to and including tick t. Returns the
     number of spikes; it may exceed the capacity of ``ev_neuron``: then only the first
     ones are stored and the caller reruns.
 
-    A channels-last population (``pop_channels`` > 1) lists a tick's spikes in NIR
-    order only where ``pop_nir_sorted``: where the additions they cause are exact
+    A channels-last population (``pop_channels`` > 1) lists them in NIR order only
+    where ``pop_nir_sorted``: where the additions they cause are exact
     (integer weights whose sums fit the mantissa), any order gives the same bits,
     and internal order saves the sort."""
     n = alpha.shape[0]
@@ -376,7 +378,7 @@ def run_sample(
     for t in range(n_ticks):
         boff = (t % n_slots) * n
         for p in range(n_pops):
-            lo, hi, base = pop_lo[p], pop_hi[p], pop_nir_base[p]
+            lo, hi = pop_lo[p], pop_hi[p]
             if pop_is_input[p]:
                 first = t * in_cols + in_off[p]
                 n_spk = _set_indices(in_flat, first, first + hi - lo, spikes)
@@ -387,20 +389,16 @@ def run_sample(
                 else:
                     _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, boff, v, syn, reset_prev, spiked,
                                        work, alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count)
-                ch = pop_channels[p]
                 if v_col[p] >= 0:
                     for k in range(hi - lo):
-                        v_rec[t, v_col[p] + nir_of[lo + k] - base] = v[lo + k]
-                if ch > 1 and pop_nir_sorted[p]:
+                        v_rec[t, v_col[p] + nir_of[lo + k] - lo] = v[lo + k]
+                if pop_nir_sorted[p] and pop_channels[p] > 1:
                     n_spk = _set_indices(spiked, lo, hi, tmp)
-                    _nir_order(n_spk, lo, base, ch, tmp, nir_of, counts, spikes)
+                    _nir_order(n_spk, pop_channels[p], tmp, counts, spikes)
                 else:
                     n_spk = _set_indices(spiked, lo, hi, spikes)
-                    if ch > 1:
-                        for s in range(n_spk):
-                            spikes[s] = nir_of[lo + spikes[s]] - base
             for s in range(min(n_spk, max(cap - n_ev, 0))):  # over capacity: count only
-                ev_neuron[n_ev + s] = base + spikes[s]
+                ev_neuron[n_ev + s] = nir_of[lo + spikes[s]]
             n_ev += n_spk
             for j in range(out_ptr[p], out_ptr[p + 1]):
                 toff = ((t + proj_lag[j]) % n_slots) * n
@@ -425,16 +423,18 @@ def run_sample(
 
 @njit(cache=True, parallel=True)
 def run_batch(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len, wpool,
+    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
+    wpool,
     in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events,
 ):
     """Samples of a batch in parallel; arrays with a leading batch axis are per sample."""
     for b in prange(in_raster.shape[0]):
         n_events[b] = run_sample(
-            n_ticks, n_slots, pop_lo, pop_hi, pop_nir_base, pop_is_input, pop_cuba, pop_uniform, pop_channels,
+            n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels,
             pop_nir_sorted, nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
-            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len, wpool,
-            in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], tick_end[b], ev_neuron[b], sat_count[b],
+            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
+            wpool, in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], tick_end[b], ev_neuron[b],
+            sat_count[b],
         )
