@@ -18,7 +18,7 @@ from typing import Dict, List
 import numpy as np
 
 from emu.arith import Numerics, quantize_weights
-from emu.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, M_GE, \
+from emu.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, \
     M_NEXT_TICK, M_ROUNDING, M_SEED, M_SUBTRACT
 from emu.network import Network
 from emu.profile import SemanticsProfile
@@ -134,6 +134,10 @@ class CompiledNetwork:
             for key, name in (("alpha", "alpha"), ("alpha_syn", "alpha_syn"), ("thr", "threshold"),
                               ("ioff", "i_offset"), ("vreset", "v_reset")):
                 params[key][idx] = vals[name]
+        # '>=' is '>' against the next value below the threshold (no value of the
+        # state's type lies between): one comparison, no mode switch in the neuron loop
+        params["fire_thr"] = (np.nextafter(params["thr"], params["thr"].dtype.type(-np.inf))
+                              if profile.spike_condition == ">=" else params["thr"].copy())
 
         pos = {name: i for i, name in enumerate(order)}
         out_ptr = np.zeros(len(pops) + 1, np.int64)
@@ -218,11 +222,10 @@ class CompiledNetwork:
         for pr in network.projections:
             nir_sorted[pos[pr.pre]] |= not exact[pr.post]
 
-        modes = np.zeros(7, np.int64)
+        modes = np.zeros(6, np.int64)
         modes[M_ROUNDING] = num.rounding
         modes[M_SUBTRACT] = profile.reset_mode == "subtract"
         modes[M_NEXT_TICK] = profile.reset_timing == "next_tick"
-        modes[M_GE] = profile.spike_condition == ">="
         modes[M_CUBA_LAST] = profile.cuba_current == "last_tick"
         modes[M_SEED] = profile.seed
         modes[M_COEF_MASK] = int(num.coef_one) - 1
@@ -239,7 +242,8 @@ class CompiledNetwork:
             # channels of a channels-last (H, W, C) population, 1 for NIR order
             pop_channels=np.array([p.shape[0] if p.name in conv_targets else 1 for p in pops], np.int64),
             pop_nir_sorted=nir_sorted, nir_of=nir_of,
-            alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], ioff=params["ioff"],
+            alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], fire_thr=params["fire_thr"],
+            ioff=params["ioff"],
             vreset=params["vreset"], modes=modes, consts=consts,
             out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
             proj_pre_base=np.array(proj_pre_base, np.int64),

@@ -43,7 +43,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 # indices into the `modes` int64 array
-M_ROUNDING, M_SUBTRACT, M_NEXT_TICK, M_GE, M_CUBA_LAST, M_SEED, M_COEF_MASK = range(7)
+M_ROUNDING, M_SUBTRACT, M_NEXT_TICK, M_CUBA_LAST, M_SEED, M_COEF_MASK = range(6)
 # indices into the `consts` state-dtype array
 C_HALF, C_INV_COEF, C_SAT_LO, C_SAT_HI, C_SAT_ON = range(5)
 
@@ -187,7 +187,7 @@ def _saturate(x, consts):
 
 @njit(cache=True)
 def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, reset_prev, spiked, work,
-                       alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count):
+                       alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts, scratch, sat_count):
     """Leak, integrate, fire and reset neurons [lo, hi) of population p at tick t,
     taking their input from ``buf[slot_base + lo : slot_base + hi]`` (and clearing it).
 
@@ -196,7 +196,8 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
     negative-index checks: that is what lets LLVM vectorise them."""
     n = hi - lo
     inp, w, vv, fired = buf[slot_base + lo:slot_base + hi], work[lo:hi], v[lo:hi], reset_prev[lo:hi]
-    al, th, off, vr, neuron = alpha[lo:hi], thr[lo:hi], ioff[lo:hi], vreset[lo:hi], nir_of[lo:hi]
+    al, th, fth, off, vr = alpha[lo:hi], thr[lo:hi], fire_thr[lo:hi], ioff[lo:hi], vreset[lo:hi]
+    neuron = nir_of[lo:hi]
     rounding = modes[M_ROUNDING]
     saturating = consts[C_SAT_ON] != 0
     if is_cuba:
@@ -233,11 +234,10 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
             w[i] = w[i] - th[i] if fired[i] else w[i]
     if saturating:
         sat_count[p] += _saturate(w, consts)
-    ge = modes[M_GE] == 1
     out = spiked[lo:hi]
     for i in range(n):
         vi = w[i]
-        fire = (vi >= th[i]) if ge else (vi > th[i])
+        fire = vi > fth[i]
         fired[i] = fire
         out[i] = fire
         if next_tick:
@@ -249,16 +249,16 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
 
 
 @njit(cache=True, inline="always")
-def _lif_float(v, drive, alpha, ioff, thr, vreset, subtract, ge):
+def _lif_float(v, drive, alpha, ioff, thr, fire_thr, vreset, subtract):
     """One neuron, one tick, float arithmetic, same-tick reset: (new v, fired)."""
     vi = alpha * v + drive + ioff
-    fire = (vi >= thr) if ge else (vi > thr)
+    fire = vi > fire_thr
     r = vi - thr if subtract else vreset
     return (r if fire else vi), fire
 
 
 @njit(cache=True)
-def _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, uniform, subtract, ge, spiked):
+def _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, uniform, subtract, spiked):
     """:func:`_update_population` for floating-point arithmetic, plain LIF / IF / LI,
     reset in the same tick (the chip's case): the same operations in the same order,
     written without data-dependent branches so that the loop vectorises.
@@ -271,16 +271,17 @@ def _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, uniform, subtr
     share the array)."""
     d = np.uint64(boff)
     if uniform:
-        al, io, th, vr = alpha[lo], ioff[lo], thr[lo], vreset[lo]
+        al, io, th, fth, vr = alpha[lo], ioff[lo], thr[lo], fire_thr[lo], vreset[lo]
         for i in range(np.uint64(lo), np.uint64(hi)):
             drive = buf[d + i]
             buf[d + i] = 0
-            v[i], spiked[i] = _lif_float(v[i], drive, al, io, th, vr, subtract, ge)
+            v[i], spiked[i] = _lif_float(v[i], drive, al, io, th, fth, vr, subtract)
     else:
         for i in range(np.uint64(lo), np.uint64(hi)):
             drive = buf[d + i]
             buf[d + i] = 0
-            v[i], spiked[i] = _lif_float(v[i], drive, alpha[i], ioff[i], thr[i], vreset[i], subtract, ge)
+            v[i], spiked[i] = _lif_float(v[i], drive, alpha[i], ioff[i], thr[i], fire_thr[i], vreset[i],
+                                         subtract)
 
 
 @njit(cache=True)
@@ -339,7 +340,7 @@ def _nir_order(n, channels, internal, counts, spikes):
 @njit(cache=True)
 def run_sample(
     n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
-    nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
+    nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
     out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
     wpool,
     in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
@@ -372,7 +373,6 @@ def run_sample(
     counts = np.zeros(max(pop_channels.max(), 1), dtype=np.int64)
     fast = (modes[M_ROUNDING] == 0) & (consts[C_SAT_ON] == 0) & (modes[M_NEXT_TICK] == 0)
     subtract = modes[M_SUBTRACT] == 1
-    ge = modes[M_GE] == 1
     cap = ev_neuron.shape[0]
     n_ev = 0
     for t in range(n_ticks):
@@ -384,11 +384,12 @@ def run_sample(
                 n_spk = _set_indices(in_flat, first, first + hi - lo, spikes)
             else:
                 if fast and not pop_cuba[p]:
-                    _update_float(lo, hi, buf, boff, v, alpha, thr, ioff, vreset, pop_uniform[p], subtract, ge,
-                                  spiked)
+                    _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, pop_uniform[p],
+                                  subtract, spiked)
                 else:
                     _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, boff, v, syn, reset_prev, spiked,
-                                       work, alpha, alpha_syn, thr, ioff, vreset, modes, consts, scratch, sat_count)
+                                       work, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts, scratch,
+                                       sat_count)
                 if v_col[p] >= 0:
                     for k in range(hi - lo):
                         v_rec[t, v_col[p] + nir_of[lo + k] - lo] = v[lo + k]
@@ -424,7 +425,7 @@ def run_sample(
 @njit(cache=True, parallel=True)
 def run_batch(
     n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
-    nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
+    nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
     out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
     wpool,
     in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events,
@@ -433,7 +434,7 @@ def run_batch(
     for b in prange(in_raster.shape[0]):
         n_events[b] = run_sample(
             n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels,
-            pop_nir_sorted, nir_of, alpha, alpha_syn, thr, ioff, vreset, modes, consts,
+            pop_nir_sorted, nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
             out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
             wpool, in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], tick_end[b], ev_neuron[b],
             sat_count[b],

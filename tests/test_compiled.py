@@ -72,3 +72,20 @@ def test_out_of_order_scatter_gives_the_nir_order_result(profile):
     for name in ("c", "d"):
         assert np.array_equal(free.raster(name), nir.raster(name))
         assert np.array_equal(free.v[name], nir.v[name])
+
+
+@pytest.mark.parametrize("arithmetic", ["chip", "brian2", "float64", "fixed"])
+def test_spike_condition_at_exactly_the_threshold(arithmetic):
+    """v reaching the threshold exactly fires with '>=' and not with '>' (the kernel
+    compares '>' against the next value below the threshold)."""
+    net = Network(dt=1e-3)
+    net.add(Population("in", (1,), "input"))
+    net.add(Population("n", (1,), "if", threshold=3.0))
+    net.add(Projection("in", "n", np.ones((1, 1)), kind="dense"))
+    x = np.zeros((1, 10, 1), bool)
+    x[0, :3] = True  # three unit inputs: v = 3 exactly at tick 3
+    base = getattr(SemanticsProfile, arithmetic)(weight_bits=8)
+    fired = {cond: Emulator(net, base.with_(spike_condition=cond))(x).raster("n")[0, :, 0]
+             for cond in (">", ">=")}
+    assert fired[">="].nonzero()[0].tolist() == [3]
+    assert not fired[">"].any()
