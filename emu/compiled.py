@@ -143,24 +143,38 @@ class CompiledNetwork:
         out_ptr = np.zeros(len(pops) + 1, np.int64)
         proj_lag, proj_pre_base, blk_ptr_parts, blk_post, blk_w, blk_len, pool = [], [], [], [], [], [], []
         proj_fixed, proj_row_base, proj_width = [], [], []
-        clipped = {}
         # per post population: is every sum of its input buffers exact (integer weights,
         # sum of |w| over a neuron's synapses below 2**mantissa)? Then the order of the
-        # additions cannot change a bit.
+        # additions cannot change a bit; below 2**15 they can even be int16 sums, which
+        # halve the bytes (and vector stores) of a scatter.
+        synapses, clipped = {}, {}
         exact = {name: True for name in order}
         abs_in = {name: np.zeros(p.size) for name, p in zip(order, pops)}
-        pre_base = blk_count = w_count = 0
         for j, pr, lag in sched:
-            pre, post = network.populations[pr.pre], network.populations[pr.post]
-            out_ptr[pos[pr.pre] + 1] += 1
+            post = network.populations[pr.post]
             w_int, n_clip = quantize_weights(pr.weight, profile, f"projection {pr.label}")
             if n_clip:
                 clipped[pr.label] = n_clip
-            pre_nir, post_idx, w = synapse_list(dataclasses.replace(pr, weight=w_int), pre, post)
-            pre_idx = perms[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
-            added = num.weight_units(w).astype(np.float64)
+            synapses[j] = synapse_list(dataclasses.replace(pr, weight=w_int), network.populations[pr.pre], post)
+            added = num.weight_units(synapses[j][2]).astype(np.float64)
             exact[pr.post] &= bool(np.all(np.trunc(added) == added))
-            abs_in[pr.post] += np.bincount(post_idx, weights=np.abs(added), minlength=post.size)
+            abs_in[pr.post] += np.bincount(synapses[j][1], weights=np.abs(added), minlength=post.size)
+        mantissa = 2.0 ** (np.finfo(num.state_dtype).nmant + 1)
+        exact = {name: exact[name] and abs_in[name].max(initial=0) < mantissa for name in order}
+        # weights stored as int8 (converted exactly on add) when they fit
+        int8_weights = profile.weight_bits is not None and profile.weight_bits <= 8 and not num.fixed
+        # int16 sums (of int8 weights) only feed the single-pass neuron loop (float state,
+        # same-tick reset, no CubaLIF)
+        single_pass = num.rounding == 0 and not num.fixed and profile.reset_timing == "same_tick"
+        int_drive = {p.name: int8_weights and single_pass and exact[p.name] and p.model not in ("input", "cuba_lif")
+                     and abs_in[p.name].max(initial=0) < 2**15 for p in pops}
+
+        pre_base = blk_count = w_count = 0
+        for j, pr, lag in sched:
+            pre = network.populations[pr.pre]
+            out_ptr[pos[pr.pre] + 1] += 1
+            pre_nir, post_idx, w = synapses[j]
+            pre_idx = perms[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
             post_int = perms[pr.post][post_idx]
             srt = np.lexsort((post_int, pre_idx))
             pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
@@ -172,7 +186,8 @@ class CompiledNetwork:
             row_post = pop_lo[pos[pr.post]] + post_int[starts]
             # When it costs little (at most half as many rows again), every pre neuron
             # gets the same number of rows (rows of pre k at row_base + k * r_max) and
-            # every row the same width (a multiple of 8): added rows point at a row of
+            # every row the same width (a multiple of 8, or 16 for int16 sums: whole
+            # 32-byte vectors): added rows point at a row of
             # zeros, short rows have their weights followed by zeros. Every spike of the
             # projection then costs the same row adds, found without a pointer table,
             # with no data-dependent loop exits. The extra lanes add +0.0 to whatever
@@ -182,7 +197,8 @@ class CompiledNetwork:
             fixed = 0 < pre.size * r_max <= len(starts) + len(starts) // 2 + 64
             width = 0
             if fixed:
-                width = -(-int(lens.max()) // 8) * 8
+                unit = 16 if int_drive[pr.post] else 8
+                width = -(-int(lens.max()) // unit) * unit
                 col = np.arange(width)[None, :]
                 mat = np.zeros((len(starts) + 1, width))  # the last row: all zeros, for the added rows
                 mat[:-1] = np.where(col < lens[:, None], w[starts[:, None] + np.minimum(col, lens[:, None] - 1)], 0.0)
@@ -212,11 +228,9 @@ class CompiledNetwork:
             w_count += len(shared)
         out_ptr = np.cumsum(out_ptr)
         wpool = num.weight_units(np.concatenate(pool) if pool else np.zeros(0))
-        if profile.weight_bits is not None and profile.weight_bits <= 8 and not num.fixed:
+        if int8_weights:
             wpool = wpool.astype(np.int8)
         max_lag = max(proj_lag, default=0)
-        mantissa = 2.0 ** (np.finfo(num.state_dtype).nmant + 1)
-        exact = {name: exact[name] and abs_in[name].max(initial=0) < mantissa for name in order}
         # spikes of p are scattered in NIR order unless every target's sums are exact
         nir_sorted = np.zeros(len(pops), bool)
         for pr in network.projections:
@@ -238,6 +252,7 @@ class CompiledNetwork:
             pop_lo=pop_lo, pop_hi=pop_hi,
             pop_is_input=np.array([p.model == "input" for p in pops]),
             pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
+            pop_int_drive=np.array([int_drive[p.name] for p in pops]),
             pop_uniform=np.array([all(bit_identical(x[lo:hi]) for x in params.values()) for lo, hi in zip(pop_lo, pop_hi)]),
             # channels of a channels-last (H, W, C) population, 1 for NIR order
             pop_channels=np.array([p.shape[0] if p.name in conv_targets else 1 for p in pops], np.int64),
@@ -246,11 +261,14 @@ class CompiledNetwork:
             ioff=params["ioff"],
             vreset=params["vreset"], modes=modes, consts=consts,
             out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
+            proj_int_drive=np.array([int_drive[pr.post] for _, pr, _ in sched]),
             proj_pre_base=np.array(proj_pre_base, np.int64),
             # rows per pre neuron when constant (rows of pre k at proj_row_base + k * proj_fixed), else 0
             proj_fixed=np.array(proj_fixed, np.int64), proj_row_base=np.array(proj_row_base, np.int64),
             proj_width=np.array(proj_width, np.int64),  # their common row width (a multiple of 8)
             buf_pad=np.array([max(proj_width, default=0)], np.int64),
+            # the type of the int16 buffers (the state's where no population has int16 sums)
+            int_drive=np.zeros(0, np.int16 if int8_weights else num.state_dtype),
             blk_ptr=_index_array(np.concatenate([[0], *blk_ptr_parts]) if blk_ptr_parts else np.zeros(1, np.int64)),
             # one row per line (first post neuron, weight offset): a spike's rows are a few
             # contiguous bytes; int32 unless the network is too large for it. The lengths

@@ -70,20 +70,25 @@ def _vector_add(lanes):
     vector load / convert / add / store (unaligned), on contiguous 1-d arrays.
 
     numba does not vectorise short row adds by itself; this spells out what the
-    scalar loop computes lane by lane: integer weights are converted exactly
-    (``sitofp``), floating weights must already have the state's type, and each lane
-    is one IEEE add in the state dtype, as in the scalar loop. No bounds checks:
-    callers guarantee the ranges.
+    scalar loop computes lane by lane. A floating ``dst``: integer weights are
+    converted exactly (``sitofp``), floating weights must already have its type, and
+    each lane is one IEEE add in that type. An integer ``dst`` (exact integer
+    sums): integer weights, sign-extended, integer adds. No bounds checks: callers
+    guarantee the ranges.
     """
 
     @intrinsic
     def vadd(typingctx, dst, di, src, si):
         if not (isinstance(dst, types.Array) and isinstance(src, types.Array)
                 and dst.layout == "C" and src.layout == "C"
-                and isinstance(dst.dtype, types.Float) and isinstance(di, types.Integer)
+                and isinstance(dst.dtype, (types.Float, types.Integer)) and isinstance(di, types.Integer)
                 and isinstance(si, types.Integer)):
             return None
-        if not (isinstance(src.dtype, types.Integer) or src.dtype == dst.dtype):
+        if isinstance(dst.dtype, types.Integer):
+            if not (isinstance(src.dtype, types.Integer) and src.dtype.signed
+                    and src.dtype.bitwidth <= dst.dtype.bitwidth):
+                return None
+        elif not (isinstance(src.dtype, types.Integer) or src.dtype == dst.dtype):
             return None
 
         def codegen(context, builder, sig, args):
@@ -92,19 +97,39 @@ def _vector_add(lanes):
             sarr = context.make_array(sty)(context, builder, args[2])
             i = context.cast(builder, args[1], dity, types.intp)
             j = context.cast(builder, args[3], sity, types.intp)
-            fvec = ir.VectorType(context.get_value_type(dty.dtype), lanes)
+            dvec = ir.VectorType(context.get_value_type(dty.dtype), lanes)
             svec = ir.VectorType(context.get_value_type(sty.dtype), lanes)
-            dptr = builder.bitcast(builder.gep(darr.data, [i]), fvec.as_pointer())
+            dptr = builder.bitcast(builder.gep(darr.data, [i]), dvec.as_pointer())
             sptr = builder.bitcast(builder.gep(sarr.data, [j]), svec.as_pointer())
             x = builder.load(sptr, align=1)
-            if isinstance(sty.dtype, types.Integer):
-                x = builder.sitofp(x, fvec) if sty.dtype.signed else builder.uitofp(x, fvec)
-            builder.store(builder.fadd(builder.load(dptr, align=1), x), dptr, align=1)
+            old = builder.load(dptr, align=1)
+            if isinstance(dty.dtype, types.Integer):
+                if sty.dtype.bitwidth < dty.dtype.bitwidth:
+                    x = builder.sext(x, dvec)
+                new = builder.add(old, x)
+            else:
+                if isinstance(sty.dtype, types.Integer):
+                    x = builder.sitofp(x, dvec) if sty.dtype.signed else builder.uitofp(x, dvec)
+                new = builder.fadd(old, x)
+            builder.store(new, dptr, align=1)
             return context.get_dummy_value()
 
         return types.void(dst, di, src, si), codegen
 
     return vadd
+
+
+@intrinsic
+def _cast_like(typingctx, x, like):
+    """``x`` converted to the type of the scalar ``like`` (exact for an int16 drive
+    into float32 or float64 state; numba's own promotion would give float64)."""
+    if not (isinstance(x, types.Number) and isinstance(like, types.Number)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], sig.args[1])
+
+    return like(x, like), codegen
 
 
 @intrinsic
@@ -251,7 +276,7 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
 @njit(cache=True, inline="always")
 def _lif_float(v, drive, alpha, ioff, thr, fire_thr, vreset, subtract):
     """One neuron, one tick, float arithmetic, same-tick reset: (new v, fired)."""
-    vi = alpha * v + drive + ioff
+    vi = alpha * v + _cast_like(drive, v) + ioff
     fire = vi > fire_thr
     r = vi - thr if subtract else vreset
     return (r if fire else vi), fire
@@ -338,11 +363,38 @@ def _nir_order(n, channels, internal, counts, spikes):
 
 
 @njit(cache=True)
+def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_fixed, proj_row_base, proj_width, blk_ptr, blk,
+             blk_len, wpool):
+    """Add the rows of projection j of every spiking pre neuron into ``dst`` (the
+    float buffers, or the int16 ones of exact small sums) at slot offset ``toff``."""
+    r_j = proj_fixed[j]
+    if r_j > 0:  # the same number of rows of the same width per pre neuron
+        row_base, width = proj_row_base[j], proj_width[j]
+        wide = width % 16 == 0 and dst.itemsize == 2  # int16 lanes: 16 to a 32-byte store
+        for s in range(n_spk):
+            b0 = row_base + spikes[s] * r_j
+            for b in range(b0, b0 + r_j):
+                d, w = toff + blk[b, 0], blk[b, 1]
+                if wide:
+                    for m in range(0, width, 16):
+                        _vadd16(dst, d + m, wpool, w + m)
+                else:
+                    for m in range(0, width, 8):
+                        _vadd8(dst, d + m, wpool, w + m)
+    else:
+        pre_base = proj_pre_base[j]
+        for s in range(n_spk):
+            k = pre_base + spikes[s]
+            for b in range(blk_ptr[k], blk_ptr[k + 1]):
+                _add_row(dst, toff + blk[b, 0], wpool, blk[b, 1], blk_len[b])
+
+
+@njit(cache=True)
 def run_sample(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
-    wpool,
+    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, int_drive,
+    blk_ptr, blk, blk_len, wpool,
     in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
 ):
     """All ticks of one sample. ``in_flat``: its (ticks, in_cols) 0/1 input raster,
@@ -365,6 +417,9 @@ def run_sample(
     work = np.zeros_like(alpha)
     # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
     buf = np.zeros(n_slots * n + buf_pad[0], dtype=alpha.dtype)
+    # the same as exact int16 sums, for populations whose every input sum fits (pop_int_drive);
+    # ``int_drive`` gives the type (the state's where no population has int16 sums)
+    ibuf = np.zeros(n_slots * n + buf_pad[0], dtype=int_drive.dtype)
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
     spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
@@ -383,7 +438,10 @@ def run_sample(
                 first = t * in_cols + in_off[p]
                 n_spk = _set_indices(in_flat, first, first + hi - lo, spikes)
             else:
-                if fast and not pop_cuba[p]:
+                if pop_int_drive[p]:
+                    _update_float(lo, hi, ibuf, boff, v, alpha, thr, fire_thr, ioff, vreset, pop_uniform[p],
+                                  subtract, spiked)
+                elif fast and not pop_cuba[p]:
                     _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, pop_uniform[p],
                                   subtract, spiked)
                 else:
@@ -403,39 +461,30 @@ def run_sample(
             n_ev += n_spk
             for j in range(out_ptr[p], out_ptr[p + 1]):
                 toff = ((t + proj_lag[j]) % n_slots) * n
-                r_j = proj_fixed[j]
-                if r_j > 0:  # the same number of rows of the same width (a multiple of 8) per pre neuron
-                    row_base, width = proj_row_base[j], proj_width[j]
-                    for s in range(n_spk):
-                        b0 = row_base + spikes[s] * r_j
-                        for b in range(b0, b0 + r_j):
-                            d, w = toff + blk[b, 0], blk[b, 1]
-                            for m in range(0, width, 8):
-                                _vadd8(buf, d + m, wpool, w + m)
+                if proj_int_drive[j]:
+                    _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_fixed, proj_row_base, proj_width,
+                             blk_ptr, blk, blk_len, wpool)
                 else:
-                    pre_base = proj_pre_base[j]
-                    for s in range(n_spk):
-                        k = pre_base + spikes[s]
-                        for b in range(blk_ptr[k], blk_ptr[k + 1]):
-                            _add_row(buf, toff + blk[b, 0], wpool, blk[b, 1], blk_len[b])
+                    _scatter(buf, toff, spikes, n_spk, j, proj_pre_base, proj_fixed, proj_row_base, proj_width,
+                             blk_ptr, blk, blk_len, wpool)
         tick_end[t] = n_ev
     return n_ev
 
 
 @njit(cache=True, parallel=True)
 def run_batch(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels, pop_nir_sorted,
+    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
-    wpool,
+    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, int_drive,
+    blk_ptr, blk, blk_len, wpool,
     in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events,
 ):
     """Samples of a batch in parallel; arrays with a leading batch axis are per sample."""
     for b in prange(in_raster.shape[0]):
         n_events[b] = run_sample(
-            n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_channels,
-            pop_nir_sorted, nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-            out_ptr, proj_lag, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, blk_ptr, blk, blk_len,
-            wpool, in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col, v_rec[b], tick_end[b], ev_neuron[b],
-            sat_count[b],
+            n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive,
+            pop_channels, pop_nir_sorted, nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
+            out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad,
+            int_drive, blk_ptr, blk, blk_len, wpool, in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col,
+            v_rec[b], tick_end[b], ev_neuron[b], sat_count[b],
         )

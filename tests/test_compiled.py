@@ -68,10 +68,33 @@ def test_out_of_order_scatter_gives_the_nir_order_result(profile):
     free = em(x, record_v=True)
     em.compiled.arrays["pop_nir_sorted"][:] = True
     nir = em(x, record_v=True)
+    for key in ("pop_int_drive", "proj_int_drive"):  # float sums instead of int16 ones
+        em.compiled.arrays[key][:] = False
+    floats = em(x, record_v=True)
     assert free.spike_counts("c").sum() > 0
-    for name in ("c", "d"):
-        assert np.array_equal(free.raster(name), nir.raster(name))
-        assert np.array_equal(free.v[name], nir.v[name])
+    for other in (nir, floats):
+        for name in ("c", "d"):
+            assert np.array_equal(free.raster(name), other.raster(name))
+            assert np.array_equal(free.v[name], other.v[name])
+
+
+def test_int16_sums_only_where_they_are_exact_and_fit():
+    w = np.random.default_rng(0).integers(-127, 128, (4, 2, 3, 3)).astype(float)
+
+    def drive(net, profile):
+        c = CompiledNetwork.build(net, profile)
+        return {n: bool(c.arrays["pop_int_drive"][i]) for i, n in enumerate(c.order)}
+
+    # c: 18 synapses of |w| <= 127; d: 144 of weight 1
+    assert drive(conv_net(w), SemanticsProfile.chip()) == {"in": False, "c": True, "d": True}
+    # d: 324 synapses of weight 127, 41,148 > 2**15 - 1
+    w9 = np.ones((9, 2, 3, 3))
+    net = conv_net(w9, c_out=9)
+    net.projections[-1] = Projection("c", "d", np.full((3, 9 * 36), 127.0), kind="dense")
+    assert drive(net, SemanticsProfile.chip()) == {"in": False, "c": True, "d": False}
+    assert not any(drive(conv_net(w), SemanticsProfile.fixed()).values())
+    assert not any(drive(conv_net(w), SemanticsProfile.chip(reset_timing="next_tick")).values())
+    assert not any(drive(conv_net(w), SemanticsProfile.chip(weight_bits=None)).values())  # float weight pool
 
 
 @pytest.mark.parametrize("arithmetic", ["chip", "brian2", "float64", "fixed"])
