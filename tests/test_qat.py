@@ -119,7 +119,9 @@ def test_sweep_cli_runs_ptq_and_qat_points_and_qat_graphs_hold_w_bit_integers(sm
         wmax = 2 ** (bits - 1) - 1
         graph = nir.read(str(sw.qat_model_path(out, bits)), type_check=False)
         scales = json.loads(sw.qat_model_path(out, bits).with_suffix(".json").read_text())
-        assert scales["percentile"] == 99.9 and len(scales["history"]) == 1
+        assert scales["recipe"] == dict(epochs=1, lr=1e-3, batch_size=16, seed=0, data="synthetic 11",
+                                        percentile=99.9)
+        assert len(scales["history"]) == 1
         for layer, lif in (("conv1", "lif1"), ("fc1", "lif2")):
             w = np.asarray(graph.nodes[layer].weight)
             assert np.array_equal(w, np.round(w)) and np.abs(w).max() == wmax, (bits, layer)
@@ -158,6 +160,17 @@ def test_resumed_sweep_reuses_the_trained_qat_graph(small_gesture, tmp_path, mon
     rows = _run(small_gesture, out, sw.grid([4], [16, 24], ["truncate"], ["qat"]))
     assert {r["key"]: r["status"] for r in rows} == {"qat/w4/m16/truncate": "ok", "qat/w4/m24/truncate": "ok"}
     assert graph.stat().st_mtime_ns == stamp
+
+
+def test_qat_graph_trained_otherwise_is_refused(small_gesture, tmp_path):
+    from emu.quant import sweep as sw
+
+    out = tmp_path / "r.jsonl"
+    _run(small_gesture, out, sw.grid([4], [16], ["truncate"], ["qat"]), epochs=1)
+    more = sw.grid([4], [16, 24], ["truncate"], ["qat"])  # a new point of the same weight bits
+    with pytest.raises(sw.SweepError, match=r"w4.nir was trained differently \(epochs: saved 1, asked 2\)"):
+        _run(small_gesture, out, more, epochs=2)
+    assert len(_run(small_gesture, out, more, epochs=1)) == 2
 
 
 def test_failed_qat_training_is_recorded_as_error_rows_and_retrained(small_gesture, tmp_path, monkeypatch):

@@ -304,6 +304,12 @@ class QatTraining:
     batch_size: int = 16
     seed: int = 0
     threads: int = 1  # tiny per-step tensors: one torch thread (see emu.gesture.train.train)
+    data: str = ""  # what the training samples are (recorded with the trained graph)
+
+    def recipe(self, percentile: Optional[float]) -> dict:
+        """Everything that decides the trained graph: a saved graph is reused only for the same."""
+        return dict(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=self.seed, data=self.data,
+                    percentile=percentile)
 
 
 def qat_dir(out) -> Path:
@@ -356,7 +362,8 @@ def train_qat(model, weight_bits: int, percentile: Optional[float], samples, tra
     integer, scales = export_integer(net, dt=_lif_dt(graph))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(json.dumps(dict(scales, percentile=percentile, history=history), indent=1))
+    path.with_suffix(".json").write_text(json.dumps(dict(scales, recipe=training.recipe(percentile), history=history),
+                                                    indent=1))
     tmp = path.with_name(path.name + ".tmp")
     nir.write(str(tmp), integer)
     os.replace(tmp, path)
@@ -370,7 +377,10 @@ def train_missing_qat(model, weight_bits: Iterable[int], out, options: dict, tra
                       log: Callable[[str], None] = lambda s: None) -> Dict[int, dict]:
     """Train the qat graph of every weight-bit count in ``weight_bits`` that has none next
     to ``out`` yet; return the failures, ``{weight_bits: {"error", "traceback"}}``."""
-    missing = sorted({int(w) for w in weight_bits if not qat_model_path(out, w).exists()})
+    wanted = sorted({int(w) for w in weight_bits})
+    if training is not None:
+        _check_recipes([qat_model_path(out, w) for w in wanted], training.recipe(options.get("scale_percentile")))
+    missing = [w for w in wanted if not qat_model_path(out, w).exists()]
     if missing and training is None:
         raise SweepError("the qat method needs training data: --train-data ROOT or --train-synthetic N")
     failures, samples = {}, None
@@ -383,6 +393,21 @@ def train_missing_qat(model, weight_bits: Iterable[int], out, options: dict, tra
                                traceback=traceback.format_exc(limit=5))
             log(f"qat w{w}: FAILED {failures[w]['error']}")
     return failures
+
+
+def _check_recipes(paths, recipe: dict) -> None:
+    """Refuse to reuse a saved qat graph trained otherwise than ``recipe`` asks (its
+    points in the results file would silently mix two trainings)."""
+    for path in paths:
+        info = path.with_suffix(".json")
+        if not path.exists() or not info.exists():
+            continue
+        saved = json.loads(info.read_text()).get("recipe", {})
+        differ = {k: (saved.get(k), v) for k, v in recipe.items() if saved.get(k) != v}
+        if differ:
+            what = ", ".join(f"{k}: saved {a!r}, asked {b!r}" for k, (a, b) in differ.items())
+            raise SweepError(f"{path} was trained differently ({what}); use another --out, or delete {path} and "
+                             f"its qat rows from the results to retrain")
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,7 +658,8 @@ def qat_training(args, ticks: int) -> Optional[QatTraining]:
     if "qat" not in args.method:
         return None
     samples = functools.partial(load_train_set, args.train_data, args.train_synthetic, ticks, qat_dir(args.out))
-    return QatTraining(samples, epochs=args.qat_epochs, lr=args.qat_lr)
+    data = f"{args.train_data} (train split)" if args.train_data else f"synthetic {args.train_synthetic}"
+    return QatTraining(samples, epochs=args.qat_epochs, lr=args.qat_lr, data=data)
 
 
 def _sweep(args) -> int:
