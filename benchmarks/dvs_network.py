@@ -102,15 +102,13 @@ def calibrate_thresholds(weights: Dict[str, np.ndarray], target: float = TARGET_
     thresholds: List[float] = []
     for k in range(len(LAYERS)):
         # one compiled prefix network per layer; a trial threshold only changes that
-        # layer's entries of the flat float32 threshold array (what a rebuild would give)
+        # layer's thresholds in the compiled arrays (what a rebuild would give)
         emu = Emulator(build_network(weights, thresholds + [1.0], upto=k + 1), profile)
-        c = emu.compiled
-        lo_k, hi_k = c.pop_lo[c.order.index(LAYERS[k])], c.pop_hi[c.order.index(LAYERS[k])]
         seen = {}
 
         def rate(thr):
             if thr not in seen:
-                c.arrays["thr"][lo_k:hi_k] = np.float32(thr)
+                emu.compiled.set_threshold(LAYERS[k], thr)
                 seen[thr] = layer_rates(emu(x), batch, ticks, skip)[k]
             return seen[thr]
 

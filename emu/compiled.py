@@ -61,6 +61,18 @@ def bit_identical(x: np.ndarray) -> bool:
     return bool(np.all(b == b[:1]))
 
 
+def fire_threshold(thr: np.ndarray, spike_condition: str) -> np.ndarray:
+    """What the kernel compares ``v >`` against: the threshold for '>'; for '>=' the next
+    value below it (no value of the state's type lies between), so the neuron loop
+    needs one comparison and no mode switch."""
+    return np.nextafter(thr, thr.dtype.type(-np.inf)) if spike_condition == ">=" else thr.copy()
+
+
+def uniform_parameters(params: dict, lo: int, hi: int) -> bool:
+    """Every neuron parameter the same, bit for bit, over neurons [lo, hi)."""
+    return all(bit_identical(params[k][lo:hi]) for k in ("alpha", "alpha_syn", "thr", "fire_thr", "ioff", "vreset"))
+
+
 def _index_array(x) -> np.ndarray:
     """Indices as int32 when they fit (half the cache footprint), else int64."""
     x = np.ascontiguousarray(x, dtype=np.int64)
@@ -108,6 +120,19 @@ class CompiledNetwork:
     def n_neurons(self) -> int:
         return int(self.pop_hi[-1])
 
+    def set_threshold(self, population: str, threshold) -> None:
+        """Give one population new thresholds (a scalar, or one per neuron in NIR order)
+        in place, as a rebuild with them would: for a calibration loop that tries many
+        values on one compiled network. ``self.network`` keeps its old values."""
+        i = self.order.index(population)
+        lo, hi = int(self.pop_lo[i]), int(self.pop_hi[i])
+        a = self.arrays
+        values = np.broadcast_to(np.asarray(threshold, np.float64), (hi - lo,))
+        thr = self.numerics.value(values)[a["nir_of"][lo:hi] - lo]
+        a["thr"][lo:hi] = thr
+        a["fire_thr"][lo:hi] = fire_threshold(thr, self.profile.spike_condition)
+        a["pop_uniform"][i] = uniform_parameters(a, lo, hi)
+
     @classmethod
     def build(cls, network: Network, profile: SemanticsProfile) -> "CompiledNetwork":
         network.validate()
@@ -134,10 +159,7 @@ class CompiledNetwork:
             for key, name in (("alpha", "alpha"), ("alpha_syn", "alpha_syn"), ("thr", "threshold"),
                               ("ioff", "i_offset"), ("vreset", "v_reset")):
                 params[key][idx] = vals[name]
-        # '>=' is '>' against the next value below the threshold (no value of the
-        # state's type lies between): one comparison, no mode switch in the neuron loop
-        params["fire_thr"] = (np.nextafter(params["thr"], params["thr"].dtype.type(-np.inf))
-                              if profile.spike_condition == ">=" else params["thr"].copy())
+        params["fire_thr"] = fire_threshold(params["thr"], profile.spike_condition)
 
         pos = {name: i for i, name in enumerate(order)}
         out_ptr = np.zeros(len(pops) + 1, np.int64)
@@ -253,7 +275,7 @@ class CompiledNetwork:
             pop_is_input=np.array([p.model == "input" for p in pops]),
             pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
             pop_int_drive=np.array([int_drive[p.name] for p in pops]),
-            pop_uniform=np.array([all(bit_identical(x[lo:hi]) for x in params.values()) for lo, hi in zip(pop_lo, pop_hi)]),
+            pop_uniform=np.array([uniform_parameters(params, lo, hi) for lo, hi in zip(pop_lo, pop_hi)]),
             # channels of a channels-last (H, W, C) population, 1 for NIR order
             pop_channels=np.array([p.shape[0] if p.name in conv_targets else 1 for p in pops], np.int64),
             pop_nir_sorted=nir_sorted, nir_of=nir_of,

@@ -112,3 +112,21 @@ def test_spike_condition_at_exactly_the_threshold(arithmetic):
              for cond in (">", ">=")}
     assert fired[">="].nonzero()[0].tolist() == [3]
     assert not fired[">"].any()
+
+
+def test_set_threshold_equals_a_rebuild():
+    rng = np.random.default_rng(5)
+    w = rng.integers(-127, 128, (4, 2, 3, 3)).astype(float)
+    x = rng.random((2, 30, 2, 6, 6)) < 0.3
+    per_neuron = rng.uniform(20, 80, 144)
+    for profile in (SemanticsProfile.chip(spike_condition=">="), SemanticsProfile.fixed()):
+        em = Emulator(conv_net(w, threshold=5.0), profile)
+        em.compiled.set_threshold("c", per_neuron)
+        em.compiled.set_threshold("d", 40.0)
+        rebuilt = Emulator(conv_net(w, threshold=40.0, threshold_c=per_neuron), profile)
+        for key in ("thr", "fire_thr", "pop_uniform"):
+            assert np.array_equal(em.compiled.arrays[key], rebuilt.compiled.arrays[key]), key
+        a, b = em(x), rebuilt(x)
+        assert a.spike_counts("c").sum() > 0
+        for name in ("c", "d"):
+            assert np.array_equal(a.raster(name), b.raster(name))
