@@ -188,7 +188,9 @@ class Emulator:
         batch = next(iter(rasters.values())).shape[0]
         recorded = self._recorded(record_v)
         work = batch * ticks * c.n_neurons
-        chunk = max(1, 4 * numba.get_num_threads())
+        # chunks bound the spike buffers' memory and pace the progress bar; each is one
+        # kernel call (a few ms of setup), so 16 samples per thread
+        chunk = max(1, 16 * numba.get_num_threads())
         show = progress if progress is not None else (work > 5e8 and batch > chunk)
         starts = range(0, batch, chunk)
         if show:
