@@ -130,3 +130,23 @@ def test_set_threshold_equals_a_rebuild():
         assert a.spike_counts("c").sum() > 0
         for name in ("c", "d"):
             assert np.array_equal(a.raster(name), b.raster(name))
+
+
+def test_batches_larger_than_a_chunk_equal_runs_one_by_one():
+    """The engine splits a batch into chunks (one kernel call each, 16 samples per
+    thread); the chunk boundaries must not show, with or without the progress bar."""
+    import numba
+
+    rng = np.random.default_rng(7)
+    net = conv_net(rng.integers(-127, 128, (4, 2, 3, 3)).astype(float), threshold=60.0)
+    batch = 16 * numba.get_num_threads() + 3
+    x = rng.random((batch, 12, 2, 6, 6)) < 0.3
+    em = Emulator(net, SemanticsProfile.chip())
+    for progress in (False, True):
+        res = em(x, record_v=["c"], progress=progress)
+        assert res.batch == batch and res.v["c"].shape[0] == batch
+        for b in (0, batch - 2, batch - 1):
+            one = em(x[b:b + 1], record_v=["c"])
+            assert np.array_equal(res.raster("c")[b], one.raster("c")[0])
+            assert np.array_equal(res.v["c"][b], one.v["c"][0])
+        assert res.spike_counts("c")[-1] > 0
