@@ -269,7 +269,13 @@ class Emulator:
             if n_ev.max(initial=0) <= cap:
                 break
             cap = int(n_ev.max())
-        neurons = [ev_n[b, :n_ev[b]].copy() for b in range(batch)]
+        # copied out into one array (numpy backs large ones with huge pages: a few faults
+        # instead of one per 4 KiB), one view per sample
+        ends = np.cumsum(n_ev)
+        flat = np.empty(int(ends[-1]) if batch else 0, np.int32)
+        for b in range(batch):
+            flat[ends[b] - n_ev[b]:ends[b]] = ev_n[b, :n_ev[b]]
+        neurons = [flat[ends[b] - n_ev[b]:ends[b]] for b in range(batch)]
         self._spike_scratch = scratch
         v = {}
         for name in recorded:
