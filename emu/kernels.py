@@ -418,8 +418,8 @@ def run_sample(
     # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
     buf = np.zeros(n_slots * n + buf_pad[0], dtype=alpha.dtype)
     # the same as exact int16 sums, for populations whose every input sum fits (pop_int_drive);
-    # ``int_drive`` gives the type (the state's where no population has int16 sums)
-    ibuf = np.zeros(n_slots * n + buf_pad[0], dtype=int_drive.dtype)
+    # ``int_drive`` gives the type (the state's, and no room, where no population has int16 sums)
+    ibuf = np.zeros((n_slots * n + buf_pad[0]) if pop_int_drive.any() else 0, dtype=int_drive.dtype)
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
     spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
