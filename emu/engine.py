@@ -265,7 +265,8 @@ class Emulator:
             n_ev = np.zeros(batch, np.int64)
             sat[:] = 0
             run_batch(n_ticks=ticks, n_slots=c.n_slots, **a, in_raster=in_raster, in_off=in_off, v_col=v_col,
-                      v_rec=v_rec, tick_end=tick_end, ev_neuron=ev_n, sat_count=sat, n_events=n_ev)
+                      v_rec=v_rec, tick_end=tick_end, ev_neuron=ev_n, sat_count=sat, n_events=n_ev,
+                      workers=numba.get_num_threads())
             if n_ev.max(initial=0) <= cap:
                 break
             cap = int(n_ev.max())

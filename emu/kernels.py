@@ -477,14 +477,25 @@ def run_batch(
     nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
     out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, int_drive,
     blk_ptr, blk, blk_len, wpool,
-    in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events,
+    in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events, workers,
 ):
-    """Samples of a batch in parallel; arrays with a leading batch axis are per sample."""
-    for b in prange(in_raster.shape[0]):
-        n_events[b] = run_sample(
-            n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive,
-            pop_channels, pop_nir_sorted, nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-            out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad,
-            int_drive, blk_ptr, blk, blk_len, wpool, in_raster[b].reshape(-1), in_raster.shape[2], in_off, v_col,
-            v_rec[b], tick_end[b], ev_neuron[b], sat_count[b],
-        )
+    """Samples of a batch in parallel (``workers``: numba's thread count); arrays with a
+    leading batch axis are per sample.
+
+    Each worker takes every ``workers``-th sample with its own copy of the network's
+    arrays: the reference count of an array is touched by atomics at calls inside
+    the tick loop, and on an array the workers share those atomics contend (two
+    threads ran 1.2x as fast as one; with copies, 1.9x)."""
+    batch = in_raster.shape[0]
+    workers = max(1, min(workers, batch))
+    for w in prange(workers):
+        net = (pop_lo.copy(), pop_hi.copy(), pop_is_input.copy(), pop_cuba.copy(), pop_uniform.copy(),
+               pop_int_drive.copy(), pop_channels.copy(), pop_nir_sorted.copy(), nir_of.copy(), alpha.copy(),
+               alpha_syn.copy(), thr.copy(), fire_thr.copy(), ioff.copy(), vreset.copy(), modes.copy(), consts.copy(),
+               out_ptr.copy(), proj_lag.copy(), proj_int_drive.copy(), proj_pre_base.copy(), proj_fixed.copy(),
+               proj_row_base.copy(), proj_width.copy(), buf_pad.copy(), int_drive.copy(), blk_ptr.copy(), blk.copy(),
+               blk_len.copy(), wpool.copy())
+        cols, off, vcol = in_raster.shape[2], in_off.copy(), v_col.copy()
+        for b in range(w, batch, workers):
+            n_events[b] = run_sample(n_ticks, n_slots, *net, in_raster[b].reshape(-1), cols, off, vcol, v_rec[b],
+                                     tick_end[b], ev_neuron[b], sat_count[b])
