@@ -4,8 +4,10 @@ Layout decisions live here, not in the kernels:
 * populations in topological order, one global neuron axis;
 * populations fed by a conv2d are stored channels-last (H, W, C), so that a
   presynaptic spike adds contiguous rows of ``C_out`` weights;
-* synapses of each (projection, pre neuron) as rows: (first post neuron, offset
-  into the weight pool, length);
+* synapses of each (projection, pre neuron) as rows of consecutive post neurons;
+  where every pre neuron's rows fit one zero-padded footprint (conv kernel rows,
+  one output row apart), a pre neuron is just (first post neuron, weight offset),
+  else its rows are listed (first post neuron, weight offset, length);
 * weights quantized by the profile, in the state dtype or int8/int16 when they are
   integers that fit (fewer bytes to stream, converted exactly on add).
 """
@@ -102,6 +104,42 @@ def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
     return pool, offsets
 
 
+def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, starts: np.ndarray,
+                 lens: np.ndarray, w: np.ndarray, unit: int, empty_post: int):
+    """The rows of a projection as one footprint per pre neuron, or None where that
+    would take more than twice the vector adds of its rows one by one.
+
+    Rows ``i`` (pre neuron ``pre_of_row[i]``, first post neuron ``row_post[i]``, weights
+    ``w[starts[i]:starts[i] + lens[i]]``, sorted by pre then post) become, for every
+    pre neuron k, ``n_rows`` rows of ``width`` weights (a multiple of ``unit``) at
+    ``first[k] + r * stride``: a conv's rows are its kernel rows, one output row apart.
+    Rows a neuron lacks (at a border, or for a strided conv's other input parity) and
+    lanes past a row's end get zero weights. Every spike of the projection then costs
+    the same vector adds, found by arithmetic, not by a table. Returns
+    ``(stride, n_rows, width, first, blocks)``, ``blocks[k]``: neuron k's
+    ``n_rows * width`` weights (zeros, and ``first = empty_post``, for a neuron without
+    synapses).
+    """
+    if len(starts) == 0:
+        return None
+    firsts = np.flatnonzero(np.r_[True, pre_of_row[1:] != pre_of_row[:-1]])  # each pre neuron's first row
+    head = np.full(n_pre, -1, np.int64)
+    head[pre_of_row[firsts]] = row_post[firsts]
+    rel = row_post - head[pre_of_row]
+    stride = int(np.gcd.reduce(rel))
+    slot = rel // stride if stride else np.zeros_like(rel)
+    n_rows = int(slot.max()) + 1
+    width = -(-int(lens.max()) // unit) * unit
+    # computed rows run about twice as fast per vector as rows looked up in a table
+    if n_pre * n_rows * width // unit > 2 * int(np.sum(-(-lens // unit))) + 64:
+        return None
+    blocks = np.zeros((n_pre, n_rows * width))
+    row_of = np.repeat(np.arange(len(starts)), lens)
+    lane = np.arange(len(w)) - starts[row_of]
+    blocks[pre_of_row[row_of], slot[row_of] * width + lane] = w
+    return stride, n_rows, width, np.where(head >= 0, head, empty_post), blocks
+
+
 @dataclass
 class CompiledNetwork:
     """Flat arrays for :func:`emu.kernels.run_batch`, plus what is needed to read results back."""
@@ -163,8 +201,8 @@ class CompiledNetwork:
 
         pos = {name: i for i, name in enumerate(order)}
         out_ptr = np.zeros(len(pops) + 1, np.int64)
-        proj_lag, proj_pre_base, blk_ptr_parts, blk_post, blk_w, blk_len, pool = [], [], [], [], [], [], []
-        proj_fixed, proj_row_base, proj_width = [], [], []
+        proj_lag, proj_pre_base, proj_width, proj_rows, proj_stride = [], [], [], [], []
+        pre_rows, blk_rows, pool = [], [], []
         # per post population: is every sum of its input buffers exact (integer weights,
         # sum of |w| over a neuron's synapses below 2**mantissa)? Then the order of the
         # additions cannot change a bit; below 2**15 they can even be int16 sums, which
@@ -191,7 +229,7 @@ class CompiledNetwork:
         int_drive = {p.name: int8_weights and single_pass and exact[p.name] and p.model not in ("input", "cuba_lif")
                      and abs_in[p.name].max(initial=0) < 2**15 for p in pops}
 
-        pre_base = blk_count = w_count = 0
+        pre_base = w_count = n_rows = buf_end = 0
         for j, pr, lag in sched:
             pre = network.populations[pr.pre]
             out_ptr[pos[pr.pre] + 1] += 1
@@ -204,49 +242,33 @@ class CompiledNetwork:
             new_row[1:] = (pre_idx[1:] != pre_idx[:-1]) | (post_int[1:] != post_int[:-1] + 1)
             starts = np.flatnonzero(new_row)
             lens = np.diff(np.append(starts, len(w)))
-            rows_per_pre = np.bincount(pre_idx[starts], minlength=pre.size)
             row_post = pop_lo[pos[pr.post]] + post_int[starts]
-            # When it costs little (at most half as many rows again), every pre neuron
-            # gets the same number of rows (rows of pre k at row_base + k * r_max) and
-            # every row the same width (a multiple of 8, or 16 for int16 sums: whole
-            # 32-byte vectors): added rows point at a row of
-            # zeros, short rows have their weights followed by zeros. Every spike of the
-            # projection then costs the same row adds, found without a pointer table,
-            # with no data-dependent loop exits. The extra lanes add +0.0 to whatever
-            # follows, which changes no value (an input buffer never holds -0.0), and
-            # the buffers get `width` spare elements at their end.
-            r_max = int(rows_per_pre.max(initial=0))
-            fixed = 0 < pre.size * r_max <= len(starts) + len(starts) // 2 + 64
-            width = 0
-            if fixed:
-                unit = 16 if int_drive[pr.post] else 8
-                width = -(-int(lens.max()) // unit) * unit
-                col = np.arange(width)[None, :]
-                mat = np.zeros((len(starts) + 1, width))  # the last row: all zeros, for the added rows
-                mat[:-1] = np.where(col < lens[:, None], w[starts[:, None] + np.minimum(col, lens[:, None] - 1)], 0.0)
-                shared, offsets = share_rows(mat.reshape(-1), np.arange(len(mat)) * width, np.full(len(mat), width))
-                first = np.repeat(np.cumsum(rows_per_pre) - rows_per_pre, rows_per_pre)
-                slot = pre_idx[starts] * r_max + np.arange(len(starts)) - first
-                padded = np.empty((3, pre.size * r_max), np.int64)
-                padded[0], padded[1], padded[2] = pop_lo[pos[pr.post]], w_count + offsets[-1], width
-                padded[0, slot], padded[1, slot] = row_post, w_count + offsets[:-1]
-                row_post, row_w, lens = padded
-                rows_per_pre = np.full(pre.size, r_max)
-            else:
+            # Where every pre neuron's rows fit one footprint (see strided_rows), a
+            # spike adds whole vectors at computed places. Footprint rows past the
+            # population add zeros to what follows (an input buffer never holds -0.0,
+            # so +0.0 changes no value; the buffers end in `buf_pad` spare elements).
+            layout = strided_rows(pre.size, pre_idx[starts], row_post, starts, lens, w,
+                                  16 if int_drive[pr.post] else 8, pop_lo[pos[pr.post]])
+            if layout:
+                stride, count, width, first, blocks = layout
+                shared, offsets = share_rows(blocks.reshape(-1), np.arange(pre.size) * blocks.shape[1],
+                                             np.full(pre.size, blocks.shape[1]))
+                pre_rows.append(np.stack([first, w_count + offsets], axis=1))
+                buf_end = max(buf_end, int(first.max()) + (count - 1) * stride + width)
+            else:  # rows of their own lengths, listed in `blk`
+                stride, count, width = 0, 0, 0
                 shared, offsets = share_rows(w, starts, lens)
-                row_w = w_count + offsets
-            blk_ptr_parts.append(blk_count + np.cumsum(rows_per_pre))
-            blk_post.append(row_post)
-            blk_w.append(row_w)
-            blk_len.append(lens)
+                rows_per_pre = np.bincount(pre_idx[starts], minlength=pre.size)
+                pre_rows.append(np.stack([n_rows + np.cumsum(rows_per_pre) - rows_per_pre, rows_per_pre], axis=1))
+                blk_rows.append(np.stack([row_post, w_count + offsets, lens], axis=1))
+                n_rows += len(starts)
             pool.append(shared)
             proj_lag.append(lag)
             proj_pre_base.append(pre_base)
-            proj_fixed.append(r_max if fixed else 0)
             proj_width.append(width)
-            proj_row_base.append(blk_count)
+            proj_rows.append(count)
+            proj_stride.append(stride)
             pre_base += pre.size
-            blk_count += len(lens)
             w_count += len(shared)
         out_ptr = np.cumsum(out_ptr)
         wpool = num.weight_units(np.concatenate(pool) if pool else np.zeros(0))
@@ -269,7 +291,6 @@ class CompiledNetwork:
         consts[C_HALF] = 0.5
         consts[C_INV_COEF] = 1.0 / num.coef_one
         consts[C_SAT_LO], consts[C_SAT_HI], consts[C_SAT_ON] = num.sat_lo, num.sat_hi, float(num.fixed)
-        i64 = lambda parts: np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)  # noqa: E731
         arrays = dict(
             pop_lo=pop_lo, pop_hi=pop_hi,
             pop_is_input=np.array([p.model == "input" for p in pops]),
@@ -285,17 +306,20 @@ class CompiledNetwork:
             out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
             proj_int_drive=np.array([int_drive[pr.post] for _, pr, _ in sched]),
             proj_pre_base=np.array(proj_pre_base, np.int64),
-            # rows per pre neuron when constant (rows of pre k at proj_row_base + k * proj_fixed), else 0
-            proj_fixed=np.array(proj_fixed, np.int64), proj_row_base=np.array(proj_row_base, np.int64),
-            proj_width=np.array(proj_width, np.int64),  # their common row width (a multiple of 8)
-            buf_pad=np.array([max(proj_width, default=0)], np.int64),
+            # a projection whose pre neurons each add one footprint (see strided_rows):
+            # `proj_rows` rows of `proj_width` weights (a multiple of 8), `proj_stride` apart;
+            # width 0: rows of their own lengths, listed in `blk`
+            proj_width=np.array(proj_width, np.int64), proj_rows=np.array(proj_rows, np.int64),
+            proj_stride=np.array(proj_stride, np.int64),
+            buf_pad=np.array([max(buf_end - n, 0)], np.int64),
             # the type of the int16 buffers (the state's where no population has int16 sums)
             int_drive=np.zeros(0, np.int16 if int8_weights else num.state_dtype),
-            blk_ptr=_index_array(np.concatenate([[0], *blk_ptr_parts]) if blk_ptr_parts else np.zeros(1, np.int64)),
-            # one row per line (first post neuron, weight offset): a spike's rows are a few
-            # contiguous bytes; int32 unless the network is too large for it. The lengths
-            # apart: rows of fixed width never read them, and the table stays small in cache
-            blk=_index_array(np.stack([i64(blk_post), i64(blk_w)], axis=1)), blk_len=_index_array(i64(blk_len)),
+            # per pre neuron (global over projections, from proj_pre_base): of a footprint,
+            # its first post neuron and weight offset; else its first row in `blk` and
+            # its number of rows
+            pre_rows=_index_array(np.concatenate(pre_rows) if pre_rows else np.zeros((0, 2), np.int64)),
+            # rows (first post neuron, weight offset, length)
+            blk=_index_array(np.concatenate(blk_rows) if blk_rows else np.zeros((0, 3), np.int64)),
             wpool=wpool,
         )
         return cls(network, profile, num, order, pop_lo, pop_hi, max_lag + 1, arrays, clipped)

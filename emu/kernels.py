@@ -17,9 +17,11 @@ same bits and channels-last populations keep their internal order.
 What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py``):
 * row adds are explicit vector operations (int8 -> float converted exactly, one
   IEEE add per lane, as the scalar loop), see :func:`_vector_add`;
-* where :mod:`emu.compiled` could give every pre neuron of a projection the same
-  number of equally wide rows, a spike's rows are found by arithmetic and every
-  spike runs the same adds (no pointer table, no mispredicted loop exits);
+* a conv's pre neuron adds one footprint: a fixed number of rows of whole
+  vectors, one output row apart, zero-padded where it lacks synapses (see
+  :func:`emu.compiled.strided_rows`). Its rows are found by arithmetic from one
+  (first post neuron, weight offset) pair, every spike runs the same vector adds,
+  and no row table is read (a table lookup per row made a row twice as slow);
 * the neuron pass of the chip's case (float arithmetic, same-tick reset, no
   CubaLIF; :func:`_update_float`) is one branch-free loop with unsigned indices,
   reading a population's parameters once when they are uniform; every other
@@ -363,38 +365,38 @@ def _nir_order(n, channels, internal, counts, spikes):
 
 
 @njit(cache=True)
-def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_fixed, proj_row_base, proj_width, blk_ptr, blk,
-             blk_len, wpool):
+def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows, blk, wpool):
     """Add the rows of projection j of every spiking pre neuron into ``dst`` (the
     float buffers, or the int16 ones of exact small sums) at slot offset ``toff``."""
-    r_j = proj_fixed[j]
-    if r_j > 0:  # the same number of rows of the same width per pre neuron
-        row_base, width = proj_row_base[j], proj_width[j]
+    width, pre_base = proj_width[j], proj_pre_base[j]
+    if width > 0:  # one footprint per pre neuron: rows of whole vectors, `stride` apart
+        n_rows, stride = proj_rows[j], proj_stride[j]
         wide = width % 16 == 0 and dst.itemsize == 2  # int16 lanes: 16 to a 32-byte store
         for s in range(n_spk):
-            b0 = row_base + spikes[s] * r_j
-            for b in range(b0, b0 + r_j):
-                d, w = toff + blk[b, 0], blk[b, 1]
+            k = pre_base + spikes[s]
+            d, w = toff + pre_rows[k, 0], pre_rows[k, 1]
+            for _ in range(n_rows):
                 if wide:
                     for m in range(0, width, 16):
                         _vadd16(dst, d + m, wpool, w + m)
                 else:
                     for m in range(0, width, 8):
                         _vadd8(dst, d + m, wpool, w + m)
+                d += stride
+                w += width
     else:
-        pre_base = proj_pre_base[j]
         for s in range(n_spk):
             k = pre_base + spikes[s]
-            for b in range(blk_ptr[k], blk_ptr[k + 1]):
-                _add_row(dst, toff + blk[b, 0], wpool, blk[b, 1], blk_len[b])
+            for b in range(pre_rows[k, 0], pre_rows[k, 0] + pre_rows[k, 1]):
+                _add_row(dst, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
 
 
 @njit(cache=True)
 def run_sample(
     n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, int_drive,
-    blk_ptr, blk, blk_len, wpool,
+    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_width, proj_rows, proj_stride, buf_pad, int_drive,
+    pre_rows, blk, wpool,
     in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
 ):
     """All ticks of one sample. ``in_flat``: its (ticks, in_cols) 0/1 input raster,
@@ -462,11 +464,11 @@ def run_sample(
             for j in range(out_ptr[p], out_ptr[p + 1]):
                 toff = ((t + proj_lag[j]) % n_slots) * n
                 if proj_int_drive[j]:
-                    _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_fixed, proj_row_base, proj_width,
-                             blk_ptr, blk, blk_len, wpool)
+                    _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
+                             blk, wpool)
                 else:
-                    _scatter(buf, toff, spikes, n_spk, j, proj_pre_base, proj_fixed, proj_row_base, proj_width,
-                             blk_ptr, blk, blk_len, wpool)
+                    _scatter(buf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
+                             blk, wpool)
         tick_end[t] = n_ev
     return n_ev
 
@@ -475,8 +477,8 @@ def run_sample(
 def run_batch(
     n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted,
     nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_fixed, proj_row_base, proj_width, buf_pad, int_drive,
-    blk_ptr, blk, blk_len, wpool,
+    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_width, proj_rows, proj_stride, buf_pad, int_drive,
+    pre_rows, blk, wpool,
     in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events, workers,
 ):
     """Samples of a batch in parallel (``workers``: numba's thread count); arrays with a
@@ -492,9 +494,8 @@ def run_batch(
         net = (pop_lo.copy(), pop_hi.copy(), pop_is_input.copy(), pop_cuba.copy(), pop_uniform.copy(),
                pop_int_drive.copy(), pop_channels.copy(), pop_nir_sorted.copy(), nir_of.copy(), alpha.copy(),
                alpha_syn.copy(), thr.copy(), fire_thr.copy(), ioff.copy(), vreset.copy(), modes.copy(), consts.copy(),
-               out_ptr.copy(), proj_lag.copy(), proj_int_drive.copy(), proj_pre_base.copy(), proj_fixed.copy(),
-               proj_row_base.copy(), proj_width.copy(), buf_pad.copy(), int_drive.copy(), blk_ptr.copy(), blk.copy(),
-               blk_len.copy(), wpool.copy())
+               out_ptr.copy(), proj_lag.copy(), proj_int_drive.copy(), proj_pre_base.copy(), proj_width.copy(),
+               proj_rows.copy(), proj_stride.copy(), buf_pad.copy(), int_drive.copy(), pre_rows.copy(), blk.copy(), wpool.copy())
         cols, off, vcol = in_raster.shape[2], in_off.copy(), v_col.copy()
         for b in range(w, batch, workers):
             n_events[b] = run_sample(n_ticks, n_slots, *net, in_raster[b].reshape(-1), cols, off, vcol, v_rec[b],

@@ -150,3 +150,51 @@ def test_batches_larger_than_a_chunk_equal_runs_one_by_one():
             assert np.array_equal(res.raster("c")[b], one.raster("c")[0])
             assert np.array_equal(res.v["c"][b], one.v["c"][0])
         assert res.spike_counts("c")[-1] > 0
+
+
+def strided_conv_net(rng):
+    """A stride-2 conv (two input parities), a pooled conv and a dense layer; the last
+    population is a conv's output, so footprint rows of its bottom border run past
+    the end of the neuron axis."""
+    net = Network(dt=1e-3)
+    net.add(Population("in", (2, 9, 9), "input"))
+    net.add(Population("a", (4, 4, 4), "lif", alpha=0.9, threshold=40.0))
+    net.add(Population("d", (5,), "lif", alpha=0.9, threshold=60.0))
+    net.add(Population("b", (3, 2, 2), "lif", alpha=0.9, threshold=30.0))
+    w = lambda *shape: rng.integers(-127, 128, shape).astype(float)  # noqa: E731
+    net.add(Projection("in", "a", w(4, 2, 3, 3), kind="conv2d", stride=2, padding=0))
+    net.add(Projection("a", "d", w(5, 16), kind="dense", pool=2))
+    net.add(Projection("a", "b", w(3, 4, 3, 3), kind="conv2d", padding=1, pool=2))
+    return net
+
+
+@pytest.mark.parametrize("profile", [SemanticsProfile.chip(), SemanticsProfile.brian2(weight_bits=None)])
+def test_footprints_equal_rows_listed_one_by_one(monkeypatch, profile):
+    """Conv projections become one footprint per pre neuron (rows found by arithmetic,
+    zero-padded); the same network with every row listed in the table gives the same
+    bits, and both equal the numpy reference."""
+    import emu.compiled
+    from emu.reference import reference_run
+
+    rng = np.random.default_rng(11)
+    net = strided_conv_net(rng)
+    x = rng.random((2, 25, 2, 9, 9)) < 0.4
+    em = Emulator(net, profile)
+    a = em.compiled.arrays
+    order = em.compiled.order
+    # projections in schedule order: in->a (stride 2), a->d (dense), a->b (conv, pooled)
+    assert a["proj_width"].all()
+    assert a["proj_rows"][0] == 2 and a["proj_stride"][0] == 4 * 4  # output rows of (W=4) x (C=4)
+    assert em.compiled.arrays["buf_pad"][0] > 0  # b's bottom rows run past the end
+    footprint = em(x, record_v=True)
+    monkeypatch.setattr(emu.compiled, "strided_rows", lambda *args: None)
+    listed = Emulator(net, profile)
+    assert not listed.compiled.arrays["proj_width"].any()
+    rows = listed(x, record_v=True)
+    spikes, volts, _ = reference_run(net, {"in": x[0].reshape(25, -1)}, 25, profile)
+    assert footprint.spike_counts("b").sum() > 0
+    for name in order[1:]:
+        assert np.array_equal(footprint.raster(name), rows.raster(name)), name
+        assert np.array_equal(footprint.v[name], rows.v[name]), name
+        assert np.array_equal(footprint.raster(name)[0].reshape(25, -1), spikes[name]), name
+        assert np.array_equal(footprint.v[name][0], volts[name].astype(footprint.v[name].dtype)), name
