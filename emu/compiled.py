@@ -142,7 +142,7 @@ def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, start
 
 @dataclass
 class CompiledNetwork:
-    """Flat arrays for :func:`emu.kernels.run_batch`, plus what is needed to read results back."""
+    """Flat arrays for :func:`emu.kernels.run_sample`, plus what is needed to read results back."""
 
     network: Network
     profile: SemanticsProfile

@@ -7,6 +7,8 @@ in NIR neuron order, voltages in chip units (as the chip holds them).
 """
 from __future__ import annotations
 
+import inspect
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Optional, Union
 
@@ -14,9 +16,34 @@ import numba
 import numpy as np
 
 from emu.compiled import CompiledNetwork
-from emu.kernels import run_batch
+from emu.kernels import run_sample, run_samples
 from emu.network import Network
 from emu.profile import SemanticsProfile
+
+
+# the network arrays run_sample takes, in its order (between n_slots and the sample's input)
+_params = list(inspect.signature(run_sample.py_func).parameters)
+NETWORK_ARRAYS = tuple(_params[_params.index("n_slots") + 1:_params.index("in_flat")])
+
+
+def run_batch(arrays: dict, n_ticks: int, n_slots: int, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron,
+              sat_count, n_events, workers: int) -> None:
+    """Samples of a batch on ``workers`` threads, worker w taking every workers-th
+    sample from w (:func:`emu.kernels.run_samples` releases the GIL). ``arrays``: a
+    :class:`CompiledNetwork`'s arrays by name; the other arrays have a leading batch
+    axis and are filled in."""
+    net = tuple(arrays[name] for name in NETWORK_ARRAYS)
+    workers = max(1, min(workers, in_raster.shape[0]))
+
+    def worker(w):
+        run_samples(w, workers, n_ticks, n_slots, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron,
+                    sat_count, n_events)
+
+    if workers == 1:
+        return worker(0)
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(worker, w) for w in range(workers)]:
+            done.result()
 
 
 class InputError(ValueError):
@@ -264,8 +291,8 @@ class Emulator:
             tick_end = np.empty((batch, ticks), np.int64)
             n_ev = np.zeros(batch, np.int64)
             sat[:] = 0
-            run_batch(n_ticks=ticks, n_slots=c.n_slots, **a, in_raster=in_raster, in_off=in_off, v_col=v_col,
-                      v_rec=v_rec, tick_end=tick_end, ev_neuron=ev_n, sat_count=sat, n_events=n_ev,
+            # numba.set_num_threads / NUMBA_NUM_THREADS set the number of worker threads
+            run_batch(a, ticks, c.n_slots, in_raster, in_off, v_col, v_rec, tick_end, ev_n, sat, n_ev,
                       workers=numba.get_num_threads())
             if n_ev.max(initial=0) <= cap:
                 break

@@ -198,3 +198,22 @@ def test_footprints_equal_rows_listed_one_by_one(monkeypatch, profile):
         assert np.array_equal(footprint.v[name], rows.v[name]), name
         assert np.array_equal(footprint.raster(name)[0].reshape(25, -1), spikes[name]), name
         assert np.array_equal(footprint.v[name][0], volts[name].astype(footprint.v[name].dtype)), name
+
+
+def test_worker_threads_equal_one_thread(monkeypatch):
+    """Samples of a batch run on worker threads (each call of the serial kernel owns
+    every third sample here); results equal a single thread's, sample for sample."""
+    import numba
+
+    rng = np.random.default_rng(9)
+    net = conv_net(rng.integers(-127, 128, (4, 2, 3, 3)).astype(float), threshold=60.0)
+    x = rng.random((7, 20, 2, 6, 6)) < 0.3
+    em = Emulator(net, SemanticsProfile.chip())
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    one = em(x, record_v=["c"])
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+    three = em(x, record_v=["c"])
+    assert one.spike_counts("c").sum() > 0
+    for name in ("c", "d"):
+        assert np.array_equal(one.raster(name), three.raster(name))
+    assert np.array_equal(one.v["c"], three.v["c"])
