@@ -217,3 +217,24 @@ def test_worker_threads_equal_one_thread(monkeypatch):
     for name in ("c", "d"):
         assert np.array_equal(one.raster(name), three.raster(name))
     assert np.array_equal(one.v["c"], three.v["c"])
+
+
+@pytest.mark.parametrize("profile", [SemanticsProfile.chip(), SemanticsProfile.float64(weight_bits=None),
+                                     SemanticsProfile.chip(reset_mode="zero", spike_condition=">=")])
+def test_fused_update_of_uniform_populations_equals_the_two_passes(profile):
+    """A uniform population is updated 64 neurons at a time with its spikes taken
+    straight from the vector comparison; the per-neuron loop plus the byte-mask
+    extraction (forced by clearing the uniform flags) gives the same bits. c has
+    144 neurons: two whole blocks and a partial one."""
+    rng = np.random.default_rng(4)
+    net = conv_net(rng.integers(-127, 128, (4, 2, 3, 3)).astype(float), threshold=40.0)
+    x = rng.random((2, 30, 2, 6, 6)) < 0.3
+    em = Emulator(net, profile)
+    assert em.compiled.arrays["pop_uniform"][1:].all()
+    fused = em(x, record_v=True)
+    em.compiled.arrays["pop_uniform"][:] = False
+    two_pass = em(x, record_v=True)
+    assert fused.spike_counts("c").sum() > 0
+    for name in ("c", "d"):
+        assert np.array_equal(fused.raster(name), two_pass.raster(name))
+        assert np.array_equal(fused.v[name], two_pass.v[name])
