@@ -387,8 +387,8 @@ def _append_bits(x, base, out, n):
 
 @njit(cache=True)
 def _update_fire_uniform(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, out):
-    """:func:`_update_float` of a uniform population fused with the extraction of its
-    spikes: 64 neurons at a time by :func:`_lif64`, whose spike mask goes straight
+    """The arithmetic of :func:`_update_float` for a uniform population, fused with the
+    extraction of its spikes: 64 neurons at a time by :func:`_lif64`, whose spike mask goes straight
     to :func:`_append_bits` (no byte per neuron stored and read back). Writes the
     population-local indices of the neurons that fired into ``out``; returns their
     number."""
@@ -413,11 +413,8 @@ def _set_indices(mask, lo, hi, out):
     returns their number. ``mask``: a flat C-contiguous 0/1 byte array; ``out`` needs
     4 spare elements.
 
-    The mask is read 64 bytes at a time as a bit mask. The first four set bits of a
-    block come out by trailing-zero counts of the mask with its lowest bits cleared
-    one by one, stored unconditionally (the write pointer moves by the block's
-    population count), so most blocks take no data-dependent branch; a fifth and
-    later index of a block take a loop."""
+    The mask is read 64 bytes at a time as a bit mask, whose indices
+    :func:`_append_bits` writes out."""
     n = 0
     size = mask.shape[0]
     for i in range(lo, hi, 64):
