@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-GOLDEN = Path(__file__).resolve().parents[1] / ".." / "shared" / "golden"
+#: public golden data kept with the tests (see data/README.md); a missing file fails, never skips
+GOLDEN = Path(__file__).resolve().parent / "data"
 
 # CI runs every example set at the size that fits its time budget; locally the same.
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow,

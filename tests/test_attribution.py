@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import GOLDEN
 from emu.cli import main
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
@@ -179,14 +180,9 @@ def test_sentence_says_where_the_drop_comes_from():
 
 def test_bookkeeping_on_the_braille_network():
     """Cumulative contributions add up to the total; leave-one-out runs miss exactly one factor."""
-    from pathlib import Path
-
     from emu.nir_import import ConversionOptions, from_nir
 
-    path = Path(__file__).resolve().parents[1] / ".." / "shared" / "golden" / "braille_rnn" / \
-        "braille_noDelay_noBias_subtract.nir"
-    if not path.is_file():
-        pytest.skip("golden braille network not available")
+    path = GOLDEN / "braille_rnn" / "braille_noDelay_noBias_subtract.nir"
     net = from_nir(path, ConversionOptions(dt=1e-4, weight_scale="auto"))
     rng = np.random.default_rng(0)
     samples = [rng.random((t, 12)) < 0.1 for t in (120, 120, 100)]  # two lengths: two batches

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import GOLDEN
 from validate import commands
 from validate.compare import CompareError, build_report, compare, pair_populations
 from validate.recordings import UNNAMED, Recording, load_recording, save_recording
 from validate.report import Report, waterfall_chart
 
-GOLDEN = Path(__file__).resolve().parents[1] / ".." / "shared" / "golden"
 BRAILLE_CHIP = GOLDEN / "braille_rnn" / "s2_activity_noDelay_noBias_subtract.npy"
 BRAILLE_SNNTORCH = GOLDEN / "braille_rnn" / "snntorch_activity_noDelay_noBias_subtract.npy"
 

@@ -1,4 +1,4 @@
-"""The SpiNNaker2 reference trace in ../shared/golden/lif_single, reproduced through `s2emu run`."""
+"""The SpiNNaker2 reference trace in tests/data/lif_single, reproduced through `s2emu run`."""
 import json
 
 import numpy as np
