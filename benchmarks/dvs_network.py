@@ -27,7 +27,7 @@ import numpy as np
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
-from emu.synapses import synapse_list
+from emu.network import synapse_list
 
 ALPHA = 0.93
 INPUT_SHAPE = (2, 32, 32)

@@ -75,6 +75,7 @@ import numpy as np
 
 from emu.network import Network
 from emu.nir_import import ConversionOptions
+from emu.numerics import weight_bits, weight_max
 from emu.profile import SemanticsProfile
 
 INSTALL_HINT = (
@@ -590,7 +591,7 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
     ``lif`` model with delays) or that all round to 0. An empty list: nothing
     to warn about.
     """
-    from emu.arith import round_weights
+    from emu.numerics import round_weights
     from emu.quant.memory import fit_table
 
     budget = budget or ChipBudget()
@@ -612,7 +613,7 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
         model = chip_model_of(network, pr.post)
         wmax = profile.weight_max if profile.weight_bits is not None else (15 if model == "lif" else 127)
         kind = {127: f"int8 weights of {model}", 15: "4-bit magnitude + sign weights of the lif model with delays"
-                }.get(wmax, f"{wmax.bit_length() + 1}-bit weights")
+                }.get(wmax, f"{weight_bits(wmax)}-bit weights")
         w = pr.weight
         q = round_weights(w, profile.weight_rounding)
         over = int((np.abs(q) > wmax).sum())
@@ -763,7 +764,7 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
     if unknown:
         raise ChipScriptError(f"--max-atoms names unknown populations {unknown}; populations: {list(network.populations)}")
     if profile is None:  # the integer range auto scaling aims at (weight_max = 2**(bits-1) - 1)
-        profile = SemanticsProfile.chip(weight_bits=max(2, int(round(math.log2(options.weight_max + 1)))) + 1)
+        profile = SemanticsProfile.chip(weight_bits=weight_bits(options.weight_max))
     warnings = fit_warnings(network, ticks, profile, record=record, budget=budget, max_atoms_per_core=atoms,
                             input_rasters={k: v[sample] for k, v in rasters.items()})
     no_delay = sorted(n for n, m in (conversion.get("chip_models") or {}).items() if m.endswith("no_delay"))
@@ -1069,7 +1070,7 @@ def _add_chip_args(p: argparse.ArgumentParser) -> None:
     add_conversion_args(p)
 
 
-CHIP_WEIGHTS = {"int8": 127, "4bit": 15}
+CHIP_WEIGHTS = {"int8": weight_max(8), "4bit": weight_max(5)}
 """--chip-weights: the largest integer weight magnitude of each choice."""
 
 
@@ -1078,7 +1079,7 @@ def _options_from_args(args):
 
     wmax = CHIP_WEIGHTS[args.chip_weights]
     options = dataclasses.replace(conversion_from_args(args), weight_max=wmax)
-    return options, SemanticsProfile.chip(weight_bits=wmax.bit_length() + 1)
+    return options, SemanticsProfile.chip(weight_bits=weight_bits(wmax))
 
 
 def _job_from_args(args) -> ChipJob:

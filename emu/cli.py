@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from emu.arith import WeightRangeError
+from emu.numerics import WeightRangeError, weight_max
 from emu.engine import InputError
 from emu.io import InputFileError
 from emu.network import NetworkError
@@ -48,8 +48,8 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
 
 def conversion_from_args(args) -> ConversionOptions:
     scale = "auto" if args.auto_scale else args.scale
-    weight_max = 2 ** (args.weight_bits - 1) - 1 if getattr(args, "weight_bits", None) else 127
-    return ConversionOptions(dt=args.dt, integrator=args.integrator, weight_scale=scale, weight_max=weight_max,
+    wmax = weight_max(getattr(args, "weight_bits", None) or 8)
+    return ConversionOptions(dt=args.dt, integrator=args.integrator, weight_scale=scale, weight_max=wmax,
                              scale_percentile=args.scale_percentile, conn_delay=args.conn_delay,
                              allow_unsupported=args.allow_unsupported)
 

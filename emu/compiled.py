@@ -19,32 +19,12 @@ from typing import Dict, List
 
 import numpy as np
 
-from emu.arith import Numerics, quantize_weights
+from emu.numerics import Numerics, quantize_weights
 from emu.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, \
     M_NEXT_TICK, M_ROUNDING, M_SEED, M_SUBTRACT
-from emu.network import Network
+from emu.network import Network, synapse_list
 from emu.profile import SemanticsProfile
-from emu.synapses import synapse_list
-
-
-def schedule(network: Network, profile: SemanticsProfile):
-    """Population order, and each projection's lag in ticks, as both engines use them.
-
-    Returns ``(order, projections)`` where projections is a list of
-    ``(index, projection, lag)`` sorted by the position of their pre population
-    (then by their index in the network): the order in which spikes are scattered.
-    """
-    order = network.order()
-    pos = {n: i for i, n in enumerate(order)}
-    back = set(network.back_edges())
-    items = []
-    for j, pr in enumerate(network.projections):
-        lag = profile.synaptic_latency + pr.delay
-        if j in back and lag < 1:
-            lag = 1  # a loop needs a tick to close (snnTorch's recurrent state is last step's)
-        items.append((j, pr, lag))
-    items.sort(key=lambda it: (pos[it[1].pre], it[0]))
-    return order, items
+from emu.timing import schedule
 
 
 def channels_last_perm(shape) -> np.ndarray:

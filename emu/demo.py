@@ -79,8 +79,8 @@ def aligned_chip_spikes(result, network, ticks: int) -> dict:
     """Every neuron layer's chip spikes (N, ticks, neurons), shifted back by its depth
     (one tick per connection) so that tick t lines up with snnTorch's tick t; and
     the shifts."""
-    from validate.localize import latency_shifts
     from emu.profile import SemanticsProfile
+    from emu.timing import latency_shifts
 
     shifts = latency_shifts(network, chip_profile(), SemanticsProfile.snntorch(), reference_delays=False)
     layers = [n for n in shifts if network.populations[n].model != "input"]
@@ -104,6 +104,7 @@ def run_demo(args) -> int:
 
     from emu.engine import Emulator
     from emu.nir_import import from_nir, read_nir
+    from emu.timing import depth as timing_depth
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -119,7 +120,7 @@ def run_demo(args) -> int:
     t_float = time.perf_counter() - t0
 
     network = from_nir(graph, conversion(args.percentile))
-    depth = max(1, len(float_spikes))
+    depth = timing_depth(network, chip_profile().synaptic_latency)
     t0 = time.perf_counter()
     emulator = Emulator(network, chip_profile())
     inputs = frames.reshape(len(frames), frames.shape[1], -1)

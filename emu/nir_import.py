@@ -20,7 +20,7 @@ import nir
 import numpy as np
 
 from emu.network import Network, NetworkError, Population, Projection, topological_order
-from emu.synapses import conv_output_shape, pooled_shape
+from emu.network import conv_output_shape, pooled_shape
 
 NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.CubaLIF)
 WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)

@@ -3,7 +3,7 @@
 A :class:`~emu.network.Network` says *what* is computed; a ``SemanticsProfile``
 says *how* (the Lava process / process-model split). Each field is one factor the
 validator can switch on its own; the defaults are the SpiNNaker2 chip's
-(``../shared/SPINNAKER2.md``). Presets: :meth:`SemanticsProfile.chip`,
+(``docs/semantics.md``). Presets: :meth:`SemanticsProfile.chip`,
 :meth:`~SemanticsProfile.brian2`, :meth:`~SemanticsProfile.float64`,
 :meth:`~SemanticsProfile.fixed` and :meth:`~SemanticsProfile.snntorch`.
 """
@@ -13,6 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from emu.errors import UserError
+from emu.numerics import ROUNDINGS, weight_max
+
 Arithmetic = Literal["chip", "brian2", "float64", "fixed"]
 
 _CHOICES = {
@@ -20,14 +23,14 @@ _CHOICES = {
     "reset_mode": ("zero", "subtract"),
     "reset_timing": ("same_tick", "next_tick"),
     "spike_condition": (">", ">="),
-    "weight_rounding": ("truncate", "nearest"),
+    "weight_rounding": ROUNDINGS,
     "weight_overflow": ("error", "saturate"),
     "cuba_current": ("this_tick", "last_tick"),
     "fixed_rounding": ("truncate", "nearest", "stochastic"),
 }
 
 
-class ProfileError(ValueError):
+class ProfileError(UserError):
     """A semantics profile option has a value the emulator does not know."""
 
 
@@ -63,13 +66,15 @@ class SemanticsProfile:
         ``lif_conv2d``); 5 -> [-15, 15] (``lif``: 4-bit magnitude + sign). ``None`` keeps float weights
         (no quantization; float32 under chip/brian2 arithmetic).
     weight_rounding
-        ``truncate`` (toward zero, as ``astype(int8)``; default) or ``nearest``.
+        ``truncate`` (toward zero, as ``astype(int8)``; default), ``nearest``
+        (halves away from zero) or ``nearest_even`` (halves to even, ``np.rint``);
+        see :mod:`emu.numerics`. Open for dense weights on the chip.
     weight_overflow
         ``error``: weights beyond the range after scaling raise, with counts.
         ``saturate``: clip them and report the count in the run metadata. Never wrap.
     cuba_current
         CubaLIF: whether the membrane integrates this tick's synaptic current
-        (default, documented open in SPINNAKER2.md §2) or last tick's.
+        (default; open, see ``docs/semantics.md``) or last tick's.
     seed
         Seed of stochastic rounding (a counter-based hash of seed, neuron and
         tick, so batch order never changes the result).
@@ -81,7 +86,7 @@ class SemanticsProfile:
     spike_condition: Literal[">", ">="] = ">"
     synaptic_latency: int = 1
     weight_bits: Optional[int] = 8
-    weight_rounding: Literal["truncate", "nearest"] = "truncate"
+    weight_rounding: Literal["truncate", "nearest", "nearest_even"] = "truncate"
     weight_overflow: Literal["error", "saturate"] = "error"
     cuba_current: Literal["this_tick", "last_tick"] = "this_tick"
     membrane_bits: int = 32
@@ -114,7 +119,7 @@ class SemanticsProfile:
     @property
     def weight_max(self) -> Optional[int]:
         """Largest integer weight magnitude: 127 for 8 bits, 15 for 5 (4-bit magnitude + sign)."""
-        return None if self.weight_bits is None else 2 ** (self.weight_bits - 1) - 1
+        return weight_max(self.weight_bits)
 
     def with_(self, **changes) -> "SemanticsProfile":
         """A copy with some options changed (switch one factor at a time)."""

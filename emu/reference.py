@@ -1,6 +1,6 @@
 """Plain numpy reference of the emulator's semantics: per tick, dense, obviously correct.
 
-It shares nothing with the engine but the starting bits (:mod:`emu.arith`: the
+It shares nothing with the engine but the starting bits (:mod:`emu.numerics`: the
 profile's parameter rounding and weight quantization) and the schedule (which
 population is updated first and each projection's lag). Synaptic input is
 computed directly: a matrix product for dense projections, an explicit
@@ -16,12 +16,12 @@ from typing import Dict
 
 import numpy as np
 
-from emu.arith import Numerics, quantize_weights
-from emu.compiled import schedule
+from emu.numerics import Numerics, quantize_weights
 from emu.kernels import stochastic_bits
 from emu.network import Network, Projection
 from emu.profile import SemanticsProfile
-from emu.synapses import pooled_shape
+from emu.timing import schedule
+from emu.network import pooled_shape
 
 
 def synaptic_input(pr: Projection, weight: np.ndarray, pre_shape, spikes: np.ndarray, dtype) -> np.ndarray:

@@ -43,7 +43,7 @@ def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys):
 
 def test_demo_ptq_matches_the_converter_scaling():
     """The emulated chip model (percentile auto-scale + truncation) equals the PTQ artifact."""
-    from emu.arith import quantize_weights
+    from emu.numerics import quantize_weights
     from emu.gesture.ptq import quantize
 
     graph = read_nir(MODEL)

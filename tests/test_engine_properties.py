@@ -112,7 +112,7 @@ def test_subtract_reset_never_leaves_v_above_threshold(data):
                                           membrane_bits=32)
     raster = rng.random((40, n_in)) < 0.6
     res = Emulator(net, profile)(raster, record_v=True)
-    from emu.arith import Numerics
+    from emu.numerics import Numerics
 
     num = Numerics.of(profile)
     limit = num.neuron_params(net.populations["out"])["threshold"] / num.lsb

@@ -13,7 +13,8 @@ from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 from netgen import networks
-from validate.localize import LocalizeError, latency_shifts, localize, projection_lags
+from emu.timing import latency_shifts, projection_lags
+from validate.localize import LocalizeError, localize
 from validate.recordings import Recording
 
 
@@ -113,11 +114,11 @@ def test_same_tick_propagation_counts_as_inherited_at_latency_zero():
     other["b"][0, 2, 1] = True  # same tick as a: reachable only when the projection takes 0 ticks
     loc = localize({"b": base["b"], "a": base["a"]}, {"b": other["b"], "a": other["a"]}, net)
     assert (loc.population, loc.kind) == ("a", "entered")
-    lags = projection_lags(net)  # latency 0: in->a 0, a->b 0, back edge 1
+    lags = projection_lags(net, 0)  # latency 0: in->a 0, a->b 0, back edge 1
     assert lags == [0, 0, 1]
     b_only = localize({"b": base["b"]}, {"b": other["b"]}, net)
     assert b_only.kind == "unknown"  # a is not recorded
-    assert projection_lags(net, SemanticsProfile.chip()) == [1, 1, 1]
+    assert projection_lags(net, SemanticsProfile.chip().synaptic_latency) == [1, 1, 1]
 
 
 def _chain(n_in=4, sizes=(6, 5, 3), seed=0):

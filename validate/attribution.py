@@ -7,7 +7,7 @@ from the chip (``SemanticsProfile.chip()``) one at a time, in this order:
 1. ``latency``: synaptic latency 0 -> 1 tick per connection, plus the projections'
    extra delays (snnTorch has none, the NIR converter adds one by default). A
    population at depth d then answers d (+ delays) ticks later; every comparison
-   is made after shifting it back (:func:`validate.localize.latency_shifts`), and
+   is made after shifting it back (:func:`emu.timing.latency_shifts`), and
    with ``pad=True`` such runs get that many extra silent ticks so that nothing of
    the response is cut off. What remains is the real effect: recurrent loops
    with a longer lag, skip paths of other lengths, bias integrating before the
@@ -42,12 +42,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emu.arith import quantize_weights
+from emu.numerics import quantize_weights
 from emu.engine import Emulator, normalize_inputs
 from emu.network import Network
 from emu.profile import SemanticsProfile
+from emu.timing import align, latency_shifts
 
-from .localize import latency_shifts
 from .report import Report, mismatch_bars, waterfall_chart
 
 
@@ -196,15 +196,6 @@ class ConfigResult:
         d["predictions"] = self.predictions.tolist()
         d["total_mismatch"] = self.total_mismatch
         return d
-
-
-def _align(cfg: np.ndarray, base: np.ndarray, s: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Config ticks ``s ..`` against base ticks ``0 ..`` (a negative s shifts the base instead)."""
-    if s < 0:
-        b, c = _align(base, cfg, -s)
-        return c, b
-    length = max(0, min(cfg.shape[1] - s, base.shape[1]))
-    return cfg[:, s:s + length], base[:, :length]
 
 
 def _groups(inputs, network: Network) -> Tuple[List[Tuple[np.ndarray, Dict[str, np.ndarray]]], int]:
@@ -519,7 +510,7 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
                 base = {p: res.raster(p) for p in populations}
             a = acc[k]
             for p in populations:
-                cfg, ref = _align(res.raster(p), base[p], sh[p])
+                cfg, ref = align(res.raster(p), base[p], sh[p], axis=1)
                 a["mismatches"][p] += int((cfg != ref).sum())
                 a["cells"][p] += int(cfg.size)
                 a["spikes"][p] += int(cfg.sum())

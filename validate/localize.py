@@ -22,9 +22,9 @@ differ, the tick, sample and neuron of its first difference, and a verdict:
 
 Alignment: runs with different synaptic latency (chip vs snnTorch) are compared
 after shifting A back by ``shift[population]`` ticks (A at ``t + shift`` pairs
-with B at ``t``; :func:`latency_shifts` computes the shifts); ticks are then
+with B at ``t``; :func:`emu.timing.latency_shifts` computes the shifts); ticks are then
 reported in B's time base, and A's tick is ``tick + shift``. The reach of a
-projection is its lag in ticks (:func:`projection_lags`): from the profile both
+projection is its lag in ticks (:func:`emu.timing.projection_lags`): from the profile both
 runs share, or by default latency 0 (each projection's extra delay; recurrent
 ones at least 1), the conservative choice that counts more input ticks as
 possible causes.
@@ -38,6 +38,7 @@ import numpy as np
 
 from emu.network import Network
 from emu.profile import SemanticsProfile
+from emu.timing import align, projection_lags
 
 
 class LocalizeError(ValueError):
@@ -109,48 +110,6 @@ class Localization:
         return head + f" It was inherited from {src}."
 
 
-def projection_lags(network: Network, profile: Optional[SemanticsProfile] = None) -> List[int]:
-    """Ticks each projection takes (latency + delay, back edges at least 1), as the engine schedules them.
-
-    Without a profile: latency 0, the smallest lag any profile gives.
-    """
-    latency = profile.synaptic_latency if profile is not None else 0
-    back = set(network.back_edges())
-    lags = []
-    for j, pr in enumerate(network.projections):
-        lag = latency + pr.delay
-        lags.append(max(lag, 1) if j in back else lag)
-    return lags
-
-
-def latency_shifts(network: Network, profile: SemanticsProfile, reference: Optional[SemanticsProfile] = None,
-                   reference_delays: bool = True, delays: bool = True) -> Dict[str, int]:
-    """Ticks each population of a run under ``profile`` lags the same network under ``reference``.
-
-    A population's arrival time is the shortest feed-forward path from an input
-    (sum of latency + delay over its projections); the shift is the difference of
-    the two. ``delays=False`` / ``reference_delays=False`` count a run whose
-    projections' extra delays were dropped (the snnTorch reference). Exact for
-    networks whose feed-forward paths into a population all have one length
-    (chains); with skip projections of another length no shift aligns every
-    spike, and the shortest path is used. Default reference: snnTorch's latency 0.
-    """
-    ref = reference or SemanticsProfile.snntorch()
-
-    def arrival(p: SemanticsProfile, with_delays: bool) -> Dict[str, int]:
-        back = set(network.back_edges())
-        out = {n: 0 for n in network.inputs}
-        for name in network.order():
-            ins = [out[pr.pre] + p.synaptic_latency + (pr.delay if with_delays else 0)
-                   for j, pr in enumerate(network.projections) if pr.post == name and j not in back and pr.pre in out]
-            if name not in out:
-                out[name] = min(ins) if ins else 0
-        return out
-
-    a, r = arrival(profile, delays), arrival(ref, reference_delays)
-    return {n: a[n] - r[n] for n in network.order()}
-
-
 def as_rasters(run: Any, where: str = "run") -> Dict[str, np.ndarray]:
     """Spikes of a run as ``{population: (B, T, N) bool}``.
 
@@ -187,12 +146,6 @@ def _voltages(run: Any) -> Dict[str, np.ndarray]:
     return {n: (np.asarray(x)[None] if np.ndim(x) == 2 else np.asarray(x)) for n, x in v.items()}
 
 
-def aligned_pair(ra: np.ndarray, rb: np.ndarray, shift: int) -> Tuple[np.ndarray, np.ndarray]:
-    """A's ticks ``shift ..`` against B's ticks ``0 ..`` over the ticks both have."""
-    length = max(0, min(ra.shape[1] - shift, rb.shape[1]))
-    return ra[:, shift:shift + length], rb[:, :length]
-
-
 def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfile] = None,
              shift: Optional[Mapping[str, int]] = None, lags: Optional[List[int]] = None,
              labels: Tuple[str, str] = ("A", "B")) -> Localization:
@@ -213,7 +166,9 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
     unknown = [n for n in shift if n not in pops]
     if unknown:
         raise LocalizeError(f"shift names unknown population {unknown[0]!r}")
-    lags = projection_lags(network, profile) if lags is None else list(lags)
+    if lags is None:  # without a profile, latency 0: the smallest lag any profile gives
+        lags = projection_lags(network, profile.synaptic_latency if profile is not None else 0)
+    lags = list(lags)
     if len(lags) != len(network.projections):
         raise LocalizeError(f"{len(lags)} lags for {len(network.projections)} projections")
     order = network.order()
@@ -234,7 +189,7 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
         s = int(shift.get(name, 0))
         if s < 0:
             raise LocalizeError(f"shift of population {name!r} must be >= 0 (A lags B), got {s}")
-        xa, yb = aligned_pair(x, y, s)
+        xa, yb = align(x, y, s, axis=1)
         diffs[name] = (xa != yb, xa, s)
     first = {}
     for name in common:
@@ -281,7 +236,7 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
         loc.kind = "inherited" if loc.sources else ("unknown" if loc.unchecked else "entered")
     va, vb = _voltages(a).get(name), _voltages(b).get(name)
     if va is not None and vb is not None and va.shape[0] == ra[name].shape[0] and vb.shape[0] == rb[name].shape[0]:
-        x, y = aligned_pair(va, vb, s)
+        x, y = align(va, vb, s, axis=1)
         u, w = x[sample, :, neuron], y[sample, :, neuron]
         differ = np.flatnonzero((u != w) & ~(np.isnan(u) & np.isnan(w)))  # NaN: not recorded on both
         loc.voltage_first_diff = int(differ[0]) if differ.size else None

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from emu.timing import align
+
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
     if a.ndim != 2 or a.shape != b.shape:
@@ -33,9 +35,8 @@ def aligned(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndar
     with B's tick ``start + i - lag``. Returns ``(a_part, b_part, start)``; the parts are empty
     (0 rows) when ``|lag| >= T``."""
     _check_pair(a, b)
-    t = a.shape[0]
-    start, stop = max(0, lag), max(t + min(0, lag), max(0, lag))
-    return a[start:stop], b[start - lag : stop - lag], start
+    a_part, b_part = align(a, b, lag)
+    return a_part, b_part, max(0, lag)
 
 
 def coincidences(a: np.ndarray, b: np.ndarray, lag: int = 0) -> np.ndarray:

@@ -67,6 +67,7 @@ from torch import nn
 
 from emu.engine import Inputs, RunResult, normalize_inputs
 from emu.network import Network, Projection
+from emu.timing import projection_lags
 
 
 class RunnerError(ValueError):
@@ -164,7 +165,6 @@ class SnnTorchModel(nn.Module):
         self.decay_dtype = decay_dtype or dtype
         self.delays = delays
         self.order = network.order()
-        back = set(network.back_edges())
         pops = network.populations
         self.synapses = nn.ModuleList()
         self.neurons = nn.ModuleDict()
@@ -173,15 +173,11 @@ class SnnTorchModel(nn.Module):
         self._cuba_alpha: Dict[str, torch.Tensor] = {}
         #: per projection: (index, pre, post, lag in steps)
         self.links = []
-        ignored = 0
+        lags = projection_lags(network, 0, delays=delays == "honor")
         for j, pr in enumerate(network.projections):
             self.synapses.append(Synapse(pr, pops[pr.pre].shape, pops[pr.post].shape, dtype))
-            lag = pr.delay if delays == "honor" else 0
-            ignored += int(delays == "ignore" and pr.delay > 0)
-            if j in back:
-                lag = max(1, lag)  # a loop takes the previous step's spikes
-            self.links.append((j, pr.pre, pr.post, lag))
-        self.delays_ignored = ignored
+            self.links.append((j, pr.pre, pr.post, lags[j]))
+        self.delays_ignored = sum(int(delays == "ignore" and pr.delay > 0) for pr in network.projections)
         for i, name in enumerate(self.order):
             pop = pops[name]
             if pop.model == "input":

@@ -35,7 +35,8 @@ from emu.profile import SemanticsProfile
 
 from .attribution import AttributionError, attribute
 from .compare import CompareError, pair_populations, summarize
-from .localize import LocalizeError, latency_shifts, localize
+from .localize import LocalizeError, localize
+from emu.timing import latency_shifts
 from .recordings import Recording, RecordingError, atomic_write, dumps_json, load_recording
 from .report import Report, divergence_heatmap, mismatch_bars, raster_figure
 

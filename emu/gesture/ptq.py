@@ -5,9 +5,12 @@ feed it (one in the paper's chain)::
 
     w_scale = 127 / percentile(|W|, p)            (p = 99.9 by default; 100 = max|W|)
     W_int   = trunc(W * w_scale)                  (toward zero, as the chip's
-                                                   astype(int8); or nearest)
+                                                   astype(int8); or nearest with
+                                                   halves to even, np.rint)
     W_int   = clip(W_int, -127, 127)              (clipped weights are counted and
                                                    reported, never wrapped)
+
+Rounding and clipping are :func:`emu.numerics.quantize`'s.
     v_threshold, v_leak, v_reset, bias  *=  w_scale
 
 Scaling every voltage-like quantity by the weights' factor leaves the dynamics
@@ -25,13 +28,17 @@ from typing import Callable, Dict, List, Sequence
 import nir
 import numpy as np
 
+from emu.numerics import quantize as quantize_integers, weight_max
+
 from .export import chain, from_nir
 from .train import evaluate
 
 WEIGHT_NODES = (nir.Conv2d, nir.Linear, nir.Affine)
 NEURON_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI)
-MAX_WEIGHT = 127
-ROUNDING = {"trunc": np.trunc, "nearest": np.rint}
+WEIGHT_BITS = 8
+MAX_WEIGHT = weight_max(WEIGHT_BITS)
+#: this module's rounding names -> emu.numerics modes (PTQ's nearest rounds halves to even)
+ROUNDING = {"trunc": "truncate", "nearest": "nearest_even"}
 DEFAULT_PERCENTILES = (99.0, 99.5, 99.9, 99.99, 100.0)
 
 
@@ -80,9 +87,10 @@ def quantize(graph: nir.NIRGraph, percentile: float = 99.9, rounding: str = "tru
         n_clipped = 0
         for name in inputs:
             node = quantized.nodes[name]
-            scaled = ROUNDING[rounding](np.asarray(node.weight, dtype=np.float64) * w_scale)
-            n_clipped += int(np.count_nonzero(np.abs(scaled) > MAX_WEIGHT))
-            node.weight = np.clip(scaled, -MAX_WEIGHT, MAX_WEIGHT).astype(np.asarray(node.weight).dtype)
+            q, clipped = quantize_integers(np.asarray(node.weight, dtype=np.float64) * w_scale, WEIGHT_BITS,
+                                           ROUNDING[rounding], overflow="saturate", label=name)
+            n_clipped += clipped
+            node.weight = q.astype(np.asarray(node.weight).dtype)
         rescale_population(quantized, lif_name, inputs, w_scale)
         report["populations"][lif_name] = {
             "w_scale": w_scale, "abs_weight_percentile": reference, "inputs": list(inputs),

@@ -20,7 +20,7 @@ from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from emu.arith import round_weights
+from emu.numerics import round_weights
 from emu.chip import ChipBudget, chip_model_of
 from emu.network import Network
 from emu.profile import SemanticsProfile

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from emu.numerics import round_weights, weight_max
+
 
 class ChipWeightQuant(nn.Module):
     """Fake quantization of a weight tensor as the chip's converter quantizes it."""
@@ -34,7 +36,7 @@ class ChipWeightQuant(nn.Module):
         super().__init__()
         if rounding not in ("truncate", "nearest"):
             raise ValueError(f"rounding must be 'truncate' or 'nearest', got {rounding!r}")
-        self.wmax = 2 ** (bits - 1) - 1
+        self.wmax = weight_max(bits)
         self.percentile = percentile
         self.rounding = rounding
 
@@ -49,7 +51,7 @@ class ChipWeightQuant(nn.Module):
         """(``w`` times the scale, rounded but not yet clipped, in float64; the scale)."""
         scale = self.scale(w)
         x = w.detach().double() * scale
-        return (torch.trunc(x) if self.rounding == "truncate" else torch.sign(x) * torch.floor(x.abs() + 0.5)), scale
+        return torch.from_numpy(round_weights(x.numpy(), self.rounding)), scale
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         rounded, scale = self.integers(w)

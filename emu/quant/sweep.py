@@ -66,6 +66,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from emu.numerics import weight_max
+
 METHODS = ("ptq", "qat")
 ROUNDINGS = ("truncate", "nearest", "stochastic")
 
@@ -146,7 +148,7 @@ def frac_bits_for(network, membrane_bits: int, override: Optional[int] = None) -
 
 def stored_synapses(network, profile) -> Dict[str, int]:
     """Stored synapses per projection label: non-zero quantized dense weights, the conv kernel."""
-    from emu.arith import quantize_weights
+    from emu.numerics import quantize_weights
 
     out = {}
     for pr in network.projections:
@@ -170,7 +172,7 @@ def memory_of(network, profile) -> dict:
 
 def synaptic_events(network, result, profile) -> float:
     """Energy proxy: mean over samples of sum_projections pre spikes x mean fan-out."""
-    from emu.arith import quantize_weights
+    from emu.numerics import quantize_weights
 
     total = np.zeros(result.batch)
     for pr in network.projections:
@@ -185,18 +187,6 @@ def synaptic_events(network, result, profile) -> float:
             dense_equiv = float(np.count_nonzero(q)) * pr.pool ** 2
         total += result.spike_counts(pr.pre) * dense_equiv / pre.size
     return float(total.mean())
-
-
-def depth_of(network) -> int:
-    """Ticks the chip answers later than its input: one per connection on the longest path, plus delays."""
-    order = network.order()
-    depth = {n: 0 for n in order}
-    back = set(network.back_edges())
-    for n in order:
-        for i, pr in enumerate(network.projections):
-            if pr.pre == n and i not in back:
-                depth[pr.post] = max(depth[pr.post], depth[n] + 1 + pr.delay)
-    return max(depth.values())
 
 
 def output_of(network, output: Optional[str] = None) -> str:
@@ -238,7 +228,7 @@ def _evaluate(task: dict) -> dict:
     if point["method"] not in METHODS:
         raise ValueError(f"unknown method {point['method']!r}; available: {METHODS}")
     wb, mb = int(point["weight_bits"]), int(point["membrane_bits"])
-    options = ConversionOptions(**dict(task["options"], weight_max=2 ** (wb - 1) - 1))
+    options = ConversionOptions(**dict(task["options"], weight_max=weight_max(wb)))
     network = from_nir(read_nir(task["model"]), options)
     frac = frac_bits_for(network, mb, task.get("frac_bits"))
     profile = SemanticsProfile.fixed(weight_bits=wb, membrane_bits=mb, membrane_frac_bits=frac,
@@ -499,6 +489,7 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
     if todo:
         inputs = np.asarray(inputs)
         from emu.nir_import import ConversionOptions, from_nir, read_nir
+        from emu.timing import depth
 
         failures = train_missing_qat(model, [p["weight_bits"] for p in todo if p["method"] == "qat"], out, options,
                                      qat, log)
@@ -507,7 +498,7 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
             _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]]), log)
         todo = [p for p in todo if p not in untrained]
         # the chip answers depth ticks after its input: run that many extra silent ticks
-        run_ticks = (ticks or inputs.shape[1]) + depth_of(from_nir(read_nir(model), ConversionOptions(**options)))
+        run_ticks = (ticks or inputs.shape[1]) + depth(from_nir(read_nir(model), ConversionOptions(**options)))
         packed, shapes, _, _ = float_reference(model, options, inputs, run_ticks)
         tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=np.asarray(labels),
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
@@ -770,14 +761,14 @@ def weight_error(w: np.ndarray, bits: int, rounding: str = "truncate") -> dict:
     Returns ``mean`` and ``max`` absolute error and ``bound`` (1/scale for
     truncation, 0.5/scale for nearest), the worst case a grid of that step allows.
     """
-    from emu.arith import quantize_weights
+    from emu.numerics import quantize_weights
     from emu.profile import SemanticsProfile
 
     w = np.asarray(w, np.float64)
     top = float(np.abs(w).max())
     if top == 0:
         return dict(mean=0.0, max=0.0, bound=0.0)
-    wmax = 2 ** (bits - 1) - 1
+    wmax = weight_max(bits)
     scale = wmax / top
     x = w * wmax / top
     near = np.round(x)
