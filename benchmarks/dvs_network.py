@@ -25,9 +25,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from emu.engine import Emulator
-from emu.network import Network, Population, Projection
+from emu.network import Network, Population, Projection, synapse_list
 from emu.profile import SemanticsProfile
-from emu.network import synapse_list
 
 ALPHA = 0.93
 INPUT_SHAPE = (2, 32, 32)

@@ -337,7 +337,7 @@ def build_manifest(model_file, model_sha256, input_file, input_sha256, input_spi
 
 
 def save_chip_recording(spikes_by_pop, voltages_by_pop, manifest, path, ticks):
-    """Write a chip run in the emulator's JSON layout that ``validate.recordings.load_recording`` reads.
+    """Write a chip run in the emulator's JSON layout that ``emu.spike_io.load_recording`` reads.
 
     ``spikes_by_pop``: ``{population: {neuron: [ticks]}}`` as ``get_spikes()``
     returns it; ``voltages_by_pop``: ``{population: {neuron: [one value per
@@ -497,8 +497,8 @@ def check_manifest(recording_meta: Mapping, model_path=None, input_path=None,
 def load_chip_recording(path, model_path=None, input_path=None,
                         options: Union[ConversionOptions, Mapping, None] = None, ticks: Optional[int] = None,
                         reset: Optional[str] = None, sample: Optional[int] = None):
-    """Load a chip recording (``validate.recordings.load_recording``) and :func:`check_manifest` it."""
-    from validate.recordings import load_recording
+    """Load a chip recording (:func:`emu.spike_io.load_recording`) and :func:`check_manifest` it."""
+    from emu.spike_io import load_recording
 
     rec = load_recording(path)
     check_manifest(rec.meta, model_path, input_path, options, ticks, reset=reset, sample=sample, source=str(path))
@@ -711,7 +711,7 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
     Raises :class:`ChipScriptError` for what cannot run on the chip.
     """
     from emu.engine import normalize_inputs
-    from emu.io import read_input
+    from emu.spike_io import read_input
     from emu.nir_import import from_nir
 
     options = options or ConversionOptions()
@@ -953,7 +953,7 @@ def write_chip_script(job: ChipJob, out, sys_tick_in_s: Optional[float] = None,
     ``--eth-ip``, ``--backend chip|brian2``, ``--out``, ``--sys-tick-in-s`` and
     ``--dry-run``.
     """
-    from emu.io import atomic_write
+    from emu.spike_io import atomic_write
 
     out = Path(out)
     if out.suffix != ".py":
@@ -982,7 +982,7 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
                    record: Sequence[str] = ("spikes",), sample: int = 0, out=None,
                    max_atoms_per_core: Optional[Mapping[str, int]] = None, run_kwargs: Optional[dict] = None,
                    profile: Optional[SemanticsProfile] = None, warn=None):
-    """Run the model with py-spinnaker2 in this process; returns a :class:`validate.recordings.Recording`.
+    """Run the model with py-spinnaker2 in this process; returns a :class:`emu.spikes.Recording`.
 
     ``backend``: ``brian2`` (py-spinnaker2's brian2 simulation) or ``chip``
     (needs ``eth_ip``). The run uses the same host code as a generated script
@@ -992,7 +992,7 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
     :class:`ChipBackendUnavailable` when py-spinnaker2 (or what the backend
     needs) cannot be imported, with the install instructions.
     """
-    from validate.recordings import recording_from_spike_dict
+    from emu.spike_dicts import from_spike_dict as recording_from_spike_dict
 
     if backend not in ("brian2", "chip"):
         raise ChipScriptError(f"backend must be 'brian2' or 'chip', got {backend!r}")
@@ -1116,7 +1116,7 @@ def _chip_run(args) -> int:
     except (ChipBackendUnavailable, ChipScriptError) as exc:
         print(f"s2emu chip-run: error: {exc}", file=sys.stderr)
         return 2
-    counts = ", ".join(f"{n}: {int(r.sum())}" for n, r in rec.spikes.items())
+    counts = ", ".join(f"{n}: {int(rec.spike_counts(n).sum())}" for n in rec.populations)
     print(f"ran {rec.ticks} ticks on {args.backend}; spikes {counts}; wrote {args.out}")
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from emu.numerics import WeightRangeError, weight_max
 from emu.engine import InputError
-from emu.io import InputFileError
+from emu.spike_io import InputFileError
 from emu.network import NetworkError
 from emu.nir_import import ConversionOptions, NIRImportError
 from emu.profile import ProfileError, SemanticsProfile
@@ -68,7 +68,7 @@ def profile_from_args(args) -> SemanticsProfile:
 
 def _run(args) -> int:
     from emu.engine import Emulator
-    from emu.io import read_input, write_output
+    from emu.spike_io import read_input, write_output
     from emu.nir_import import from_nir
 
     record = {r.strip() for r in args.record.split(",") if r.strip()}

@@ -41,6 +41,10 @@ OVERFLOWS = ("error", "saturate")
 #: how the kernels round fixed-point decay products (0: float arithmetic, no rounding)
 ROUNDING_CODES = {"none": 0, "truncate": 1, "nearest": 2, "stochastic": 3}
 
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xBF58476D1CE4E5B9)
+_K3 = np.uint64(0x94D049BB133111EB)
+
 
 class WeightRangeError(UserError):
     """Weights beyond the profile's integer range after scaling (never wrapped)."""
@@ -158,3 +162,16 @@ class Numerics:
         if self.fixed:
             return np.asarray(w, np.float64) * self.lsb
         return np.asarray(w).astype(self.param_dtype).astype(self.state_dtype)
+
+
+def stochastic_bits(seed, neuron, tick, stream):
+    """splitmix64 of (seed, neuron, tick, stream): the random bits of stochastic rounding.
+
+    A counter-based hash, so a neuron's rounding at a tick never depends on batch
+    order or threads. Works on numpy uint64 scalars and arrays alike; the kernels
+    compile this very function.
+    """
+    z = np.uint64(seed) * _K1 + np.uint64(neuron) * _K2 + np.uint64(tick) * _K3 + np.uint64(stream)
+    z = (z ^ (z >> np.uint64(30))) * _K2
+    z = (z ^ (z >> np.uint64(27))) * _K3
+    return z ^ (z >> np.uint64(31))

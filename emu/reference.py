@@ -16,12 +16,10 @@ from typing import Dict
 
 import numpy as np
 
-from emu.numerics import Numerics, quantize_weights
-from emu.kernels import stochastic_bits
-from emu.network import Network, Projection
+from emu.network import Network, Projection, pooled_shape
+from emu.numerics import Numerics, quantize_weights, stochastic_bits
 from emu.profile import SemanticsProfile
 from emu.timing import schedule
-from emu.network import pooled_shape
 
 
 def synaptic_input(pr: Projection, weight: np.ndarray, pre_shape, spikes: np.ndarray, dtype) -> np.ndarray:
@@ -86,7 +84,7 @@ def reference_run(network: Network, inputs: Dict[str, np.ndarray], ticks: int,
         if profile.fixed_rounding == "nearest":
             return np.floor(y + 0.5)
         with np.errstate(over="ignore"):
-            bits = stochastic_bits.py_func(profile.seed, neurons.astype(np.uint64), t, stream)
+            bits = stochastic_bits(profile.seed, neurons.astype(np.uint64), t, stream)
         frac = (bits & np.uint64(int(num.coef_one) - 1)).astype(np.float64) / num.coef_one
         return np.floor(y + frac)
 

@@ -24,7 +24,7 @@ from emu.cli import main
 from emu.network import Network, Population, Projection
 from emu.nir_import import ConversionOptions, from_nir
 from emu.profile import SemanticsProfile
-from validate.recordings import load_recording
+from emu.spike_io import load_recording
 
 RNG = np.random.default_rng(7)
 W1 = RNG.normal(size=(3, 4))
@@ -223,15 +223,15 @@ def test_script_runs_end_to_end_on_fake_spinnaker2(files, tmp_path, fake_s2, mon
         raster = np.zeros((TICKS, size), bool)
         for i, tk in spikes.items():
             raster[tk, i] = True
-        assert np.array_equal(rec.spikes[name], raster)
-        assert np.array_equal(rec.v[name], np.stack([volts[i] for i in range(size)], 1).astype(np.float64))
-    assert np.flatnonzero(rec.spikes["input"][:, 3]).tolist() == [0, 28] and "input" not in rec.v
+        assert np.array_equal(rec.raster(name, 0), raster)
+        assert np.array_equal(rec.v[name][0], np.stack([volts[i] for i in range(size)], 1).astype(np.float64))
+    assert np.flatnonzero(rec.raster("input", 0)[:, 3]).tolist() == [0, 28] and "input" not in rec.v
     manifest = rec.meta["manifest"]
     assert manifest["py_spinnaker2_version"] == "0.0-fake" and manifest["ticks"] == TICKS
     assert manifest["model_sha256"] == chip.sha256_file(files[0])
     assert manifest["options"]["weight_scale"] == 2.5
     loaded = load_chip_recording(out, *files, OPTIONS, TICKS, reset="zero")
-    assert np.array_equal(loaded.spikes["lif1"], rec.spikes["lif1"])
+    assert np.array_equal(loaded.raster("lif1", 0), rec.raster("lif1", 0))
 
 
 def test_auto_scale_maps_to_scale_weights_or_prescaling(files, tmp_path, fake_s2, monkeypatch):
@@ -271,9 +271,9 @@ def test_save_chip_recording_round_trip(tmp_path):
     save_chip_recording(spikes, volts, manifest, tmp_path / "r.json", 4)
     rec = load_recording(tmp_path / "r.json")
     assert rec.sizes == {"a": 4, "b": 2} and rec.ticks == 4  # silent neuron 3 of a kept by the manifest's sizes
-    assert np.flatnonzero(rec.spikes["a"][:, 0]).tolist() == [1, 3] and not rec.spikes["a"][:, 3].any()
-    assert np.array_equal(rec.v["a"][:, 0], [0.5, np.nan, -1.25, 2.0], equal_nan=True)
-    assert rec.v["a"][3, 2] == 1e-30 and np.isnan(rec.v["a"][:, 3]).all()
+    assert np.flatnonzero(rec.raster("a", 0)[:, 0]).tolist() == [1, 3] and not rec.raster("a", 0)[:, 3].any()
+    assert np.array_equal(rec.v["a"][0][:, 0], [0.5, np.nan, -1.25, 2.0], equal_nan=True)
+    assert rec.v["a"][0][3, 2] == 1e-30 and np.isnan(rec.v["a"][0][:, 3]).all()
     assert rec.meta["manifest"] == manifest
     with pytest.raises(ValueError, match="without their spikes"):
         save_chip_recording({}, {"x": {0: [1.0]}}, {}, tmp_path / "s.json", 1)
@@ -349,10 +349,10 @@ def test_chip_run_with_fake_spinnaker2(files, tmp_path, fake_s2, capsys):
     assert fake_s2.hardware == [("SpiNNaker2Chip", {"eth_ip": "10.9.9.9"})]
     rec = load_chip_recording(out, model, inp, OPTIONS, TICKS, reset="zero")
     spikes, _ = expected_fake(2, TICKS)
-    assert np.flatnonzero(rec.spikes["lif2"][:, 1]).tolist() == spikes[1]
+    assert np.flatnonzero(rec.raster("lif2", 0)[:, 1]).tolist() == spikes[1]
     # the in-process API gives the same recording
     again = run_on_backend(model, inp, TICKS, OPTIONS, backend="brian2", reset="zero", record=("spikes", "v"))
-    assert np.array_equal(again.spikes["lif1"], rec.spikes["lif1"]) and np.array_equal(again.v["lif2"], rec.v["lif2"])
+    assert np.array_equal(again.raster("lif1", 0), rec.raster("lif1", 0)) and np.array_equal(again.v["lif2"], rec.v["lif2"])
     assert again.meta["manifest"]["backend"] == "brian2"
     assert main(["chip-run", str(model), "--input", str(inp), "--ticks", "5", "--backend", "chip",
                  "--out", str(out)]) == 2

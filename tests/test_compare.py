@@ -10,7 +10,8 @@ import pytest
 from conftest import GOLDEN
 from validate import commands
 from validate.compare import CompareError, build_report, compare, pair_populations
-from validate.recordings import UNNAMED, Recording, load_recording, save_recording
+from emu.spike_io import load_recording, save_recording
+from emu.spikes import UNNAMED, Recording
 from validate.report import Report, waterfall_chart
 
 BRAILLE_CHIP = GOLDEN / "braille_rnn" / "s2_activity_noDelay_noBias_subtract.npy"
@@ -64,7 +65,7 @@ def test_braille_chip_vs_snntorch():
 
 
 def _rec(source: str, **rasters: np.ndarray) -> Recording:
-    return Recording(spikes=rasters, source=source)
+    return Recording.from_rasters(rasters, source=source)
 
 
 def test_identical_recordings():
@@ -93,7 +94,7 @@ def test_populations_pair_by_name_and_each_has_its_best_lag():
 
 def test_unnamed_raster_pairs_with_the_single_population():
     r = np.random.default_rng(2).random((30, 4)) < 0.3
-    raster = Recording(spikes={UNNAMED: r}, source="raster.npy")
+    raster = Recording.from_rasters({UNNAMED: r}, source="raster.npy")
     s = compare(raster, _rec("emu.json", lif1=r, inp=r[:, :2]), populations=["lif1"])
     assert list(s["populations"]) == ["lif1"] and s["mismatches_lag0"] == 0
     with pytest.raises(CompareError, match="choose one"):
@@ -119,7 +120,7 @@ def test_voltages_are_compared_when_both_have_them():
     va = np.array([[0.0, 1.0], [0.5, 1.0], [0.25, np.nan], [0.0, 0.0]])
     vb = va.copy()
     vb[2, 0] = 0.2
-    s = compare(Recording({"p": spikes}, {"p": va}, source="a"), Recording({"p": spikes}, {"p": vb}, source="b"))
+    s = compare(Recording.from_rasters({"p": spikes}, v={"p": va}, source="a"), Recording.from_rasters({"p": spikes}, v={"p": vb}, source="b"))
     assert s["populations"]["p"]["voltage"] == {
         "cells_compared": 7,
         "max_abs_diff": pytest.approx(0.05),
@@ -192,7 +193,7 @@ def test_cli_compare_writes_summary_and_report(tmp_path, capsys):
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, make_args, words):
     np.save(tmp_path / "bad.npy", np.full((4, 4), 3))
     np.save(tmp_path / "narrow.npy", np.zeros((256, 39)))
-    save_recording(Recording({"h": np.zeros((3, 2), bool)}), tmp_path / "pops.json")
+    save_recording(Recording.from_rasters({"h": np.zeros((3, 2), bool)}), tmp_path / "pops.json")
     rc = _run(["compare", *make_args(tmp_path), "--out", str(tmp_path / "out.json")])
     err = capsys.readouterr().err
     assert rc == 2

@@ -1,10 +1,10 @@
-"""Layout decisions of emu.compiled that change how the kernel works, not what it
+"""Layout decisions of emu.engine.layout that change how the kernel works, not what it
 computes: when a tick's spikes may be scattered out of NIR order, and when a
 population's parameters are read once."""
 import numpy as np
 import pytest
 
-from emu.compiled import CompiledNetwork, bit_identical
+from emu.engine.layout import CompiledNetwork, bit_identical
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
@@ -173,7 +173,7 @@ def test_footprints_equal_rows_listed_one_by_one(monkeypatch, profile):
     """Conv projections become one footprint per pre neuron (rows found by arithmetic,
     zero-padded); the same network with every row listed in the table gives the same
     bits, and both equal the numpy reference."""
-    import emu.compiled
+    import emu.engine.layout
     from emu.reference import reference_run
 
     rng = np.random.default_rng(11)
@@ -187,7 +187,7 @@ def test_footprints_equal_rows_listed_one_by_one(monkeypatch, profile):
     assert a["proj_rows"][0] == 2 and a["proj_stride"][0] == 4 * 4  # output rows of (W=4) x (C=4)
     assert em.compiled.arrays["buf_pad"][0] > 0  # b's bottom rows run past the end
     footprint = em(x, record_v=True)
-    monkeypatch.setattr(emu.compiled, "strided_rows", lambda *args: None)
+    monkeypatch.setattr(emu.engine.layout, "strided_rows", lambda *args: None)
     listed = Emulator(net, profile)
     assert not listed.compiled.arrays["proj_width"].any()
     rows = listed(x, record_v=True)

@@ -7,7 +7,7 @@ import pytest
 
 from emu.cli import main
 from emu.engine import Emulator, InputError
-from emu.io import InputFileError, read_input
+from emu.spike_io import InputFileError, load_recording, read_input
 from emu.network import Network, Population, Projection
 from emu.nir_import import ConversionOptions, from_nir
 
@@ -102,7 +102,7 @@ def test_bad_json_inputs(tmp_path, write, needle):
 
 def test_bad_raster_and_event_files(tmp_path, dvs):
     np.save(tmp_path / "r.npy", np.full((4, 3), 2))
-    with pytest.raises(InputFileError, match="r.npy: field raster: rasters must hold 0/1"):
+    with pytest.raises(InputFileError, match="r.npy: field raster: raster values must be 0 or 1, got 2"):
         read_input(tmp_path / "r.npy", _small())
     np.savez(tmp_path / "r.npz", other=np.zeros((4, 3)), more=np.zeros((4, 3)))
     with pytest.raises(InputFileError, match="name no input population"):
@@ -115,6 +115,14 @@ def test_bad_raster_and_event_files(tmp_path, dvs):
         read_input(tmp_path / "ev.npz", net, dt=1e-3)
     with pytest.raises(InputFileError, match="needs the tick length"):
         read_input(tmp_path / "ev.npz", net)
+    del ev["p"]
+    np.savez(tmp_path / "nop.npz", **ev)
+    with pytest.raises(InputFileError, match="nop.npz: event input needs the fields x, y, p, t; field p is missing"):
+        read_input(tmp_path / "nop.npz", net, dt=1e-3)
+    np.savez(tmp_path / "empty.npz", **{f: np.zeros(0, np.int64) for f in "xypt"})
+    with pytest.raises(InputFileError, match="empty.npz: no events, so the number of ticks is unknown"):
+        read_input(tmp_path / "empty.npz", net, dt=1e-3)
+    assert read_input(tmp_path / "empty.npz", net, dt=1e-3, ticks=5)[0]["input"].shape == (5, 2 * 8 * 8)
     (tmp_path / "trunc.npy").write_bytes(b"\x93NUMPY\x01\x00")
     with pytest.raises(InputFileError, match="trunc.npy: unreadable"):
         read_input(tmp_path / "trunc.npy", _small())
@@ -147,8 +155,9 @@ def test_run_command_outputs_and_errors(tmp_path, dvs, capsys):
     npz = tmp_path / "out.npz"
     assert main(["run", str(dvs), "--input", str(tmp_path / "ev.npz"), "--dt", "1e-3", "--conn-delay", "0",
                  "--auto-scale", "--out", str(npz)]) == 0
-    with np.load(npz) as z:
-        r = z["lif/spikes"]
+    back = load_recording(npz)
+    r = back.raster("lif", 0)
+    assert back.shapes["lif"] == (3, 4, 4)
     for k, ticks in doc["populations"]["lif"]["spikes"].items():
         assert np.flatnonzero(r[:, int(k)]).tolist() == ticks
     # conv with the converter's default extra delay is rejected, in one line

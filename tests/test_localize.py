@@ -15,7 +15,7 @@ from emu.profile import SemanticsProfile
 from netgen import networks
 from emu.timing import latency_shifts, projection_lags
 from validate.localize import LocalizeError, localize
-from validate.recordings import Recording
+from emu.spikes import Recording, RecordingError
 
 
 @settings(max_examples=40)
@@ -156,15 +156,14 @@ def test_latency_alignment_makes_chip_timing_and_snntorch_timing_equal():
     assert loc.tick_a == loc.tick + 2
 
 
-def test_accepts_recordings_and_compares_voltages():
+def test_single_samples_with_voltages():
     net = _chain()
     x = np.random.default_rng(3).random((40, 4)) < 0.4
     a = Emulator(net, SemanticsProfile.chip())(x, record_v=True)
     changed = copy.deepcopy(net)
     changed.populations["l0"].threshold[1] = 1.0
     b = Emulator(changed, SemanticsProfile.chip())(x, record_v=True)
-    rec_a = Recording({n: a.raster(n)[0] for n in a.populations}, {n: v[0] for n, v in a.v.items()})
-    rec_b = Recording({n: b.raster(n)[0] for n in b.populations}, {n: v[0] for n, v in b.v.items()})
+    rec_a, rec_b = a.sample(0), b.sample(0)
     loc = localize(rec_a, rec_b, net, profile=SemanticsProfile.chip())
     assert (loc.population, loc.neuron, loc.kind) == ("l0", 1, "entered")
     assert loc.voltage_first_diff is not None and loc.voltage_first_diff <= loc.tick
@@ -182,7 +181,7 @@ def test_bad_inputs():
         localize({"l1": np.zeros((5, 5))}, r, net)
     with pytest.raises(LocalizeError, match="expected \\(T, N\\) or \\(B, T, N\\)"):
         localize({"l0": np.zeros(5)}, r, net)
-    with pytest.raises(LocalizeError, match="0/1"):
+    with pytest.raises(RecordingError, match="A: population .l0.: raster values must be 0 or 1"):
         localize({"l0": np.full((5, 6), 3)}, r, net)
     with pytest.raises(LocalizeError, match="2 samples"):
         localize({"l0": np.zeros((2, 5, 6))}, r, net)

@@ -1,4 +1,4 @@
-"""Readers and writers of validate.recordings: round trips, every layout, every bad input."""
+"""Spike files (emu.spike_io, emu.spike_dicts): round trips, every layout, every bad input."""
 from __future__ import annotations
 
 import json
@@ -9,14 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from validate.recordings import (
-    UNNAMED,
-    Recording,
-    RecordingError,
-    load_recording,
-    recording_from_spike_dict,
-    save_recording,
-)
+from emu.spike_dicts import from_spike_dict as recording_from_spike_dict
+from emu.spike_io import load_recording, save_recording
+from emu.spikes import UNNAMED, Recording, RecordingError
 
 
 def _random_recording(seed: int, with_v: bool = True) -> Recording:
@@ -28,17 +23,18 @@ def _random_recording(seed: int, with_v: bool = True) -> Recording:
     if with_v:
         v["lif1"] = rng.normal(size=spikes["lif1"].shape) * 100
         v["lif1"][0, 0] = np.nan  # not recorded
-    return Recording(spikes=spikes, v=v, meta={"dt": 1e-4, "profile": "chip"}, source="mem")
+    return Recording.from_rasters(spikes, v=v, meta={"dt": 1e-4, "profile": "chip"}, source="mem")
 
 
 def _assert_same(rec: Recording, back: Recording) -> None:
     assert back.populations == rec.populations
-    for name in rec.spikes:
-        assert back.spikes[name].dtype == bool
-        np.testing.assert_array_equal(back.spikes[name], rec.spikes[name])
+    for name in rec.populations:
+        assert back.raster(name, 0).dtype == bool
+        np.testing.assert_array_equal(back.raster(name, 0), rec.raster(name, 0))
     assert set(back.v) == set(rec.v)
     for name in rec.v:
         np.testing.assert_array_equal(back.v[name], rec.v[name])  # NaN == NaN here, values bit-exact
+        assert back.v[name].shape == (1, rec.ticks, rec.sizes[name])
     assert back.meta == {**rec.meta, "ticks": rec.ticks}
 
 
@@ -62,19 +58,59 @@ def test_round_trip_selects_a_population(tmp_path, suffix):
     save_recording(rec, path)
     back = load_recording(path, population="lif1")
     assert back.populations == ["lif1"]
-    np.testing.assert_array_equal(back.spikes["lif1"], rec.spikes["lif1"])
+    np.testing.assert_array_equal(back.raster("lif1", 0), rec.raster("lif1", 0))
     np.testing.assert_array_equal(back.v["lif1"], rec.v["lif1"])
 
 
 def test_json_layout_is_the_emulator_layout(tmp_path):
-    rec = Recording(spikes={"pop": np.array([[1, 0], [0, 0], [1, 1]], dtype=bool)}, source="mem")
+    rec = Recording.from_rasters({"pop": np.array([[1, 0], [0, 0], [1, 1]], dtype=bool)}, source="mem")
     path = tmp_path / "r.json"
     save_recording(rec, path)
     data = json.loads(path.read_text())
     assert data == {
-        "populations": {"pop": {"size": 2, "spikes": {"0": [0, 2], "1": [2]}}},
+        "format": "s2emu-recording",
+        "version": 1,
+        "populations": {"pop": {"size": 2, "shape": [2], "spikes": {"0": [0, 2], "1": [2]}}},
         "meta": {"ticks": 3},
     }
+
+
+def test_files_carry_a_format_version_and_readers_refuse_unknown_ones(tmp_path):
+    rec = Recording.from_rasters({"pop": np.eye(3, dtype=bool)})
+    for suffix in (".json", ".npz"):
+        save_recording(rec, tmp_path / f"r{suffix}")
+    assert load_recording(tmp_path / "r.npz").meta["ticks"] == 3
+    data = json.loads((tmp_path / "r.json").read_text())
+    data["version"] = 7
+    (tmp_path / "new.json").write_text(json.dumps(data))
+    with pytest.raises(RecordingError, match="new.json: version: format version 7 is not one this spinnaker2-emu reads"):
+        load_recording(tmp_path / "new.json")
+    data["format"] = "something-else"
+    (tmp_path / "other.json").write_text(json.dumps(data))
+    with pytest.raises(RecordingError, match="is not a spinnaker2-emu recording"):
+        load_recording(tmp_path / "other.json")
+
+
+def test_version_0_npz_rasters_still_read(tmp_path):
+    path = tmp_path / "old.npz"
+    np.savez(path, **{"a/spikes": np.eye(3, dtype=bool), "a/v": np.ones((3, 3)), "meta": np.array('{"ticks": 3}')})
+    rec = load_recording(path)
+    assert rec.raster("a", 0).tolist() == np.eye(3, dtype=bool).tolist() and rec.v["a"].shape == (1, 3, 3)
+
+
+def test_npz_keeps_a_batch_compact_with_shapes_and_voltages(tmp_path):
+    rng = np.random.default_rng(1)
+    spikes = {"in": rng.random((3, 20, 8)) < 0.3, "conv": rng.random((3, 20, 12)) < 0.1}
+    v = {"conv": rng.normal(size=(3, 20, 12)).astype(np.float32)}
+    rec = Recording.from_rasters(spikes, shapes={"conv": (3, 2, 2)}, v=v, meta={"dt": 1e-3})
+    save_recording(rec, tmp_path / "batch.npz")
+    back = load_recording(tmp_path / "batch.npz")
+    assert back.batch == 3 and back.shapes == {"in": (8,), "conv": (3, 2, 2)}
+    for name in spikes:
+        assert np.array_equal(back.raster(name), spikes[name])
+    assert back.v["conv"].dtype == np.float32 and np.array_equal(back.v["conv"], v["conv"])
+    with pytest.raises(RecordingError, match="a JSON recording holds one sample"):
+        save_recording(rec, tmp_path / "batch.json")
 
 
 def test_emulator_json_with_voltages(tmp_path):
@@ -89,10 +125,10 @@ def test_emulator_json_with_voltages(tmp_path):
     )
     rec = load_recording(path)
     assert rec.sizes == {"lif": 3} and rec.ticks == 3
-    np.testing.assert_array_equal(rec.spikes["lif"][:, 0], [False, True, False])
-    np.testing.assert_array_equal(rec.v["lif"][:, 0], [0.5, 0.0, 0.25])
-    np.testing.assert_array_equal(rec.v["lif"][:, 1], [1.0, 2.0, np.nan])
-    assert np.isnan(rec.v["lif"][:, 2]).all()
+    np.testing.assert_array_equal(rec.raster("lif", 0)[:, 0], [False, True, False])
+    np.testing.assert_array_equal(rec.v["lif"][0][:, 0], [0.5, 0.0, 0.25])
+    np.testing.assert_array_equal(rec.v["lif"][0][:, 1], [1.0, 2.0, np.nan])
+    assert np.isnan(rec.v["lif"][0][:, 2]).all()
 
 
 def test_py_spinnaker2_flat_dict_from_json(tmp_path):
@@ -100,9 +136,9 @@ def test_py_spinnaker2_flat_dict_from_json(tmp_path):
     path.write_text(json.dumps({"0": [1, 4], "1": [], "3": [0]}))
     rec = load_recording(path)
     assert rec.unnamed and rec.ticks == 5 and rec.sizes == {UNNAMED: 4}
-    assert np.argwhere(rec.spikes[UNNAMED]).tolist() == [[0, 3], [1, 0], [4, 0]]
+    assert np.argwhere(rec.raster(UNNAMED, 0)).tolist() == [[0, 3], [1, 0], [4, 0]]
     longer = load_recording(path, population="lif1", ticks=10, sizes=6)
-    assert longer.populations == ["lif1"] and longer.spikes["lif1"].shape == (10, 6)
+    assert longer.populations == ["lif1"] and longer.raster("lif1", 0).shape == (10, 6)
 
 
 def test_py_spinnaker2_nested_dict_and_pickles(tmp_path):
@@ -112,18 +148,18 @@ def test_py_spinnaker2_nested_dict_and_pickles(tmp_path):
     for name in ("nested.pkl", "nested.json"):
         rec = load_recording(tmp_path / name)
         assert rec.populations == ["in", "out"] and rec.ticks == 4 and rec.sizes == {"in": 1, "out": 2}
-        assert rec.spikes["out"][3, 1] and rec.spikes["out"].sum() == 1
+        assert rec.raster("out", 0)[3, 1] and rec.raster("out", 0).sum() == 1
     (tmp_path / "flat.pickle").write_bytes(pickle.dumps({2: np.array([1, 0])}))
-    assert load_recording(tmp_path / "flat.pickle").spikes[UNNAMED].shape == (2, 3)
+    assert load_recording(tmp_path / "flat.pickle").raster(UNNAMED, 0).shape == (2, 3)
     raster = np.eye(3, dtype=np.int64)
     (tmp_path / "raster.pkl").write_bytes(pickle.dumps(raster))
-    np.testing.assert_array_equal(load_recording(tmp_path / "raster.pkl").spikes[UNNAMED], raster == 1)
+    np.testing.assert_array_equal(load_recording(tmp_path / "raster.pkl").raster(UNNAMED, 0), raster == 1)
 
 
 def test_recording_from_spike_dict_with_voltages_and_meta():
     rec = recording_from_spike_dict({"h": {0: [2]}}, v={"h": {0: [0.1, 0.2, 0.3, 0.4]}}, meta={"run_ticks": 4})
     assert rec.ticks == 4 and rec.meta == {"run_ticks": 4}
-    np.testing.assert_array_equal(rec.v["h"][:, 0], [0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_array_equal(rec.v["h"][0][:, 0], [0.1, 0.2, 0.3, 0.4])
 
 
 def test_npy_rasters_int_bool_and_float(tmp_path):
@@ -131,7 +167,7 @@ def test_npy_rasters_int_bool_and_float(tmp_path):
         path = tmp_path / f"r_{np.dtype(dtype).name}.npy"
         np.save(path, np.array([[0, 1], [1, 0]], dtype=dtype))
         rec = load_recording(path)
-        assert rec.unnamed and rec.spikes[UNNAMED].tolist() == [[False, True], [True, False]]
+        assert rec.unnamed and rec.raster(UNNAMED, 0).tolist() == [[False, True], [True, False]]
 
 
 # --- bad inputs: (file name, bytes or writer, load kwargs, words the message must contain) -------------
@@ -212,15 +248,15 @@ def test_missing_file(tmp_path):
 
 def test_recording_checks_its_arrays():
     with pytest.raises(RecordingError, match="different numbers of ticks"):
-        Recording(spikes={"a": np.zeros((3, 1)), "b": np.zeros((4, 1))})
+        Recording.from_rasters({"a": np.zeros((3, 1)), "b": np.zeros((4, 1))})
     with pytest.raises(RecordingError, match="shape"):
-        Recording(spikes={"a": np.zeros((3, 1))}, v={"a": np.zeros((3, 2))})
+        Recording.from_rasters({"a": np.zeros((3, 1))}, v={"a": np.zeros((3, 2))})
     with pytest.raises(RecordingError, match="no spikes entry"):
-        Recording(spikes={"a": np.zeros((3, 1))}, v={"b": np.zeros((3, 1))})
+        Recording.from_rasters({"a": np.zeros((3, 1))}, v={"b": np.zeros((3, 1))})
 
 
 def test_save_rejects_unknown_suffix_and_bad_meta(tmp_path):
-    rec = Recording(spikes={"a": np.ones((2, 2))}, meta={"when": object()})
+    rec = Recording.from_rasters({"a": np.ones((2, 2))}, meta={"when": object()})
     with pytest.raises(RecordingError, match="r.npz: cannot write JSON"):
         save_recording(rec, tmp_path / "r.npz")
     with pytest.raises(RecordingError, match="unknown format"):

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emu.engine import Emulator, InputError
+from emu.spikes import RecordingError
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 from netgen import input_rasters, networks
@@ -159,7 +160,7 @@ def test_bad_inputs():
     net = _single(0.5, threshold=1.0)
     with pytest.raises(InputError, match="does not fit population shape"):
         run_snntorch(net, np.zeros((10, 3), bool))
-    with pytest.raises(InputError, match="0/1"):
+    with pytest.raises(RecordingError, match="input .in.: raster values must be 0 or 1"):
         run_snntorch(net, np.full((10, 1), 2))
     with pytest.raises(RunnerError, match="reset must be one of"):
         SnnTorchModel(net, reset="none")

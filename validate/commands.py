@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from .compare import CompareError, build_report, pair_populations, summarize
-from .recordings import RecordingError, atomic_write, dumps_json, load_recording
+from emu.spike_io import atomic_write, dumps_json, load_recording
+from emu.spikes import RecordingError
 
 PROG = "s2emu compare"
 

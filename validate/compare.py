@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .recordings import Recording
+from emu.spikes import Recording
 from .report import Report, divergence_heatmap, lag_figure, mismatch_bars, raster_figure
 
 MAX_REPORT_ROWS = 200
@@ -43,9 +43,10 @@ class PopulationPair:
 
 
 def pair_populations(
-    a: Recording, b: Recording, populations: Sequence[str] | None = None
+    a: Recording, b: Recording, populations: Sequence[str] | None = None, sample: int = 0
 ) -> tuple[list[PopulationPair], list[str]]:
-    """Pair A's populations with B's (see module doc); returns the pairs and notes for the summary."""
+    """Pair A's populations with B's (see module doc), one ``sample`` of each; returns the pairs
+    and notes for the summary."""
     both = f"{a.source} and {b.source}"
     names_a = _selected(a, populations)
     names_b = _selected(b, populations)
@@ -73,13 +74,13 @@ def pair_populations(
         notes.append(f"A has {a.ticks} ticks and B {b.ticks}: compared on the first {ticks} ticks only")
     pairs = []
     for name_a, name_b, name in matches:
-        ra, rb = a.spikes[name_a], b.spikes[name_b]
+        ra, rb = a.raster(name_a, sample), b.raster(name_b, sample)
         if ra.shape[1] != rb.shape[1]:
             raise CompareError(
                 f"{both}: population {name!r} has {ra.shape[1]} neurons in {a.source} "
                 f"but {rb.shape[1]} in {b.source}"
             )
-        va, vb = a.v.get(name_a), b.v.get(name_b)
+        va, vb = (np.asarray(r.v[n][sample], np.float64) if n in r.v else None for r, n in ((a, name_a), (b, name_b)))
         pairs.append(
             PopulationPair(
                 name,
@@ -96,7 +97,7 @@ def _selected(rec: Recording, populations: Sequence[str] | None) -> list[str]:
     """The populations of ``rec`` to compare: all, or those requested (an unnamed one always)."""
     if populations is None or rec.unnamed:
         return rec.populations
-    missing = [p for p in populations if p not in rec.spikes]
+    missing = [p for p in populations if p not in rec.shapes]
     if missing:
         raise CompareError(
             f"{rec.source}: unknown population {missing[0]!r} requested (it has: {', '.join(rec.populations)})"

@@ -38,6 +38,7 @@ import numpy as np
 
 from emu.network import Network
 from emu.profile import SemanticsProfile
+from emu.spikes import Recording, as_spike_raster
 from emu.timing import align, projection_lags
 
 
@@ -113,15 +114,13 @@ class Localization:
 def as_rasters(run: Any, where: str = "run") -> Dict[str, np.ndarray]:
     """Spikes of a run as ``{population: (B, T, N) bool}``.
 
-    ``run``: an :class:`emu.engine.RunResult`, a :class:`validate.recordings.Recording`
-    (one sample), or a mapping of population -> (T, N) or (B, T, N) 0/1 arrays.
+    ``run``: a :class:`emu.spikes.Recording`, or a mapping of population -> (T, N) or
+    (B, T, N) 0/1 arrays.
     """
-    if hasattr(run, "events") and hasattr(run, "raster"):
-        return {n: run.raster(n) for n in run.populations}
-    if hasattr(run, "spikes") and hasattr(run, "unnamed"):
-        return {n: np.asarray(r, bool)[None] for n, r in run.spikes.items()}
+    if isinstance(run, Recording):
+        return run.rasters()
     if not isinstance(run, Mapping):
-        raise LocalizeError(f"{where}: expected a RunResult, Recording or mapping population -> raster, "
+        raise LocalizeError(f"{where}: expected a Recording or mapping population -> raster, "
                             f"got {type(run).__name__}")
     out = {}
     for name, r in run.items():
@@ -131,11 +130,7 @@ def as_rasters(run: Any, where: str = "run") -> Dict[str, np.ndarray]:
         if arr.ndim != 3:
             raise LocalizeError(f"{where}: population {name!r}: raster of shape {np.shape(r)}, expected (T, N) or "
                                 f"(B, T, N)")
-        if arr.dtype != bool:
-            if not np.all((arr == 0) | (arr == 1)):
-                raise LocalizeError(f"{where}: population {name!r}: rasters must hold 0/1")
-            arr = arr.astype(bool)
-        out[name] = arr
+        out[name] = as_spike_raster(arr, f"{where}: population {name!r}", ndim=3)
     return out
 
 

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .metrics import aligned
-from .recordings import atomic_write, dumps_json
+from emu.spike_io import atomic_write, dumps_json
 
 MATCH_COLOR = "0.15"
 MISMATCH_COLOR = "tab:red"

@@ -51,7 +51,7 @@ What this means, and the known deviations from the emulator's
   later from a spike history (not something snnTorch itself can express).
 * ``v_reset`` other than 0 has no snnTorch equivalent and is refused for zero reset.
 
-Results come back as an :class:`emu.engine.RunResult` (``raster(pop)``, ``v[pop]``
+Results come back as an :class:`emu.spikes.Recording` (``raster(pop)``, ``v[pop]``
 with the membrane snnTorch returns: the pre-reset value, ``spike_counts``), so
 every validator function takes them like emulator runs.
 """
@@ -65,7 +65,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emu.engine import Inputs, RunResult, normalize_inputs
+from emu.engine.emulator import Inputs, normalize_inputs
+from emu.spikes import Recording
 from emu.network import Network, Projection
 from emu.timing import projection_lags
 
@@ -221,10 +222,10 @@ class SnnTorchModel(nn.Module):
         return self.neurons[self._neuron_key[population]]
 
     def run(self, inputs: Inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
-            threads: Optional[int] = None) -> RunResult:
+            threads: Optional[int] = None) -> Recording:
         """Run every sample for ``ticks`` steps (default: input length); inputs as for the emulator.
 
-        Returns a :class:`RunResult` with every population's spikes and (for
+        Returns a :class:`Recording` with every population's spikes and (for
         neuron populations) the membrane snnTorch returns at every step.
         ``threads``: torch threads during the run (restored afterwards). Default:
         1 when a step is small (batch x neurons < 1e6), where torch's thread pool
@@ -244,7 +245,7 @@ class SnnTorchModel(nn.Module):
         finally:
             torch.set_num_threads(before)
 
-    def _run(self, rasters, ticks: int, batch: int, progress) -> RunResult:
+    def _run(self, rasters, ticks: int, batch: int, progress) -> Recording:
         net = self.network
         pops = net.populations
         dt = self.dtype
@@ -297,7 +298,8 @@ class SnnTorchModel(nn.Module):
                 hist.append(s)
                 if len(hist) > max_lag + 1:
                     del hist[0]
-        return _as_run_result(net, self.order, spikes, mems, ticks, dict(
+        shapes = {n: net.populations[n].shape for n in self.order}
+        return Recording.from_rasters(spikes, shapes, mems, source="snnTorch", meta=dict(
             runner="snntorch", snntorch_version=snn.__version__, reset=self.reset, dtype=str(dt),
             decay_dtype=str(self.decay_dtype), delays=self.delays, delays_ignored=self.delays_ignored,
             ticks=ticks, batch=batch, order=self.order, dt=net.dt,
@@ -306,27 +308,10 @@ class SnnTorchModel(nn.Module):
     forward = run
 
 
-def _as_run_result(net: Network, order, spikes, mems, ticks, meta) -> RunResult:
-    """Rasters (B, T, N) per population as an emulator :class:`RunResult` (events, NIR order)."""
-    sizes = [net.populations[n].size for n in order]
-    lo = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
-    pops = {n: (int(lo[i]), sizes[i], net.populations[n].shape) for i, n in enumerate(order)}
-    batch = next(iter(spikes.values())).shape[0] if spikes else 0
-    events = []
-    for b in range(batch):
-        tk, nr = [], []
-        for i, n in enumerate(order):
-            t, k = np.nonzero(spikes[n][b])
-            tk.append(t)
-            nr.append(k + lo[i])
-        events.append((np.concatenate(tk), np.concatenate(nr)))
-    return RunResult.from_events(pops, ticks, events, dict(mems), meta)
-
-
 def run_snntorch(network: Union[Network, "object"], inputs: Inputs, ticks: Optional[int] = None,
                  reset: str = "subtract", dtype: torch.dtype = torch.float64,
                  decay_dtype: Optional[torch.dtype] = torch.float32, delays: str = "ignore",
-                 progress: Optional[bool] = None, options=None, threads: Optional[int] = None) -> RunResult:
+                 progress: Optional[bool] = None, options=None, threads: Optional[int] = None) -> Recording:
     """One-line form: build :class:`SnnTorchModel` (from a Network, or a NIR graph / path with
     conversion ``options``) and run it on ``inputs``."""
     if not isinstance(network, Network):

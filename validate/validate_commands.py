@@ -3,7 +3,7 @@
 ``s2emu validate MODEL.nir --input FILE [--chip RECORDING] [--snntorch] --report REPORT.html``
     Emulates the model with the chip profile on one input sample and compares it
     spike by spike with a chip recording (``--chip``, any layout
-    :func:`validate.recordings.load_recording` reads) and/or the snnTorch float
+    :func:`emu.spike_io.load_recording` reads) and/or the snnTorch float
     reference (``--snntorch``; implied when no ``--chip`` is given), each
     population shifted by its synaptic latency. The report (HTML plus JSON beside
     it) has per population the rasters side by side, mismatch bars, a divergence
@@ -37,7 +37,8 @@ from .attribution import AttributionError, attribute
 from .compare import CompareError, pair_populations, summarize
 from .localize import LocalizeError, localize
 from emu.timing import latency_shifts
-from .recordings import Recording, RecordingError, atomic_write, dumps_json, load_recording
+from emu.spike_io import atomic_write, dumps_json, load_recording
+from emu.spikes import Recording, RecordingError
 from .report import Report, divergence_heatmap, mismatch_bars, raster_figure
 
 
@@ -135,13 +136,13 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _recording(result, source: str) -> Recording:
-    rec = result.to_recording(0)
+    rec = result.sample(0)
     rec.source = source
     return rec
 
 
 def _validate(args) -> int:
-    from emu.io import read_input
+    from emu.spike_io import read_input
     from emu.nir_import import from_nir
 
     _check_outputs(args.report, args.out)
@@ -220,8 +221,10 @@ def _comparison(report: Report, network: Network, a: Recording, b: Recording, la
     if unknown:
         raise CompareError(f"{b.source}: population {unknown[0]!r} is not in the model "
                            f"(it has {', '.join(network.populations)})")
-    side_a = Recording({p.name: p.a for p in pairs}, {p.name: p.v_a for p in pairs if p.v_a is not None}, {}, a.source)
-    side_b = Recording({p.name: p.b for p in pairs}, {p.name: p.v_b for p in pairs if p.v_b is not None}, {}, b.source)
+    side_a = Recording.from_rasters({p.name: p.a for p in pairs}, v={p.name: p.v_a for p in pairs if p.v_a is not None},
+                                    source=a.source)
+    side_b = Recording.from_rasters({p.name: p.b for p in pairs}, v={p.name: p.v_b for p in pairs if p.v_b is not None},
+                                    source=b.source)
     loc = localize(side_a, side_b, network, profile=profile, shift={p.name: shifts.get(p.name, 0) for p in pairs},
                    labels=(label_a, label_b))
     report.add_heading(f"{label_a} vs {label_b}")
@@ -286,7 +289,7 @@ def input_files(path: Path, exclude: Optional[Path] = None) -> List[Path]:
 
 def read_samples(files: List[Path], network: Network, dt: float, ticks: Optional[int], progress=None) -> list:
     """Every sample of every file, as ``{input population: (1, T, N)}`` in file order."""
-    from emu.io import read_input
+    from emu.spike_io import read_input
 
     items = files
     if progress if progress is not None else len(files) > 5:

@@ -20,7 +20,7 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   IEEE add per lane, as the scalar loop), see :func:`_vector_add`;
 * a conv's pre neuron adds one footprint: a fixed number of rows of whole
   vectors, one output row apart, zero-padded where it lacks synapses (see
-  :func:`emu.compiled.strided_rows`). Its rows are found by arithmetic from one
+  :func:`emu.engine.layout.strided_rows`). Its rows are found by arithmetic from one
   (first post neuron, weight offset) pair, every spike runs the same vector adds,
   and no row table is read (a table lookup per row made a row twice as slow);
 * the neuron pass of the chip's case (float arithmetic, same-tick reset, no
@@ -48,27 +48,15 @@ from numba.core import types
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
+from emu import numerics
+
 # indices into the `modes` int64 array
 M_ROUNDING, M_SUBTRACT, M_NEXT_TICK, M_CUBA_LAST, M_SEED, M_COEF_MASK = range(6)
 # indices into the `consts` state-dtype array
 C_HALF, C_INV_COEF, C_SAT_LO, C_SAT_HI, C_SAT_ON = range(5)
 
-_K1 = np.uint64(0x9E3779B97F4A7C15)
-_K2 = np.uint64(0xBF58476D1CE4E5B9)
-_K3 = np.uint64(0x94D049BB133111EB)
-
-
-@njit(cache=True)
-def stochastic_bits(seed, neuron, tick, stream):
-    """splitmix64 of (seed, neuron, tick, stream): the bits of stochastic rounding.
-
-    Works on numpy uint64 scalars or arrays alike (the reference calls the plain
-    Python version with arrays).
-    """
-    z = np.uint64(seed) * _K1 + np.uint64(neuron) * _K2 + np.uint64(tick) * _K3 + np.uint64(stream)
-    z = (z ^ (z >> np.uint64(30))) * _K2
-    z = (z ^ (z >> np.uint64(27))) * _K3
-    return z ^ (z >> np.uint64(31))
+# the stochastic rounding's bits are a rule of the numbers (emu.numerics), compiled here
+stochastic_bits = njit(cache=True)(numerics.stochastic_bits)
 
 
 def _vector_add(lanes):

@@ -20,7 +20,7 @@ from typing import Dict, List
 import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
-from emu.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, \
+from emu.engine.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, \
     M_NEXT_TICK, M_ROUNDING, M_SEED, M_SUBTRACT
 from emu.network import Network, synapse_list
 from emu.profile import SemanticsProfile
@@ -122,7 +122,7 @@ def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, start
 
 @dataclass
 class CompiledNetwork:
-    """Flat arrays for :func:`emu.kernels.run_sample`, plus what is needed to read results back."""
+    """Flat arrays for :func:`emu.engine.kernels.run_sample`, plus what is needed to read results back."""
 
     network: Network
     profile: SemanticsProfile

@@ -1,4 +1,4 @@
-"""The emulator: ``Emulator(network, profile)(inputs) -> RunResult``.
+"""The emulator: ``Emulator(network, profile)(inputs) -> Recording``.
 
 Inputs are 0/1 spike rasters per input population, shaped (T, N) or (B, T, N)
 (trailing axes may be the population's shape, e.g. (B, T, 2, 32, 32)). A single
@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import inspect
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, Optional, Union
 
 import numba
 import numpy as np
 
-from emu.compiled import CompiledNetwork
-from emu.kernels import run_sample, run_samples
+from emu.engine.kernels import run_sample, run_samples
+from emu.engine.layout import CompiledNetwork
+from emu.errors import UserError
 from emu.network import Network
 from emu.profile import SemanticsProfile
+from emu.spikes import Recording, as_spike_raster
 
 
 # the network arrays run_sample takes, in its order (between n_slots and the sample's input)
@@ -29,7 +30,7 @@ NETWORK_ARRAYS = tuple(_params[_params.index("n_slots") + 1:_params.index("in_fl
 def run_batch(arrays: dict, n_ticks: int, n_slots: int, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron,
               sat_count, n_events, workers: int) -> None:
     """Samples of a batch on ``workers`` threads, worker w taking every workers-th
-    sample from w (:func:`emu.kernels.run_samples` releases the GIL). ``arrays``: a
+    sample from w (:func:`emu.engine.kernels.run_samples` releases the GIL). ``arrays``: a
     :class:`CompiledNetwork`'s arrays by name; the other arrays have a leading batch
     axis and are filled in."""
     net = tuple(arrays[name] for name in NETWORK_ARRAYS)
@@ -46,11 +47,11 @@ def run_batch(arrays: dict, n_ticks: int, n_slots: int, in_raster, in_off, v_col
             done.result()
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """Input spikes do not fit the network (shape, values, ticks)."""
 
 
-Inputs = Union[np.ndarray, Dict[str, np.ndarray]]
+Inputs = Union[np.ndarray, Dict[str, np.ndarray], Recording]
 
 
 def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = None):
@@ -60,6 +61,8 @@ def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = No
     error (nothing is silently dropped).
     """
     names = network.inputs
+    if isinstance(inputs, Recording):
+        inputs = {n: inputs.raster(n) for n in inputs.populations if n in names}
     if not isinstance(inputs, dict):
         if len(names) != 1:
             raise InputError(f"network has {len(names)} input populations {names}: pass a dict name -> raster")
@@ -85,10 +88,7 @@ def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = No
                 f"(expected (T, {pop.size}) or (B, T, {pop.size}) or trailing axes {shape})"
             )
         if a.dtype != bool:
-            if not np.all((a == 0) | (a == 1)):
-                bad = np.unique(a[(a != 0) & (a != 1)])[:5]
-                raise InputError(f"input {name!r}: spike rasters must hold 0/1, found values {bad.tolist()}")
-            a = a.astype(bool)
+            a = as_spike_raster(a, f"input {name!r}", ndim=None)
         if batch not in (None, a.shape[0]) or length not in (None, a.shape[1]):
             raise InputError(f"input {name!r}: batch/tick axes {a.shape[:2]} differ from other inputs ({batch}, {length})")
         batch, length = a.shape[0], a.shape[1]
@@ -107,86 +107,6 @@ def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = No
     return out, ticks
 
 
-@dataclass
-class RunResult:
-    """Spikes (and voltages when recorded) of every population, NIR neuron order.
-
-    ``raster(pop)`` gives (B, T, N) bool; ``spike_dict(pop, sample)`` the chip's
-    ``{neuron: [ticks]}`` form; ``v[pop]`` (B, T, N) voltages in chip units.
-    Spikes are kept compact until asked for: per sample, the global neuron index of
-    every spike, tick after tick (``neurons``), and how many of them came up to and
-    including each tick (``tick_end``); :meth:`events` gives (tick, neuron) pairs.
-    """
-
-    populations: Dict[str, tuple]  # name -> (first global index, size, shape)
-    ticks: int
-    neurons: list  # per sample: global neuron indices of its spikes, tick after tick
-    tick_end: list  # per sample: (ticks,) cumulative spike count at the end of each tick
-    v: Dict[str, np.ndarray] = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_events(cls, populations, ticks: int, events, v=None, meta=None) -> "RunResult":
-        """From per-sample (tick, global neuron) arrays, in any order."""
-        neurons, tick_end = [], []
-        for tk, nr in events:
-            tk, nr = np.asarray(tk, np.int64), np.asarray(nr)
-            srt = np.argsort(tk, kind="stable")
-            neurons.append(nr[srt].astype(np.int32))
-            tick_end.append(np.cumsum(np.bincount(tk, minlength=ticks)[:ticks]))
-        return cls(populations, ticks, neurons, tick_end, dict(v or {}), dict(meta or {}))
-
-    @property
-    def batch(self) -> int:
-        return len(self.neurons)
-
-    def events(self, sample: int = 0):
-        """(ticks, global neurons) of one sample's spikes, in tick order."""
-        counts = np.diff(self.tick_end[sample], prepend=0)
-        return np.repeat(np.arange(self.ticks), counts), self.neurons[sample]
-
-    def raster(self, pop: str) -> np.ndarray:
-        lo, n, _ = self._pop(pop)
-        out = np.zeros((self.batch, self.ticks, n), bool)
-        for b in range(self.batch):
-            tk, nr = self.events(b)
-            sel = (nr >= lo) & (nr < lo + n)
-            out[b, tk[sel], nr[sel] - lo] = True
-        return out
-
-    @property
-    def spikes(self) -> Dict[str, np.ndarray]:
-        """Every population's (B, T, N) raster (computed on each access)."""
-        return {name: self.raster(name) for name in self.populations}
-
-    def spike_counts(self, pop: str) -> np.ndarray:
-        """(B,) number of spikes of a population per sample."""
-        lo, n, _ = self._pop(pop)
-        return np.array([int(((nr >= lo) & (nr < lo + n)).sum()) for nr in self.neurons])
-
-    def spike_dict(self, pop: str, sample: int = 0) -> Dict[int, list]:
-        lo, n, _ = self._pop(pop)
-        tk, nr = self.events(sample)
-        sel = (nr >= lo) & (nr < lo + n)
-        out = {i: [] for i in range(n)}
-        for t, i in zip(tk[sel].tolist(), (nr[sel] - lo).tolist()):
-            out[i].append(t)
-        return out
-
-    def to_recording(self, sample: int = 0):
-        """One sample as a :class:`validate.recordings.Recording` (what the validator compares)."""
-        from validate.recordings import Recording
-
-        return Recording(spikes={n: self.raster(n)[sample] for n in self.populations},
-                         v={n: v[sample] for n, v in self.v.items()}, meta=dict(self.meta, sample=sample),
-                         source="emulator run")
-
-    def _pop(self, pop: str):
-        if pop not in self.populations:
-            raise KeyError(f"no population {pop!r} in this run; populations: {list(self.populations)}")
-        return self.populations[pop]
-
-
 class Emulator:
     """Bit-accurate SpiNNaker2 emulation of a :class:`Network` under a :class:`SemanticsProfile`.
 
@@ -200,11 +120,11 @@ class Emulator:
         self._spike_scratch = np.empty(0, np.int32)
 
     def __call__(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
-                 progress: Optional[bool] = None) -> RunResult:
+                 progress: Optional[bool] = None) -> Recording:
         return self.run(inputs, ticks, record_v, progress)
 
     def run(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
-            progress: Optional[bool] = None) -> RunResult:
+            progress: Optional[bool] = None) -> Recording:
         """Run every sample for ``ticks`` ticks (default: the input length).
 
         ``record_v``: True for all populations, or a list of names. ``progress``:
@@ -240,9 +160,8 @@ class Emulator:
             saturations={n: int(sat[i]) for i, n in enumerate(c.order) if sat[i]},
             conversion=self.network.meta.get("conversion", {}),
         )
-        pops = {n: (int(c.pop_lo[i]), self.network.populations[n].size, self.network.populations[n].shape)
-                for i, n in enumerate(c.order)}
-        return RunResult(pops, ticks, neurons, tick_end, v, meta)
+        shapes = {n: self.network.populations[n].shape for n in c.order}
+        return Recording(shapes, ticks, neurons, tick_end, v, meta, source=f"emulator ({self.profile.arithmetic})")
 
     def _recorded(self, record_v):
         names = [n for n in self.compiled.order if self.network.populations[n].model != "input"]
@@ -320,6 +239,6 @@ def _compact(x: np.ndarray):
 
 
 def run(network: Network, inputs: Inputs, ticks: Optional[int] = None,
-        profile: Optional[SemanticsProfile] = None, record_v=False) -> RunResult:
+        profile: Optional[SemanticsProfile] = None, record_v=False) -> Recording:
     """One-line form of :class:`Emulator`."""
     return Emulator(network, profile)(inputs, ticks, record_v)

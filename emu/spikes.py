@@ -1,0 +1,246 @@
+"""ONE spike container, :class:`Recording`, and the small conversions around it.
+
+Every run (the emulator, the float reference, a chip board, py-spinnaker2's brian2
+backend), every recording file and every input is held the same way: per sample,
+the population-global index of every spike, tick after tick, plus how many
+spikes came up to and including each tick (compact: a 6,000-tick gesture keeps a
+few thousand integers, not a 47-million-cell raster). Population ``k``'s neuron
+``i`` (NIR flat order) has global index ``offset[k] + i``; offsets follow the
+populations' order.
+
+Conversions, one verb each (tonic style): :meth:`Recording.from_rasters` /
+:meth:`Recording.raster` (0/1 rasters), :meth:`Recording.from_events` /
+:meth:`Recording.events` ((tick, neuron) pairs), :meth:`Recording.spike_dict`
+(py-spinnaker2's ``{neuron: [ticks]}``; the reverse is :mod:`emu.spike_dicts`),
+:meth:`Recording.sample`, :meth:`Recording.select`, :meth:`Recording.shifted`.
+:func:`as_spike_raster` is THE check that an array holds 0/1 spikes. Files are
+read and written by :mod:`emu.spike_io`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emu.errors import UserError
+
+UNNAMED = "unnamed"
+"""Population name given to sources without one (a raster, a flat spike dict)."""
+
+
+class RecordingError(UserError):
+    """Spike data that cannot be read or is inconsistent; the message names the file and the field."""
+
+
+def as_spike_raster(arr: Any, where: str, ndim: Optional[int] = 2) -> np.ndarray:
+    """``arr`` as a bool array after checking that it holds only 0/1 values (any numeric
+    dtype) and, unless ``ndim`` is None, that it has ``ndim`` axes and is not empty.
+
+    ``where`` starts the error message (file and field). Returns a copy.
+    """
+    arr = np.asarray(arr)
+    if ndim is not None and arr.ndim != ndim:
+        axes = "(ticks, neurons)" if ndim == 2 else f"{ndim} axes"
+        raise RecordingError(f"{where}: raster must be {ndim}-D {axes}, got shape {arr.shape}")
+    if ndim is not None and arr.size == 0:
+        raise RecordingError(f"{where}: empty recording: raster shape {arr.shape}")
+    if arr.dtype == bool:
+        return arr.copy()
+    if arr.dtype.kind not in "iuf":
+        raise RecordingError(f"{where}: raster must hold 0/1 numbers, got dtype {arr.dtype}")
+    bad = ~((arr == 0) | (arr == 1))
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise RecordingError(f"{where}: raster values must be 0 or 1, got {arr[at].item()!r} at index {at} "
+                             f"({int(bad.sum())} such values)")
+    return arr != 0
+
+
+def _shape(value) -> Tuple[int, ...]:
+    return tuple(int(s) for s in np.atleast_1d(value))
+
+
+@dataclass
+class Recording:
+    """Spikes (and voltages where recorded) of named populations over ``ticks`` ticks.
+
+    ``shapes``: population -> neuron shape, in order (the order fixes the global
+    neuron indices). ``neurons[b]``: sample b's spikes as global neuron indices,
+    tick after tick; ``tick_end[b][t]``: how many of them fall at or before tick t.
+    ``v``: population -> (B, T, N) voltages (NaN where not recorded; chip units for
+    the emulator). ``meta``: JSON-able facts about the run. ``source``: where it
+    came from (used in messages).
+    """
+
+    shapes: Dict[str, Tuple[int, ...]]
+    ticks: int
+    neurons: List[np.ndarray]
+    tick_end: List[np.ndarray]
+    v: Dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if not self.shapes:
+            raise RecordingError(f"{self.source}: empty recording: no populations")
+        self.shapes = {str(k): _shape(s) for k, s in self.shapes.items()}
+        self.ticks = int(self.ticks)
+        if len(self.neurons) != len(self.tick_end):
+            raise RecordingError(f"{self.source}: {len(self.neurons)} spike lists for {len(self.tick_end)} samples")
+        for name, v in self.v.items():
+            want = (self.batch, self.ticks, self.sizes.get(name, -1))
+            if name not in self.shapes:
+                raise RecordingError(f"{self.source}: v: population {name!r} has voltages but no spikes entry")
+            if np.shape(v) != want:
+                raise RecordingError(f"{self.source}: population {name!r} v: shape {np.shape(v)}, expected {want} "
+                                     f"(samples, ticks, neurons)")
+
+    # what it holds ----------------------------------------------------------------------
+    @property
+    def populations(self) -> List[str]:
+        return list(self.shapes)
+
+    @property
+    def sizes(self) -> Dict[str, int]:
+        return {n: int(np.prod(s)) for n, s in self.shapes.items()}
+
+    @property
+    def offsets(self) -> Dict[str, int]:
+        """Global index of each population's neuron 0."""
+        sizes = list(self.sizes.values())
+        return dict(zip(self.shapes, np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()))
+
+    @property
+    def batch(self) -> int:
+        return len(self.neurons)
+
+    @property
+    def unnamed(self) -> bool:
+        """True for a single population that came without a name (see :data:`UNNAMED`)."""
+        return self.populations == [UNNAMED]
+
+    def _span(self, pop: str) -> Tuple[int, int]:
+        if pop not in self.shapes:
+            raise KeyError(f"no population {pop!r} in {self.source}; populations: {self.populations}")
+        return self.offsets[pop], self.sizes[pop]
+
+    # conversions out ----------------------------------------------------------------------
+    def events(self, sample: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """(ticks, global neurons) of one sample's spikes, in tick order."""
+        counts = np.diff(self.tick_end[sample], prepend=0)
+        return np.repeat(np.arange(self.ticks), counts), self.neurons[sample]
+
+    def raster(self, pop: str, sample: Optional[int] = None) -> np.ndarray:
+        """(B, T, N) bool spikes of a population, or (T, N) of one ``sample``."""
+        lo, n = self._span(pop)
+        samples = range(self.batch) if sample is None else [sample]
+        out = np.zeros((len(samples), self.ticks, n), bool)
+        for i, b in enumerate(samples):
+            tk, nr = self.events(b)
+            sel = (nr >= lo) & (nr < lo + n)
+            out[i, tk[sel], nr[sel] - lo] = True
+        return out if sample is None else out[0]
+
+    def rasters(self, sample: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """Every population's :meth:`raster`."""
+        return {name: self.raster(name, sample) for name in self.shapes}
+
+    def spike_counts(self, pop: str) -> np.ndarray:
+        """(B,) number of spikes of a population per sample."""
+        lo, n = self._span(pop)
+        return np.array([int(((nr >= lo) & (nr < lo + n)).sum()) for nr in self.neurons], np.int64)
+
+    def spike_dict(self, pop: str, sample: int = 0) -> Dict[int, List[int]]:
+        """py-spinnaker2's form ``{neuron: [ticks]}`` of one population and sample (every neuron listed)."""
+        lo, n = self._span(pop)
+        tk, nr = self.events(sample)
+        sel = (nr >= lo) & (nr < lo + n)
+        out: Dict[int, List[int]] = {i: [] for i in range(n)}
+        for t, i in zip(tk[sel].tolist(), (nr[sel] - lo).tolist()):
+            out[i].append(t)
+        return out
+
+    # conversions to another recording -----------------------------------------------------
+    def sample(self, b: int) -> "Recording":
+        """Sample ``b`` alone (batch 1), with ``meta["sample"] = b``."""
+        if not 0 <= b < self.batch:
+            raise RecordingError(f"{self.source}: sample {b} is out of range: it has {self.batch} sample(s)")
+        return Recording(dict(self.shapes), self.ticks, [self.neurons[b]], [self.tick_end[b]],
+                         {n: v[b:b + 1] for n, v in self.v.items()}, dict(self.meta, sample=b), self.source)
+
+    def select(self, populations: Sequence[str]) -> "Recording":
+        """Only ``populations`` (in the order given)."""
+        missing = [p for p in populations if p not in self.shapes]
+        if missing:
+            raise RecordingError(f"{self.source}: unknown population {missing[0]!r} requested (it has: "
+                                 f"{', '.join(map(repr, self.populations))})")
+        return Recording.from_rasters({p: self.raster(p) for p in populations}, shapes={p: self.shapes[p] for p in
+                                      populations}, v={p: v for p, v in self.v.items() if p in populations},
+                                      meta=dict(self.meta), source=self.source)
+
+    def shifted(self, shifts: Mapping[str, int], ticks: Optional[int] = None) -> "Recording":
+        """Each population's ticks moved back by ``shifts[population]`` (tick ``t + s`` becomes
+        ``t``; what falls before tick 0 is dropped), cut to ``ticks`` (default: all that is left
+        of the most shifted population)."""
+        ticks = self.ticks - max([int(s) for s in shifts.values()] + [0]) if ticks is None else int(ticks)
+        rasters, volts = {}, {}
+        for name in self.shapes:
+            s = int(shifts.get(name, 0))
+            r = self.raster(name)[:, s:s + ticks]
+            rasters[name] = np.pad(r, ((0, 0), (0, ticks - r.shape[1]), (0, 0)))
+            if name in self.v:
+                v = np.asarray(self.v[name], np.float64)[:, s:s + ticks]
+                volts[name] = np.pad(v, ((0, 0), (0, ticks - v.shape[1]), (0, 0)), constant_values=np.nan)
+        return Recording.from_rasters(rasters, shapes=self.shapes, v=volts, meta=dict(self.meta, shifts=dict(shifts)),
+                                      source=self.source)
+
+    # conversions in -----------------------------------------------------------------------
+    @classmethod
+    def from_events(cls, shapes: Mapping[str, Any], ticks: int, events: Iterable[Tuple[Any, Any]],
+                    v: Optional[Mapping[str, np.ndarray]] = None, meta: Optional[dict] = None,
+                    source: str = "<memory>") -> "Recording":
+        """From per-sample (ticks, global neurons) arrays, in any order."""
+        neurons, tick_end = [], []
+        for tk, nr in events:
+            tk, nr = np.asarray(tk, np.int64), np.asarray(nr)
+            srt = np.argsort(tk, kind="stable")
+            neurons.append(nr[srt].astype(np.int32))
+            tick_end.append(np.cumsum(np.bincount(tk, minlength=int(ticks))[:int(ticks)]))
+        return cls(dict(shapes), ticks, neurons, tick_end, dict(v or {}), dict(meta or {}), source)
+
+    @classmethod
+    def from_rasters(cls, rasters: Mapping[str, Any], shapes: Optional[Mapping[str, Any]] = None,
+                     v: Optional[Mapping[str, Any]] = None, meta: Optional[dict] = None,
+                     source: str = "<memory>") -> "Recording":
+        """From 0/1 rasters ``{population: (T, N) or (B, T, N)}`` (all of one batch and length) and
+        voltages of the same shapes. ``shapes``: neuron shapes (default ``(N,)``)."""
+        if not rasters:
+            raise RecordingError(f"{source}: empty recording: no populations")
+        arrs = {}
+        for name, r in rasters.items():
+            a = np.asarray(r)
+            a = as_spike_raster(a[None] if a.ndim == 2 else a, f"{source}: population {name!r} spikes", ndim=3)
+            arrs[str(name)] = a
+        for axis, what in ((0, "samples"), (1, "ticks")):
+            sizes = {n: a.shape[axis] for n, a in arrs.items()}
+            if len(set(sizes.values())) > 1:
+                raise RecordingError(f"{source}: populations have different numbers of {what}: {sizes}")
+        dims = {n: a.shape[:2] for n, a in arrs.items()}
+        batch, ticks = next(iter(dims.values()))
+        shapes = {n: _shape((shapes or {}).get(n, a.shape[2])) for n, a in arrs.items()}
+        for n, a in arrs.items():
+            if int(np.prod(shapes[n])) != a.shape[2]:
+                raise RecordingError(f"{source}: population {n!r}: shape {shapes[n]} for {a.shape[2]} neurons")
+        offsets = np.concatenate([[0], np.cumsum([a.shape[2] for a in arrs.values()])[:-1]]).astype(np.int64)
+        events = []
+        for b in range(batch):
+            parts = [np.nonzero(a[b]) for a in arrs.values()]
+            tk = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+            nr = np.concatenate([p[1] + off for p, off in zip(parts, offsets)]) if parts else np.zeros(0, np.int64)
+            events.append((tk, nr))
+        volts = {}
+        for name, x in (v or {}).items():
+            arr = np.asarray(x)
+            volts[str(name)] = arr[None] if arr.ndim == 2 else arr
+        return cls.from_events(shapes, ticks, events, volts, meta, source)
