@@ -15,7 +15,7 @@ from emu.profile import SemanticsProfile
 from netgen import networks
 from emu.timing import latency_shifts, projection_lags
 from validate.localize import LocalizeError, localize
-from emu.spikes import Recording, RecordingError
+from emu.spikes import RecordingError
 
 
 @settings(max_examples=40)
