@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numba  # noqa: E402
 
-import emu.engine  # noqa: E402
+import emu.engine.emulator  # noqa: E402
 from dvs_network import (build_network, calibrate_thresholds, layer_rates, random_input,  # noqa: E402
                          random_weights, snntorch_net, synapses_per_pre, synaptic_events)
 from emu.engine import Emulator  # noqa: E402
@@ -50,10 +50,10 @@ def _fmt(xs):
 
 
 class KernelTimer:
-    """Wraps ``emu.engine.run_batch`` to add up the time spent inside the numba kernel."""
+    """Wraps ``emu.engine.emulator.run_batch`` to add up the time spent inside the numba kernel."""
 
     def __init__(self):
-        self.inner = emu.engine.run_batch
+        self.inner = emu.engine.emulator.run_batch
         self.seconds = 0.0
 
     def __call__(self, *args, **kwargs):
@@ -63,11 +63,11 @@ class KernelTimer:
         return out
 
     def __enter__(self):
-        emu.engine.run_batch = self
+        emu.engine.emulator.run_batch = self
         return self
 
     def __exit__(self, *exc):
-        emu.engine.run_batch = self.inner
+        emu.engine.emulator.run_batch = self.inner
 
 
 def main(argv=None):

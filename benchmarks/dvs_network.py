@@ -80,7 +80,7 @@ def layer_rates(result, batch: int, ticks: int, skip: int = 0) -> List[float]:
     for name in LAYERS:
         if name not in result.populations:
             break
-        lo, n, _ = result.populations[name]
+        lo, n = result.offsets[name], result.sizes[name]
         total = 0
         for b in range(result.batch):
             tk, nr = result.events(b)
@@ -145,7 +145,7 @@ def synaptic_events(result, network: Network, fanout: Dict[str, np.ndarray]) -> 
     """Sum over projections of (spikes of each pre neuron) x (its synapses), whole batch."""
     total = 0
     for pr in network.projections:
-        lo, n, _ = result.populations[pr.pre]
+        lo, n = result.offsets[pr.pre], result.sizes[pr.pre]
         counts = np.zeros(n, np.int64)
         for nr in result.neurons:
             sel = nr[(nr >= lo) & (nr < lo + n)] - lo

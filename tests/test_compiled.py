@@ -24,8 +24,8 @@ def conv_net(weight, threshold=5.0, c_out=4, threshold_c=None):
 def flags(net, profile):
     c = CompiledNetwork.build(net, profile)
     a, order = c.arrays, c.order
-    return ({n: bool(a["pop_nir_sorted"][i]) for i, n in enumerate(order)},
-            {n: bool(a["pop_uniform"][i]) for i, n in enumerate(order)})
+    return ({n: bool(a.pop_nir_sorted[i]) for i, n in enumerate(order)},
+            {n: bool(a.pop_uniform[i]) for i, n in enumerate(order)})
 
 
 def test_integer_weights_need_no_nir_order():
@@ -66,10 +66,10 @@ def test_out_of_order_scatter_gives_the_nir_order_result(profile):
     x = rng.random((2, 30, 2, 6, 6)) < 0.3
     em = Emulator(net, profile)
     free = em(x, record_v=True)
-    em.compiled.arrays["pop_nir_sorted"][:] = True
+    em.compiled.arrays.pop_nir_sorted[:] = True
     nir = em(x, record_v=True)
     for key in ("pop_int_drive", "proj_int_drive"):  # float sums instead of int16 ones
-        em.compiled.arrays[key][:] = False
+        em.compiled.arrays._asdict()[key][:] = False
     floats = em(x, record_v=True)
     assert free.spike_counts("c").sum() > 0
     for other in (nir, floats):
@@ -83,7 +83,7 @@ def test_int16_sums_only_where_they_are_exact_and_fit():
 
     def drive(net, profile):
         c = CompiledNetwork.build(net, profile)
-        return {n: bool(c.arrays["pop_int_drive"][i]) for i, n in enumerate(c.order)}
+        return {n: bool(c.arrays.pop_int_drive[i]) for i, n in enumerate(c.order)}
 
     # c: 18 synapses of |w| <= 127; d: 144 of weight 1
     assert drive(conv_net(w), SemanticsProfile.chip()) == {"in": False, "c": True, "d": True}
@@ -125,7 +125,7 @@ def test_set_threshold_equals_a_rebuild():
         em.compiled.set_threshold("d", 40.0)
         rebuilt = Emulator(conv_net(w, threshold=40.0, threshold_c=per_neuron), profile)
         for key in ("thr", "fire_thr", "pop_uniform"):
-            assert np.array_equal(em.compiled.arrays[key], rebuilt.compiled.arrays[key]), key
+            assert np.array_equal(em.compiled.arrays._asdict()[key], rebuilt.compiled.arrays._asdict()[key]), key
         a, b = em(x), rebuilt(x)
         assert a.spike_counts("c").sum() > 0
         for name in ("c", "d"):
@@ -183,13 +183,13 @@ def test_footprints_equal_rows_listed_one_by_one(monkeypatch, profile):
     a = em.compiled.arrays
     order = em.compiled.order
     # projections in schedule order: in->a (stride 2), a->d (dense), a->b (conv, pooled)
-    assert a["proj_width"].all()
-    assert a["proj_rows"][0] == 2 and a["proj_stride"][0] == 4 * 4  # output rows of (W=4) x (C=4)
-    assert em.compiled.arrays["buf_pad"][0] > 0  # b's bottom rows run past the end
+    assert a.proj_width.all()
+    assert a.proj_rows[0] == 2 and a.proj_stride[0] == 4 * 4  # output rows of (W=4) x (C=4)
+    assert em.compiled.arrays.buf_pad > 0  # b's bottom rows run past the end
     footprint = em(x, record_v=True)
     monkeypatch.setattr(emu.engine.layout, "strided_rows", lambda *args: None)
     listed = Emulator(net, profile)
-    assert not listed.compiled.arrays["proj_width"].any()
+    assert not listed.compiled.arrays.proj_width.any()
     rows = listed(x, record_v=True)
     spikes, volts, _ = reference_run(net, {"in": x[0].reshape(25, -1)}, 25, profile)
     assert footprint.spike_counts("b").sum() > 0
@@ -230,9 +230,9 @@ def test_fused_update_of_uniform_populations_equals_the_two_passes(profile):
     net = conv_net(rng.integers(-127, 128, (4, 2, 3, 3)).astype(float), threshold=40.0)
     x = rng.random((2, 30, 2, 6, 6)) < 0.3
     em = Emulator(net, profile)
-    assert em.compiled.arrays["pop_uniform"][1:].all()
+    assert em.compiled.arrays.pop_uniform[1:].all()
     fused = em(x, record_v=True)
-    em.compiled.arrays["pop_uniform"][:] = False
+    em.compiled.arrays.pop_uniform[:] = False
     two_pass = em(x, record_v=True)
     assert fused.spike_counts("c").sum() > 0
     for name in ("c", "d"):

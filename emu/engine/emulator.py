@@ -7,14 +7,13 @@ in NIR neuron order, voltages in chip units (as the chip holds them).
 """
 from __future__ import annotations
 
-import inspect
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterable, Optional, Union
 
 import numba
 import numpy as np
 
-from emu.engine.kernels import run_sample, run_samples
+from emu.engine.kernels import NetworkArrays, run_samples
 from emu.engine.layout import CompiledNetwork
 from emu.errors import UserError
 from emu.network import Network
@@ -22,23 +21,17 @@ from emu.profile import SemanticsProfile
 from emu.spikes import Recording, as_spike_raster
 
 
-# the network arrays run_sample takes, in its order (between n_slots and the sample's input)
-_params = list(inspect.signature(run_sample.py_func).parameters)
-NETWORK_ARRAYS = tuple(_params[_params.index("n_slots") + 1:_params.index("in_flat")])
-
-
-def run_batch(arrays: dict, n_ticks: int, n_slots: int, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron,
-              sat_count, n_events, workers: int) -> None:
+def run_batch(net: NetworkArrays, n_ticks: int, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
+              n_events, workers: int) -> None:
     """Samples of a batch on ``workers`` threads, worker w taking every workers-th
-    sample from w (:func:`emu.engine.kernels.run_samples` releases the GIL). ``arrays``: a
-    :class:`CompiledNetwork`'s arrays by name; the other arrays have a leading batch
-    axis and are filled in."""
-    net = tuple(arrays[name] for name in NETWORK_ARRAYS)
+    sample from w (:func:`emu.engine.kernels.run_samples` releases the GIL). ``net``: a
+    :class:`CompiledNetwork`'s arrays; the other arrays have a leading batch axis and
+    are filled in."""
     workers = max(1, min(workers, in_raster.shape[0]))
 
     def worker(w):
-        run_samples(w, workers, n_ticks, n_slots, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron,
-                    sat_count, n_events)
+        run_samples(w, workers, n_ticks, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
+                    n_events)
 
     if workers == 1:
         return worker(0)
@@ -211,7 +204,7 @@ class Emulator:
             n_ev = np.zeros(batch, np.int64)
             sat[:] = 0
             # numba.set_num_threads / NUMBA_NUM_THREADS set the number of worker threads
-            run_batch(a, ticks, c.n_slots, in_raster, in_off, v_col, v_rec, tick_end, ev_n, sat, n_ev,
+            run_batch(a, ticks, in_raster, in_off, v_col, v_rec, tick_end, ev_n, sat, n_ev,
                       workers=numba.get_num_threads())
             if n_ev.max(initial=0) <= cap:
                 break

@@ -41,6 +41,8 @@ profile, float64 otherwise); every constant comes in as an array of that dtype
 so no value is silently promoted.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from llvmlite import ir
 from numba import njit
@@ -50,10 +52,69 @@ from numba.extending import intrinsic
 
 from emu import numerics
 
-# indices into the `modes` int64 array
-M_ROUNDING, M_SUBTRACT, M_NEXT_TICK, M_CUBA_LAST, M_SEED, M_COEF_MASK = range(6)
-# indices into the `consts` state-dtype array
-C_HALF, C_INV_COEF, C_SAT_LO, C_SAT_HI, C_SAT_ON = range(5)
+
+
+class Modes(NamedTuple):
+    """How the neuron pass computes: a profile's choices for one run, by name."""
+
+    rounding: int  # emu.numerics.ROUNDING_CODES of fixed-point decay products; 0: float arithmetic
+    subtract: bool  # reset subtracts the threshold (else: v = v_reset)
+    next_tick: bool  # snnTorch's delayed reset (else the chip's same-tick reset)
+    cuba_last: bool  # a CubaLIF membrane integrates last tick's synaptic current
+    saturating: bool  # fixed point: values clip to the membrane word (counted)
+    seed: int  # of stochastic rounding
+    coef_mask: int  # coef_one - 1: the fraction bits a stochastic offset draws
+
+
+class Constants(NamedTuple):
+    """Numbers the neuron pass uses, in the state dtype (so float32 arithmetic is never promoted)."""
+
+    half: np.floating  # 0.5, of round-half-up
+    inv_coef: np.floating  # 1 / coef_one: a fixed-point product back to LSBs
+    sat_lo: np.floating  # the membrane word's range
+    sat_hi: np.floating
+
+
+class NetworkArrays(NamedTuple):
+    """Everything :func:`run_sample` needs of a network, built by :mod:`emu.engine.layout`.
+
+    Populations ``p`` hold neurons ``pop_lo[p]:pop_hi[p]`` of one internal neuron axis
+    (channels-last where ``pop_channels[p] > 1``; ``nir_of`` maps an internal index to
+    its NIR one). Projections ``out_ptr[p]:out_ptr[p + 1]`` leave population p, in
+    scatter order; ``pre_rows`` and ``blk`` hold their rows (see
+    :func:`emu.engine.layout.strided_rows`), ``wpool`` their weights.
+    """
+
+    n_slots: int  # ring-buffer slots: the largest lag + 1
+    pop_lo: np.ndarray
+    pop_hi: np.ndarray
+    pop_is_input: np.ndarray
+    pop_cuba: np.ndarray
+    pop_uniform: np.ndarray  # every neuron parameter the same, bit for bit: the 64-lane pass
+    pop_int_drive: np.ndarray  # input sums exact and below 2**15: int16 buffers
+    pop_channels: np.ndarray  # channels of a channels-last population, 1 for NIR order
+    pop_nir_sorted: np.ndarray  # spikes must be scattered in NIR order (inexact sums downstream)
+    nir_of: np.ndarray
+    alpha: np.ndarray  # per neuron, state dtype
+    alpha_syn: np.ndarray
+    thr: np.ndarray
+    fire_thr: np.ndarray  # what `v >` compares against (the next value below thr for '>=')
+    ioff: np.ndarray
+    vreset: np.ndarray
+    out_ptr: np.ndarray
+    proj_lag: np.ndarray
+    proj_int_drive: np.ndarray
+    proj_pre_base: np.ndarray
+    proj_width: np.ndarray  # > 0: one footprint per pre neuron, `proj_rows` rows of this width
+    proj_rows: np.ndarray
+    proj_stride: np.ndarray
+    buf_pad: int  # spare buffer elements after the last neuron, for footprint rows past the end
+    int_drive: np.ndarray  # empty; its dtype is the int16 buffers' (the state's where none is needed)
+    pre_rows: np.ndarray
+    blk: np.ndarray
+    wpool: np.ndarray
+    modes: Modes
+    consts: Constants
 
 # the stochastic rounding's bits are a rule of the numbers (emu.numerics), compiled here
 stochastic_bits = njit(cache=True)(numerics.stochastic_bits)
@@ -228,9 +289,10 @@ def _add_row(dst, d, src, s, n):
 @njit(cache=True)
 def _round_to_grid(work, modes, consts, scratch, neuron, tick, stream):
     """Fixed point: products in ``work`` (LSBs times the coefficient scale) back on
-    the integer LSB grid, with the profile's rounding. ``neuron``: their NIR indices."""
-    rounding = modes[M_ROUNDING]
-    inv_coef, half = consts[C_INV_COEF], consts[C_HALF]
+    the integer LSB grid, with the profile's rounding. ``neuron``: their NIR indices.
+    Step "decay" of :mod:`emu.neuron` under fixed-point arithmetic."""
+    rounding = modes.rounding
+    inv_coef, half = consts.inv_coef, consts.half
     if rounding == 1:
         for i in range(work.shape[0]):
             work[i] = np.trunc(work[i] * inv_coef)
@@ -238,7 +300,7 @@ def _round_to_grid(work, modes, consts, scratch, neuron, tick, stream):
         for i in range(work.shape[0]):
             work[i] = np.floor(work[i] * inv_coef + half)
     else:
-        seed, mask = modes[M_SEED], np.uint64(modes[M_COEF_MASK])
+        seed, mask = modes.seed, np.uint64(modes.coef_mask)
         for i in range(work.shape[0]):
             # the offset goes through `scratch` so that it keeps the state dtype
             scratch[0] = stochastic_bits(seed, neuron[i], tick, stream) & mask
@@ -248,7 +310,7 @@ def _round_to_grid(work, modes, consts, scratch, neuron, tick, stream):
 @njit(cache=True)
 def _saturate(x, consts):
     """Clip ``x`` to the fixed-point word; returns how many values were clipped."""
-    low, high = consts[C_SAT_LO], consts[C_SAT_HI]
+    low, high = consts.sat_lo, consts.sat_hi
     n = 0
     for i in range(x.shape[0]):
         if x[i] > high:
@@ -273,8 +335,8 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
     inp, w, vv, fired = buf[slot_base + lo:slot_base + hi], work[lo:hi], v[lo:hi], reset_prev[lo:hi]
     al, th, fth, off, vr = alpha[lo:hi], thr[lo:hi], fire_thr[lo:hi], ioff[lo:hi], vreset[lo:hi]
     neuron = nir_of[lo:hi]
-    rounding = modes[M_ROUNDING]
-    saturating = consts[C_SAT_ON] != 0
+    rounding = modes.rounding
+    saturating = modes.saturating
     if is_cuba:
         als, sy = alpha_syn[lo:hi], syn[lo:hi]
         for i in range(n):
@@ -285,13 +347,13 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
             w[i] = w[i] + inp[i]
         if saturating:
             sat_count[p] += _saturate(w, consts)
-        last = modes[M_CUBA_LAST] == 1
+        last = modes.cuba_last
         for i in range(n):
             # the membrane's drive: this tick's synaptic current, or last tick's
             inp[i] = sy[i] if last else w[i]
             sy[i] = w[i]
-    subtract = modes[M_SUBTRACT] == 1
-    next_tick = modes[M_NEXT_TICK] == 1
+    subtract = modes.subtract
+    next_tick = modes.next_tick
     if next_tick and not subtract:
         for i in range(n):
             # snnTorch zero reset: (1 - reset) * mem, then this tick's input
@@ -467,15 +529,11 @@ def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, 
 
 
 @njit(cache=True)
-def run_sample(
-    n_ticks, n_slots, pop_lo, pop_hi, pop_is_input, pop_cuba, pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted,
-    nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
-    out_ptr, proj_lag, proj_int_drive, proj_pre_base, proj_width, proj_rows, proj_stride, buf_pad, int_drive,
-    pre_rows, blk, wpool,
-    in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
-):
-    """All ticks of one sample. ``in_flat``: its (ticks, in_cols) 0/1 input raster,
-    flattened; input population p at columns ``in_off[p]:``.
+def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count):
+    """All ticks of one sample of the network ``net`` (:class:`NetworkArrays`). ``in_flat``:
+    its (ticks, in_cols) 0/1 input raster, flattened; input population p at columns
+    ``in_off[p]:``. ``v_col[p] >= 0``: record population p's voltages into ``v_rec``
+    from that column on.
 
     A tick's spikes are lists of population-local internal indices (the keys of the
     row table). They are written to ``ev_neuron`` as global NIR indices, tick after tick, and
@@ -487,24 +545,34 @@ def run_sample(
     where ``pop_nir_sorted``: where the additions they cause are exact
     (integer weights whose sums fit the mantissa), any order gives the same bits,
     and internal order saves the sort."""
+    n_slots, buf_pad, modes, consts = net.n_slots, net.buf_pad, net.modes, net.consts
+    pop_lo, pop_hi, pop_is_input, pop_cuba = net.pop_lo, net.pop_hi, net.pop_is_input, net.pop_cuba
+    pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted = (net.pop_uniform, net.pop_int_drive, net.pop_channels,
+                                                                net.pop_nir_sorted)
+    nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset = (net.nir_of, net.alpha, net.alpha_syn, net.thr,
+                                                             net.fire_thr, net.ioff, net.vreset)
+    out_ptr, proj_lag, proj_int_drive = net.out_ptr, net.proj_lag, net.proj_int_drive
+    proj_pre_base, proj_width, proj_rows, proj_stride = net.proj_pre_base, net.proj_width, net.proj_rows, net.proj_stride
+    pre_rows, blk, wpool = net.pre_rows, net.blk, net.wpool
     n = alpha.shape[0]
     n_pops = pop_lo.shape[0]
     v = np.zeros_like(alpha)
     syn = np.zeros_like(alpha)
     work = np.zeros_like(alpha)
     # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
-    buf = np.zeros(n_slots * n + buf_pad[0], dtype=alpha.dtype)
+    buf = np.zeros(n_slots * n + buf_pad, dtype=alpha.dtype)
     # the same as exact int16 sums, for populations whose every input sum fits (pop_int_drive);
     # ``int_drive`` gives the type (the state's, and no room, where no population has int16 sums)
-    ibuf = np.zeros((n_slots * n + buf_pad[0]) if pop_int_drive.any() else 0, dtype=int_drive.dtype)
+    ibuf = np.zeros((n_slots * n + buf_pad) if pop_int_drive.any() else 0, dtype=net.int_drive.dtype)
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
     spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
     spikes = np.zeros(n + 4, dtype=np.int64)
     tmp = np.zeros(n + 4, dtype=np.int64)
     counts = np.zeros(max(pop_channels.max(), 1), dtype=np.int64)
-    fast = (modes[M_ROUNDING] == 0) & (consts[C_SAT_ON] == 0) & (modes[M_NEXT_TICK] == 0)
-    subtract = modes[M_SUBTRACT] == 1
+    # the chip's case: float arithmetic, no saturation, same-tick reset
+    fast = modes.rounding == 0 and not modes.saturating and not modes.next_tick
+    subtract = modes.subtract
     cap = ev_neuron.shape[0]
     n_ev = 0
     for t in range(n_ticks):
@@ -556,11 +624,9 @@ def run_sample(
 
 
 @njit(cache=True, nogil=True)
-def run_samples(first, step, n_ticks, n_slots, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
-                n_events):
+def run_samples(first, step, n_ticks, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events):
     """Samples ``first, first + step, ...`` of a batch, one after the other; arrays with
-    a leading batch axis are per sample, ``net`` is the tuple of network arrays that
-    :func:`run_sample` takes after ``n_slots``.
+    a leading batch axis are per sample, ``net`` is the :class:`NetworkArrays`.
 
     Releases the GIL: the engine runs one call per worker thread. A numpy array
     passed in from Python gets a reference count of its own in every call, so
@@ -570,5 +636,5 @@ def run_samples(first, step, n_ticks, n_slots, net, in_raster, in_off, v_col, v_
     added about 7 s to the first run)."""
     cols = in_raster.shape[2]
     for b in range(first, in_raster.shape[0], step):
-        n_events[b] = run_sample(n_ticks, n_slots, *net, in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b],
-                                 tick_end[b], ev_neuron[b], sat_count[b])
+        n_events[b] = run_sample(n_ticks, net, in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b], tick_end[b],
+                                 ev_neuron[b], sat_count[b])

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
-from emu.engine.kernels import C_HALF, C_INV_COEF, C_SAT_HI, C_SAT_LO, C_SAT_ON, M_COEF_MASK, M_CUBA_LAST, \
-    M_NEXT_TICK, M_ROUNDING, M_SEED, M_SUBTRACT
+from emu.engine.kernels import Constants, Modes, NetworkArrays
 from emu.network import Network, synapse_list
 from emu.profile import SemanticsProfile
 from emu.timing import schedule
@@ -121,114 +120,142 @@ def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, start
 
 
 @dataclass
-class CompiledNetwork:
-    """Flat arrays for :func:`emu.engine.kernels.run_sample`, plus what is needed to read results back."""
+class NeuronAxis:
+    """Populations in topological order on one internal neuron axis.
 
-    network: Network
-    profile: SemanticsProfile
-    numerics: Numerics
+    A population fed by a conv2d is stored channels-last (H, W, C), so that a
+    presynaptic spike adds contiguous rows of ``C_out`` weights; ``perm[name]``
+    gives each NIR index's place inside its population, ``nir_of`` the NIR
+    (global) index of every internal one.
+    """
+
     order: List[str]
     pop_lo: np.ndarray
     pop_hi: np.ndarray
-    n_slots: int
-    arrays: dict  # static kernel arguments by name
-    clipped_weights: Dict[str, int] = field(default_factory=dict)
-
-    @property
-    def n_neurons(self) -> int:
-        return int(self.pop_hi[-1])
-
-    def set_threshold(self, population: str, threshold) -> None:
-        """Give one population new thresholds (a scalar, or one per neuron in NIR order)
-        in place, as a rebuild with them would: for a calibration loop that tries many
-        values on one compiled network. ``self.network`` keeps its old values."""
-        i = self.order.index(population)
-        lo, hi = int(self.pop_lo[i]), int(self.pop_hi[i])
-        a = self.arrays
-        values = np.broadcast_to(np.asarray(threshold, np.float64), (hi - lo,))
-        thr = self.numerics.value(values)[a["nir_of"][lo:hi] - lo]
-        a["thr"][lo:hi] = thr
-        a["fire_thr"][lo:hi] = fire_threshold(thr, self.profile.spike_condition)
-        a["pop_uniform"][i] = uniform_parameters(a, lo, hi)
+    perm: Dict[str, np.ndarray]
+    nir_of: np.ndarray
+    channels_last: set
 
     @classmethod
-    def build(cls, network: Network, profile: SemanticsProfile) -> "CompiledNetwork":
-        network.validate()
-        num = Numerics.of(profile)
-        order, sched = schedule(network, profile)
-        pops = [network.populations[n] for n in order]
-        sizes = np.array([p.size for p in pops], dtype=np.int64)
+    def of(cls, network: Network, order: List[str]) -> "NeuronAxis":
+        sizes = np.array([network.populations[n].size for n in order], dtype=np.int64)
         pop_lo = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        pop_hi = pop_lo + sizes
-        n = int(sizes.sum())
-        conv_targets = {pr.post for pr in network.projections if pr.kind == "conv2d"}
-        perms = {}
-        internal_of = np.empty(n, np.int64)
-        for p, lo in zip(pops, pop_lo):
-            perms[p.name] = channels_last_perm(p.shape) if p.name in conv_targets else np.arange(p.size)
-            internal_of[lo:lo + p.size] = lo + perms[p.name]
-        nir_of = np.empty(n, np.int64)
-        nir_of[internal_of] = np.arange(n)
+        channels_last = {pr.post for pr in network.projections if pr.kind == "conv2d"}
+        perm, internal_of = {}, np.empty(int(sizes.sum()), np.int64)
+        for name, lo in zip(order, pop_lo):
+            p = network.populations[name]
+            perm[name] = channels_last_perm(p.shape) if name in channels_last else np.arange(p.size)
+            internal_of[lo:lo + p.size] = lo + perm[name]
+        nir_of = np.empty_like(internal_of)
+        nir_of[internal_of] = np.arange(len(internal_of))
+        return cls(order, pop_lo, pop_lo + sizes, perm, nir_of, channels_last)
 
-        params = {k: np.empty(n, num.state_dtype) for k in ("alpha", "alpha_syn", "thr", "ioff", "vreset")}
-        for p, lo in zip(pops, pop_lo):
-            vals = num.neuron_params(p)
-            idx = internal_of[lo:lo + p.size]
-            for key, name in (("alpha", "alpha"), ("alpha_syn", "alpha_syn"), ("thr", "threshold"),
-                              ("ioff", "i_offset"), ("vreset", "v_reset")):
-                params[key][idx] = vals[name]
-        params["fire_thr"] = fire_threshold(params["thr"], profile.spike_condition)
+    @property
+    def n(self) -> int:
+        return int(self.pop_hi[-1]) if len(self.pop_hi) else 0
 
-        pos = {name: i for i, name in enumerate(order)}
-        out_ptr = np.zeros(len(pops) + 1, np.int64)
-        proj_lag, proj_pre_base, proj_width, proj_rows, proj_stride = [], [], [], [], []
-        pre_rows, blk_rows, pool = [], [], []
-        # per post population: is every sum of its input buffers exact (integer weights,
-        # sum of |w| over a neuron's synapses below 2**mantissa)? Then the order of the
-        # additions cannot change a bit; below 2**15 they can even be int16 sums, which
-        # halve the bytes (and vector stores) of a scatter.
-        synapses, clipped = {}, {}
-        exact = {name: True for name in order}
-        abs_in = {name: np.zeros(p.size) for name, p in zip(order, pops)}
-        for j, pr, lag in sched:
+    def lo(self, name: str) -> int:
+        return int(self.pop_lo[self.order.index(name)])
+
+
+def neuron_parameters(network: Network, axis: NeuronAxis, num: Numerics, spike_condition: str) -> Dict[str, np.ndarray]:
+    """Per internal neuron, in the state dtype: alpha, alpha_syn, thr, fire_thr, ioff, vreset."""
+    params = {k: np.empty(axis.n, num.state_dtype) for k in ("alpha", "alpha_syn", "thr", "ioff", "vreset")}
+    for name, lo in zip(axis.order, axis.pop_lo):
+        p = network.populations[name]
+        vals = num.neuron_params(p)
+        idx = lo + axis.perm[name]
+        for key, field_name in (("alpha", "alpha"), ("alpha_syn", "alpha_syn"), ("thr", "threshold"),
+                                ("ioff", "i_offset"), ("vreset", "v_reset")):
+            params[key][idx] = vals[field_name]
+    params["fire_thr"] = fire_threshold(params["thr"], spike_condition)
+    return params
+
+
+@dataclass
+class Synapses:
+    """Every projection's quantized synapse list, and what its sums allow.
+
+    A population's sums are ``exact`` when every weight added to its input buffers is
+    an integer and the sum of |w| over any neuron's synapses stays below the state's
+    mantissa: then no order of additions can change a bit (spikes may be scattered
+    in internal order), and below 2**15 the sums fit int16 (``int_drive``: half the
+    bytes and vector stores of a scatter).
+    """
+
+    lists: Dict[int, tuple]
+    clipped: Dict[str, int]
+    exact: Dict[str, bool]
+    int8_weights: bool
+    int_drive: Dict[str, bool]
+
+    @classmethod
+    def of(cls, network: Network, sched, profile: SemanticsProfile, num: Numerics) -> "Synapses":
+        lists, clipped = {}, {}
+        exact = {name: True for name in network.populations}
+        abs_in = {name: np.zeros(p.size) for name, p in network.populations.items()}
+        for j, pr, _ in sched:
             post = network.populations[pr.post]
             w_int, n_clip = quantize_weights(pr.weight, profile, f"projection {pr.label}")
             if n_clip:
                 clipped[pr.label] = n_clip
-            synapses[j] = synapse_list(dataclasses.replace(pr, weight=w_int), network.populations[pr.pre], post)
-            added = num.weight_units(synapses[j][2]).astype(np.float64)
+            lists[j] = synapse_list(dataclasses.replace(pr, weight=w_int), network.populations[pr.pre], post)
+            added = num.weight_units(lists[j][2]).astype(np.float64)
             exact[pr.post] &= bool(np.all(np.trunc(added) == added))
-            abs_in[pr.post] += np.bincount(synapses[j][1], weights=np.abs(added), minlength=post.size)
+            abs_in[pr.post] += np.bincount(lists[j][1], weights=np.abs(added), minlength=post.size)
         mantissa = 2.0 ** (np.finfo(num.state_dtype).nmant + 1)
-        exact = {name: exact[name] and abs_in[name].max(initial=0) < mantissa for name in order}
+        exact = {name: exact[name] and abs_in[name].max(initial=0) < mantissa for name in exact}
         # weights stored as int8 (converted exactly on add) when they fit
         int8_weights = profile.weight_bits is not None and profile.weight_bits <= 8 and not num.fixed
         # int16 sums (of int8 weights) only feed the single-pass neuron loop (float state,
         # same-tick reset, no CubaLIF)
         single_pass = num.rounding == 0 and not num.fixed and profile.reset_timing == "same_tick"
-        int_drive = {p.name: int8_weights and single_pass and exact[p.name] and p.model not in ("input", "cuba_lif")
-                     and abs_in[p.name].max(initial=0) < 2**15 for p in pops}
+        int_drive = {name: int8_weights and single_pass and exact[name] and p.model not in ("input", "cuba_lif")
+                     and abs_in[name].max(initial=0) < 2**15 for name, p in network.populations.items()}
+        return cls(lists, clipped, exact, int8_weights, int_drive)
 
+
+@dataclass
+class Rows:
+    """The weight rows of every projection, in scatter order (see :func:`strided_rows`)."""
+
+    out_ptr: np.ndarray
+    lag: List[int]
+    pre_base: List[int]
+    width: List[int]
+    count: List[int]
+    stride: List[int]
+    pre_rows: np.ndarray
+    blk: np.ndarray
+    pool: np.ndarray
+    buf_end: int
+
+    @classmethod
+    def of(cls, network: Network, sched, axis: NeuronAxis, syn: Synapses) -> "Rows":
+        pos = {name: i for i, name in enumerate(axis.order)}
+        out_ptr = np.zeros(len(axis.order) + 1, np.int64)
+        lag, pre_base_of, widths, counts, strides, pre_rows, blk_rows, pool = [], [], [], [], [], [], [], []
         pre_base = w_count = n_rows = buf_end = 0
-        for j, pr, lag in sched:
+        for j, pr, lag_j in sched:
             pre = network.populations[pr.pre]
             out_ptr[pos[pr.pre] + 1] += 1
-            pre_nir, post_idx, w = synapses[j]
-            pre_idx = perms[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
-            post_int = perms[pr.post][post_idx]
+            pre_nir, post_idx, w = syn.lists[j]
+            pre_idx = axis.perm[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
+            post_int = axis.perm[pr.post][post_idx]
             srt = np.lexsort((post_int, pre_idx))
             pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
             new_row = np.ones(len(w), bool)
             new_row[1:] = (pre_idx[1:] != pre_idx[:-1]) | (post_int[1:] != post_int[:-1] + 1)
             starts = np.flatnonzero(new_row)
             lens = np.diff(np.append(starts, len(w)))
-            row_post = pop_lo[pos[pr.post]] + post_int[starts]
+            post_lo = axis.lo(pr.post)
+            row_post = post_lo + post_int[starts]
             # Where every pre neuron's rows fit one footprint (see strided_rows), a
             # spike adds whole vectors at computed places. Footprint rows past the
             # population add zeros to what follows (an input buffer never holds -0.0,
             # so +0.0 changes no value; the buffers end in `buf_pad` spare elements).
             layout = strided_rows(pre.size, pre_idx[starts], row_post, starts, lens, w,
-                                  16 if int_drive[pr.post] else 8, pop_lo[pos[pr.post]])
+                                  16 if syn.int_drive[pr.post] else 8, post_lo)
             if layout:
                 stride, count, width, first, blocks = layout
                 shared, offsets = share_rows(blocks.reshape(-1), np.arange(pre.size) * blocks.shape[1],
@@ -243,64 +270,99 @@ class CompiledNetwork:
                 blk_rows.append(np.stack([row_post, w_count + offsets, lens], axis=1))
                 n_rows += len(starts)
             pool.append(shared)
-            proj_lag.append(lag)
-            proj_pre_base.append(pre_base)
-            proj_width.append(width)
-            proj_rows.append(count)
-            proj_stride.append(stride)
+            lag.append(lag_j)
+            pre_base_of.append(pre_base)
+            widths.append(width)
+            counts.append(count)
+            strides.append(stride)
             pre_base += pre.size
             w_count += len(shared)
-        out_ptr = np.cumsum(out_ptr)
-        wpool = num.weight_units(np.concatenate(pool) if pool else np.zeros(0))
-        if int8_weights:
+        # per pre neuron (global over projections, from pre_base): of a footprint, its first
+        # post neuron and weight offset; else its first row in `blk` and its number of rows
+        pre_rows = _index_array(np.concatenate(pre_rows) if pre_rows else np.zeros((0, 2), np.int64))
+        # rows (first post neuron, weight offset, length)
+        blk = _index_array(np.concatenate(blk_rows) if blk_rows else np.zeros((0, 3), np.int64))
+        return cls(np.cumsum(out_ptr), lag, pre_base_of, widths, counts, strides, pre_rows, blk,
+                   np.concatenate(pool) if pool else np.zeros(0), buf_end)
+
+
+def modes_of(profile: SemanticsProfile, num: Numerics) -> Tuple[Modes, Constants]:
+    """A profile's neuron-pass choices and constants, as the kernels take them."""
+    modes = Modes(rounding=int(num.rounding), subtract=profile.reset_mode == "subtract",
+                  next_tick=profile.reset_timing == "next_tick", cuba_last=profile.cuba_current == "last_tick",
+                  saturating=bool(num.fixed), seed=int(profile.seed), coef_mask=int(num.coef_one) - 1)
+    t = num.state_dtype
+    return modes, Constants(half=t(0.5), inv_coef=t(1.0 / num.coef_one), sat_lo=t(num.sat_lo), sat_hi=t(num.sat_hi))
+
+
+@dataclass
+class CompiledNetwork:
+    """A network and a profile as :class:`emu.engine.kernels.NetworkArrays`, plus what is needed
+    to read results back."""
+
+    network: Network
+    profile: SemanticsProfile
+    numerics: Numerics
+    order: List[str]
+    pop_lo: np.ndarray
+    pop_hi: np.ndarray
+    arrays: NetworkArrays
+    clipped_weights: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.pop_hi[-1])
+
+    def set_threshold(self, population: str, threshold) -> None:
+        """Give one population new thresholds (a scalar, or one per neuron in NIR order)
+        in place, as a rebuild with them would: for a calibration loop that tries many
+        values on one compiled network. ``self.network`` keeps its old values."""
+        i = self.order.index(population)
+        lo, hi = int(self.pop_lo[i]), int(self.pop_hi[i])
+        a = self.arrays
+        values = np.broadcast_to(np.asarray(threshold, np.float64), (hi - lo,))
+        thr = self.numerics.value(values)[a.nir_of[lo:hi] - lo]
+        a.thr[lo:hi] = thr
+        a.fire_thr[lo:hi] = fire_threshold(thr, self.profile.spike_condition)
+        a.pop_uniform[i] = uniform_parameters(a._asdict(), lo, hi)
+
+    @classmethod
+    def build(cls, network: Network, profile: SemanticsProfile) -> "CompiledNetwork":
+        network.validate()
+        num = Numerics.of(profile)
+        order, sched = schedule(network, profile)
+        pops = [network.populations[n] for n in order]
+        axis = NeuronAxis.of(network, order)
+        params = neuron_parameters(network, axis, num, profile.spike_condition)
+        syn = Synapses.of(network, sched, profile, num)
+        rows = Rows.of(network, sched, axis, syn)
+        wpool = num.weight_units(rows.pool)
+        if syn.int8_weights:
             wpool = wpool.astype(np.int8)
-        max_lag = max(proj_lag, default=0)
+        pos = {name: i for i, name in enumerate(order)}
         # spikes of p are scattered in NIR order unless every target's sums are exact
         nir_sorted = np.zeros(len(pops), bool)
         for pr in network.projections:
-            nir_sorted[pos[pr.pre]] |= not exact[pr.post]
-
-        modes = np.zeros(6, np.int64)
-        modes[M_ROUNDING] = num.rounding
-        modes[M_SUBTRACT] = profile.reset_mode == "subtract"
-        modes[M_NEXT_TICK] = profile.reset_timing == "next_tick"
-        modes[M_CUBA_LAST] = profile.cuba_current == "last_tick"
-        modes[M_SEED] = profile.seed
-        modes[M_COEF_MASK] = int(num.coef_one) - 1
-        consts = np.zeros(5, num.state_dtype)
-        consts[C_HALF] = 0.5
-        consts[C_INV_COEF] = 1.0 / num.coef_one
-        consts[C_SAT_LO], consts[C_SAT_HI], consts[C_SAT_ON] = num.sat_lo, num.sat_hi, float(num.fixed)
-        arrays = dict(
-            pop_lo=pop_lo, pop_hi=pop_hi,
-            pop_is_input=np.array([p.model == "input" for p in pops]),
-            pop_cuba=np.array([p.model == "cuba_lif" for p in pops]),
-            pop_int_drive=np.array([int_drive[p.name] for p in pops]),
-            pop_uniform=np.array([uniform_parameters(params, lo, hi) for lo, hi in zip(pop_lo, pop_hi)]),
-            # channels of a channels-last (H, W, C) population, 1 for NIR order
-            pop_channels=np.array([p.shape[0] if p.name in conv_targets else 1 for p in pops], np.int64),
-            pop_nir_sorted=nir_sorted, nir_of=nir_of,
+            nir_sorted[pos[pr.pre]] |= not syn.exact[pr.post]
+        modes, consts = modes_of(profile, num)
+        i64 = lambda x: np.array(x, np.int64)  # noqa: E731
+        arrays = NetworkArrays(
+            n_slots=max(rows.lag, default=0) + 1,
+            pop_lo=axis.pop_lo, pop_hi=axis.pop_hi,
+            pop_is_input=np.array([p.model == "input" for p in pops], bool),
+            pop_cuba=np.array([p.model == "cuba_lif" for p in pops], bool),
+            pop_uniform=np.array([uniform_parameters(params, lo, hi) for lo, hi in zip(axis.pop_lo, axis.pop_hi)],
+                                 bool),
+            pop_int_drive=np.array([syn.int_drive[n] for n in order], bool),
+            pop_channels=i64([p.shape[0] if p.name in axis.channels_last else 1 for p in pops]),
+            pop_nir_sorted=nir_sorted, nir_of=axis.nir_of,
             alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], fire_thr=params["fire_thr"],
-            ioff=params["ioff"],
-            vreset=params["vreset"], modes=modes, consts=consts,
-            out_ptr=out_ptr.astype(np.int64), proj_lag=np.array(proj_lag, np.int64),
-            proj_int_drive=np.array([int_drive[pr.post] for _, pr, _ in sched]),
-            proj_pre_base=np.array(proj_pre_base, np.int64),
-            # a projection whose pre neurons each add one footprint (see strided_rows):
-            # `proj_rows` rows of `proj_width` weights (a multiple of 8), `proj_stride` apart;
-            # width 0: rows of their own lengths, listed in `blk`
-            proj_width=np.array(proj_width, np.int64), proj_rows=np.array(proj_rows, np.int64),
-            proj_stride=np.array(proj_stride, np.int64),
-            buf_pad=np.array([max(buf_end - n, 0)], np.int64),
-            # the type of the int16 buffers (the state's where no population has int16 sums)
-            int_drive=np.zeros(0, np.int16 if int8_weights else num.state_dtype),
-            # per pre neuron (global over projections, from proj_pre_base): of a footprint,
-            # its first post neuron and weight offset; else its first row in `blk` and
-            # its number of rows
-            pre_rows=_index_array(np.concatenate(pre_rows) if pre_rows else np.zeros((0, 2), np.int64)),
-            # rows (first post neuron, weight offset, length)
-            blk=_index_array(np.concatenate(blk_rows) if blk_rows else np.zeros((0, 3), np.int64)),
-            wpool=wpool,
+            ioff=params["ioff"], vreset=params["vreset"],
+            out_ptr=rows.out_ptr, proj_lag=i64(rows.lag),
+            proj_int_drive=np.array([syn.int_drive[pr.post] for _, pr, _ in sched], bool),
+            proj_pre_base=i64(rows.pre_base), proj_width=i64(rows.width), proj_rows=i64(rows.count),
+            proj_stride=i64(rows.stride), buf_pad=max(rows.buf_end - axis.n, 0),
+            int_drive=np.zeros(0, np.int16 if syn.int8_weights else num.state_dtype),
+            pre_rows=rows.pre_rows, blk=rows.blk, wpool=wpool, modes=modes, consts=consts,
         )
-        return cls(network, profile, num, order, pop_lo, pop_hi, max_lag + 1, arrays, clipped)
-
+        return cls(network, profile, num, order, axis.pop_lo, axis.pop_hi, arrays, syn.clipped)
