@@ -21,7 +21,7 @@ def profiles(draw, arithmetic=None):
         spike_condition=draw(st.sampled_from((">", ">="))),
         synaptic_latency=draw(st.integers(0, 2)),
         weight_bits=draw(st.sampled_from((None, 5, 8))),
-        weight_rounding=draw(st.sampled_from(("truncate", "nearest"))),
+        weight_rounding=draw(st.sampled_from(("truncate", "nearest", "nearest_even"))),
         weight_overflow="saturate",
         cuba_current=draw(st.sampled_from(("this_tick", "last_tick"))),
         membrane_bits=draw(st.sampled_from((12, 16, 24, 32))),

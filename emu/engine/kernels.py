@@ -325,8 +325,9 @@ def _saturate(x, consts):
 @njit(cache=True)
 def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, reset_prev, spiked, work,
                        alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts, scratch, sat_count):
-    """Leak, integrate, fire and reset neurons [lo, hi) of population p at tick t,
-    taking their input from ``buf[slot_base + lo : slot_base + hi]`` (and clearing it).
+    """:func:`emu.neuron.update` (synapse, decay, integrate, fire, reset, in every profile)
+    for neurons [lo, hi) of population p at tick t, taking their input from
+    ``buf[slot_base + lo : slot_base + hi]`` (and clearing it).
 
     A few simple passes over views of the population, each branch-free inside
     (mode switches sit outside the loops), indexed from 0 so that numba needs no
@@ -387,7 +388,8 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
 
 @njit(cache=True, inline="always")
 def _lif_float(v, drive, alpha, ioff, thr, fire_thr, vreset, subtract):
-    """One neuron, one tick, float arithmetic, same-tick reset: (new v, fired)."""
+    """One neuron, one tick, float arithmetic, same-tick reset: (new v, fired). The steps
+    decay, integrate, fire and reset of :mod:`emu.neuron`, in the same order of operations."""
     vi = alpha * v + _cast_like(drive, v) + ioff
     fire = vi > fire_thr
     r = vi - thr if subtract else vreset
