@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Union
 import nir
 import numpy as np
 
+from emu.errors import UserError
 from emu.network import Network, NetworkError, Population, Projection, topological_order
 from emu.network import conv_output_shape, pooled_shape
 
@@ -27,7 +28,7 @@ WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)
 CHIP_MODELS = {"conv": "lif_conv2d", nir.CubaLIF: "lif_curr_exp_no_delay", "default": "lif_no_delay"}
 
 
-class NIRImportError(ValueError):
+class NIRImportError(UserError):
     """A NIR file or graph that cannot be converted; the message names node and field."""
 
 

@@ -217,7 +217,7 @@ def test_bad_inputs():
         attribute(net, x, output="in", progress=False)
     with pytest.raises(AttributionError, match="output population 'nope'"):
         attribute(net, x, output="nope", progress=False)
-    from emu.engine import InputError
+    from emu.inputs import InputError
 
     with pytest.raises(InputError, match="does not fit"):
         attribute(net, np.zeros((10, 4), bool), progress=False)

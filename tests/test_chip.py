@@ -17,9 +17,10 @@ import nir
 import numpy as np
 import pytest
 
-from emu import chip
 from emu.chip import (ChipBackendUnavailable, ChipBudget, ManifestMismatch, check_manifest, fit_warnings,
-                      load_chip_recording, prepare_chip_job, run_on_backend, save_chip_recording, write_chip_script)
+                      load_chip_recording, prepare_chip_job, run_on_backend, write_chip_script)
+from emu.chip import host, manifest as chip_manifest
+from emu.chip.host import save_chip_recording
 from emu.cli import main
 from emu.network import Network, Population, Projection
 from emu.nir_import import ConversionOptions, from_nir
@@ -187,14 +188,14 @@ def test_script_is_python_and_carries_options_ticks_and_shared_code(files, tmp_p
     options = ast.literal_eval(consts["OPTIONS"])
     assert options == dict(dt=1e-3, integrator="forward", weight_scale=2.5, weight_max=127, scale_percentile=None,
                            conn_delay=0, reset="zero")
-    assert set(options) == set(chip.OPTION_FIELDS)
+    assert set(options) == set(chip_manifest.OPTION_FIELDS)
     assert ast.literal_eval(consts["RECORD"]) == ["spikes", "v"]
-    assert ast.literal_eval(consts["MODEL_SHA256"]) == chip.sha256_file(files[0])
-    assert ast.literal_eval(consts["INPUT_SHA256"]) == chip.sha256_file(files[1])
-    for fn in chip.HOST_FUNCTIONS:  # the project's own functions, verbatim
+    assert ast.literal_eval(consts["MODEL_SHA256"]) == chip_manifest.sha256_file(files[0])
+    assert ast.literal_eval(consts["INPUT_SHA256"]) == chip_manifest.sha256_file(files[1])
+    for fn in host.HOST_FUNCTIONS:  # the project's own functions, verbatim
         assert inspect.getsource(fn) in text
     assert "def save_chip_recording(spikes_by_pop, voltages_by_pop, manifest, path, ticks):" in text
-    assert ast.literal_eval(consts["HOST_CODE_SHA256"]) == chip.host_code_sha256()
+    assert ast.literal_eval(consts["HOST_CODE_SHA256"]) == host.host_code_sha256()
 
 
 def test_script_runs_end_to_end_on_fake_spinnaker2(files, tmp_path, fake_s2, monkeypatch):
@@ -228,7 +229,7 @@ def test_script_runs_end_to_end_on_fake_spinnaker2(files, tmp_path, fake_s2, mon
     assert np.flatnonzero(rec.raster("input", 0)[:, 3]).tolist() == [0, 28] and "input" not in rec.v
     manifest = rec.meta["manifest"]
     assert manifest["py_spinnaker2_version"] == "0.0-fake" and manifest["ticks"] == TICKS
-    assert manifest["model_sha256"] == chip.sha256_file(files[0])
+    assert manifest["model_sha256"] == chip_manifest.sha256_file(files[0])
     assert manifest["options"]["weight_scale"] == 2.5
     loaded = load_chip_recording(out, *files, OPTIONS, TICKS, reset="zero")
     assert np.array_equal(loaded.raster("lif1", 0), rec.raster("lif1", 0))

@@ -1,14 +1,13 @@
 """compare / report / the `compare` subcommand, on the braille chip-vs-snnTorch pair and on small cases."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 from conftest import GOLDEN
-from validate import commands
+from emu.cli import main
 from validate.compare import CompareError, build_report, compare, pair_populations
 from emu.spike_io import load_recording, save_recording
 from emu.spikes import UNNAMED, Recording
@@ -162,10 +161,7 @@ def test_report_escapes_text(tmp_path):
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="s2emu")
-    commands.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.handler(args)
+    return main(argv)
 
 
 def test_cli_compare_writes_summary_and_report(tmp_path, capsys):

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from emu.cli import main
-from emu.demo import MODEL, chip_profile, conversion
+from emu.apps.demo import MODEL, chip_profile, conversion
 from emu.engine import Emulator
-from emu.gesture.data import load_dvsgesture
-from emu.gesture.export import from_nir as torch_from_nir
+from emu.apps.gesture.data import load_dvsgesture
+from emu.apps.gesture.export import from_nir as torch_from_nir
 from emu.nir_import import from_nir, read_nir
 
 
@@ -44,7 +44,7 @@ def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys):
 def test_demo_ptq_matches_the_converter_scaling():
     """The emulated chip model (percentile auto-scale + truncation) equals the PTQ artifact."""
     from emu.numerics import quantize_weights
-    from emu.gesture.ptq import quantize
+    from emu.apps.gesture.ptq import quantize
 
     graph = read_nir(MODEL)
     q, report = quantize(graph, percentile=99.9)

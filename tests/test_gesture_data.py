@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tonic
 
-from emu.gesture.data import (
+from emu.apps.gesture.data import (
     CLASSES, DVSGesture, DatasetLayoutError, FrameWindow, SynthConfig, event_transform,
     generate_events, load_dvsgesture, write_events, write_synthetic_dataset)
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from emu.gesture.export import from_nir, to_nir
-from emu.gesture.model import SpikingSequential, gesture_net, leaky
-from emu.gesture.ptq import choose_percentile, populations, quantize
+from emu.apps.gesture.export import from_nir, to_nir
+from emu.apps.gesture.model import SpikingSequential, gesture_net, leaky
+from emu.apps.gesture.ptq import choose_percentile, populations, quantize
 
 
 def _trained_like(seed=0, **kwargs):

@@ -6,9 +6,10 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from emu.gesture.data import SynthConfig, load_dvsgesture, write_synthetic_dataset
-from emu.gesture.model import SumPool2d, gesture_net, predict
-from emu.gesture.train import evaluate, main, train
+from emu.apps.gesture.data import SynthConfig, load_dvsgesture, write_synthetic_dataset
+from emu.apps.gesture.model import SumPool2d, gesture_net, predict
+from emu.apps.gesture.train import evaluate, train
+from emu.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +101,10 @@ def test_checkpoint_resume_continues_the_same_run(synthetic_frames, tmp_path):
 
 def test_command_line_trains_and_writes_nir(tmp_path):
     out = tmp_path / "net.nir"
-    history = main(["--root", str(tmp_path), "--synthetic", "1", "--epochs", "1", "--ticks", "20",
-                    "--batch-size", "11", "--checkpoint", str(tmp_path / "c.pt"), "--nir", str(out),
-                    "--quiet", "--threads", "1"])
+    assert main(["train", "--root", str(tmp_path), "--synthetic", "1", "--epochs", "1", "--ticks", "20",
+                 "--batch-size", "11", "--checkpoint", str(tmp_path / "c.pt"), "--nir", str(out),
+                 "--quiet", "--threads", "1"]) == 0
+    history = torch.load(tmp_path / "c.pt", weights_only=False)["history"]
     assert len(history) == 1 and 0 <= history[0]["test_acc"] <= 1
     graph = nir.read(out)
     assert graph.nodes["conv1"].weight.shape == (16, 2, 5, 5)

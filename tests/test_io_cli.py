@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from emu.cli import main
-from emu.engine import Emulator, InputError
+from emu.engine import Emulator
+from emu.inputs import InputError
 from emu.spike_io import InputFileError, load_recording, read_input
 from emu.network import Network, Population, Projection
 from emu.nir_import import ConversionOptions, from_nir

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from emu.chip import fit_warnings
-from emu.gesture.ptq import quantize as ptq_quantize
+from emu.apps.gesture.ptq import quantize as ptq_quantize
 from emu.network import Network, Population, Projection
 from emu.numerics import WeightRangeError, quantize, quantize_weights, round_weights, weight_bits, weight_max
 from emu.profile import SemanticsProfile
-from emu.quant.qat import ChipWeightQuant
+from emu.apps.gesture.qat import ChipWeightQuant
 
 # halves tell the three modes apart; 127 makes every path's scale exactly 1
 W = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.7, -3.7, 127.0])

@@ -8,10 +8,10 @@ import torch
 
 from emu.cli import main
 from emu.engine import Emulator
-from emu.gesture.model import gesture_net
+from emu.apps.gesture.model import gesture_net
 from emu.nir_import import ConversionOptions, from_nir
 from emu.profile import SemanticsProfile
-from emu.quant.qat import ChipWeightQuant, export_integer, integer_weights, quantization_aware
+from emu.apps.gesture.qat import ChipWeightQuant, export_integer, integer_weights, quantization_aware
 
 
 @pytest.mark.parametrize("bits,percentile,rounding", [(8, None, "truncate"), (5, None, "nearest"), (8, 99.0, "truncate")])
@@ -74,8 +74,8 @@ def small_gesture(tmp_path_factory):
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from emu.gesture.export import to_nir
-    from emu.gesture.model import SpikingSequential, leaky
+    from emu.apps.gesture.export import to_nir
+    from emu.apps.gesture.model import SpikingSequential, leaky
 
     torch.manual_seed(3)
     net = SpikingSequential(OrderedDict([("conv1", nn.Conv2d(2, 4, 4, stride=4, bias=False)), ("lif1", leaky()),
@@ -96,7 +96,7 @@ def small_gesture(tmp_path_factory):
 
 
 def _run(small_gesture, out, points, epochs=1, **kw):
-    from emu.quant import sweep as sw
+    from emu.apps import sweep as sw
 
     model, x, y, train_set = small_gesture
     training = sw.QatTraining(lambda: train_set, epochs=epochs, batch_size=4)
@@ -104,7 +104,7 @@ def _run(small_gesture, out, points, epochs=1, **kw):
 
 
 def test_sweep_cli_runs_ptq_and_qat_points_and_qat_graphs_hold_w_bit_integers(small_gesture, tmp_path):
-    from emu.quant import sweep as sw
+    from emu.apps import sweep as sw
 
     model = small_gesture[0]
     out = tmp_path / "r.jsonl"
@@ -131,7 +131,7 @@ def test_sweep_cli_runs_ptq_and_qat_points_and_qat_graphs_hold_w_bit_integers(sm
 
 def test_qat_without_fine_tuning_is_ptq(small_gesture, tmp_path):
     """0 epochs: the integer graph converted unscaled runs exactly as ptq's automatic scale does."""
-    from emu.quant import sweep as sw
+    from emu.apps import sweep as sw
 
     rows = {r["key"]: r for r in _run(small_gesture, tmp_path / "r.jsonl",
                                       sw.grid([8, 4], [16], ["nearest"], ["ptq", "qat"]), epochs=0)}
@@ -145,8 +145,8 @@ def test_qat_without_fine_tuning_is_ptq(small_gesture, tmp_path):
 
 
 def test_resumed_sweep_reuses_the_trained_qat_graph(small_gesture, tmp_path, monkeypatch):
-    from emu.gesture import train as gesture_train
-    from emu.quant import sweep as sw
+    from emu.apps.gesture import train as gesture_train
+    from emu.apps import sweep as sw
 
     out = tmp_path / "r.jsonl"
     _run(small_gesture, out, sw.grid([4], [16], ["truncate"], ["qat"]))
@@ -163,7 +163,7 @@ def test_resumed_sweep_reuses_the_trained_qat_graph(small_gesture, tmp_path, mon
 
 
 def test_qat_graph_trained_otherwise_is_refused(small_gesture, tmp_path):
-    from emu.quant import sweep as sw
+    from emu.apps import sweep as sw
 
     out = tmp_path / "r.jsonl"
     _run(small_gesture, out, sw.grid([4], [16], ["truncate"], ["qat"]), epochs=1)
@@ -174,9 +174,9 @@ def test_qat_graph_trained_otherwise_is_refused(small_gesture, tmp_path):
 
 
 def test_failed_qat_training_is_recorded_as_error_rows_and_retrained(small_gesture, tmp_path, monkeypatch):
-    from emu.gesture import train as gesture_train
-    from emu.quant import sweep as sw
-    from emu.quant.qat import ChipWeightQuant
+    from emu.apps.gesture import train as gesture_train
+    from emu.apps import sweep as sw
+    from emu.apps.gesture.qat import ChipWeightQuant
 
     real_train = gesture_train.train
 
@@ -200,7 +200,7 @@ def test_failed_qat_training_is_recorded_as_error_rows_and_retrained(small_gestu
 
 
 def test_qat_without_training_data_is_a_clear_error(small_gesture, tmp_path, capsys):
-    from emu.quant import sweep as sw
+    from emu.apps import sweep as sw
 
     model, x, y, _ = small_gesture
     assert main(["sweep", str(model), "--data", str(model.parent / "test.npz"), "--method", "ptq,qat",

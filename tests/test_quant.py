@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from emu.network import Network, Population, Projection
-from emu.quant import sweep as sw
-from emu.quant.memory import fit_table
+from emu.apps import sweep as sw
+from emu.chip.budget import fit_table
 
 OPTIONS = dict(dt=1.0, integrator="forward", weight_scale="auto", scale_percentile=None, conn_delay=0,
                allow_unsupported=False)
@@ -70,6 +70,24 @@ def test_fit_table_agrees_with_hand_counts():
     ta = fit_table(_hand_net(), ticks=None, max_atoms_per_core={"lif": 2})
     r = ta["rows"][1]
     assert (r["pes"], r["synapse_bytes"], r["state_bytes"]) == (3, 80, 64)
+
+
+def test_fit_and_sweep_report_the_same_bytes_per_population(tiny, tmp_path, capsys):
+    """One memory model: `s2emu fit` and a sweep point of the same model and options agree."""
+    from emu.cli import main
+
+    path, x, y, d = tiny
+    conversion = ["--integrator", "forward", "--auto-scale", "--scale-percentile", "99.9"]
+    assert main(["fit", str(path), "--json", *conversion]) == 0
+    fit = {r["population"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    out = tmp_path / "r.jsonl"
+    assert main(["sweep", str(path), "--data", str(d / "data.npz"), "--weight-bits", "8", "--membrane-bits", "32",
+                 "--rounding", "truncate", "--workers", "0", *conversion, "--out", str(out)]) == 0
+    row = sw.read_results(out)[0]
+    for name, mem in row["memory_per_population"].items():
+        for key in ("synapse_bytes", "state_bytes", "pes", "total_bytes"):
+            assert mem[key] == fit[name][key], (name, key)
+    assert fit["lif1"]["synapse_bytes"] > 0 and row["memory_bytes"] == sum(r["total_bytes"] for r in fit.values())
 
 
 def test_fit_cli(tiny, capsys):
@@ -137,8 +155,10 @@ def test_full_grid_and_report(tiny, tmp_path):
     assert {r["key"] for r in rows} == {sw.point_key(p) for p in sw.grid([8, 4], [16, 32], sw.ROUNDINGS)}
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["spike_mismatch"] <= 1 and r["samples"] == 6
-        assert r["weight_bytes"] == -(-r["synapses"] * r["weight_bits"] // 8) or r["weight_bytes"] > 0
-        assert r["state_bytes"] == 6 * r["membrane_bits"] // 8 + 3 * r["membrane_bits"] // 8
+        pops = r["memory_per_population"]
+        assert r["memory_bytes"] == sum(m["total_bytes"] for m in pops.values())
+        # 28 B of parameters per neuron beside a membrane of membrane_bits
+        assert pops["lif1"]["state_bytes"] == 6 * (28 + r["membrane_bits"] // 8)
     w8 = [r for r in rows if r["weight_bits"] == 8]
     w4 = [r for r in rows if r["weight_bits"] == 4]
     assert min(r["memory_bytes"] for r in w8) > max(r["memory_bytes"] for r in w4 if r["membrane_bits"] == 16) - 1
@@ -164,14 +184,28 @@ def test_resume_does_not_redo_points(tiny, tmp_path):
     assert CALLS == []
 
 
+FAIL_KEYS = set()
+
+
+def failing_one(task):
+    """evaluate_point, except that the points in FAIL_KEYS fail inside it (a crash of the emulator)."""
+    if sw.point_key(task["point"]) in FAIL_KEYS:
+        task = dict(task, model="/nonexistent/model.nir")
+    return sw.evaluate_point(task)
+
+
 def test_failed_point_recorded_and_retried(tiny, tmp_path):
     path, x, y, _ = tiny
     out = tmp_path / "r.jsonl"
     pts = sw.grid([8], [16, 32], ["truncate"])
     bad = sw.point_key(pts[1])
-    rows = sw.run_sweep(path, x, y, pts, out, options=OPTIONS, workers=0, fail_keys=[bad])
+    FAIL_KEYS.add(bad)
+    try:
+        rows = sw.run_sweep(path, x, y, pts, out, options=OPTIONS, workers=0, evaluate=failing_one)
+    finally:
+        FAIL_KEYS.clear()
     by = {r["key"]: r for r in rows}
-    assert by[bad]["status"] == "error" and "requested failure" in by[bad]["error"]
+    assert by[bad]["status"] == "error" and "no such NIR file" in by[bad]["error"]
     assert by[sw.point_key(pts[0])]["status"] == "ok"
     rows = sw.latest(sw.run_sweep(path, x, y, pts, out, options=OPTIONS, workers=0))
     assert {r["status"] for r in rows} == {"ok"} and len(rows) == 2

@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.engine import Emulator, InputError
+from emu.engine import Emulator
+from emu.inputs import InputError
 from emu.spikes import RecordingError
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile

@@ -42,8 +42,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from emu.errors import UserError
 from emu.numerics import quantize_weights
-from emu.engine import Emulator, normalize_inputs
+from emu.engine import Emulator
+from emu.inputs import normalize_inputs
 from emu.network import Network
 from emu.profile import SemanticsProfile
 from emu.timing import align, latency_shifts
@@ -51,7 +53,7 @@ from emu.timing import align, latency_shifts
 from .report import Report, mismatch_bars, waterfall_chart
 
 
-class AttributionError(ValueError):
+class AttributionError(UserError):
     """Bad attribution inputs (labels, output population, factors)."""
 
 

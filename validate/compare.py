@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
+from emu.errors import UserError
 from emu.spikes import Recording
 from .report import Report, divergence_heatmap, lag_figure, mismatch_bars, raster_figure
 
@@ -27,7 +28,7 @@ MAX_REPORT_ROWS = 200
 """At most this many per-neuron rows go into the HTML report (the summary has them all)."""
 
 
-class CompareError(ValueError):
+class CompareError(UserError):
     """Two recordings cannot be compared (shapes, populations); the message names both files."""
 
 

@@ -36,13 +36,14 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from emu.errors import UserError
 from emu.network import Network
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording, as_spike_raster
 from emu.timing import align, projection_lags
 
 
-class LocalizeError(ValueError):
+class LocalizeError(UserError):
     """Two runs that cannot be localized against each other (populations, shapes)."""
 
 

@@ -65,13 +65,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emu.engine.emulator import Inputs, normalize_inputs
+from emu.errors import UserError
+from emu.inputs import Inputs, normalize_inputs
 from emu.spikes import Recording
 from emu.network import Network, Projection
 from emu.timing import projection_lags
 
 
-class RunnerError(ValueError):
+class RunnerError(UserError):
     """A network the snnTorch runner cannot express (the message names population or projection)."""
 
 

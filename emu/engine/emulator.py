@@ -8,17 +8,17 @@ in NIR neuron order, voltages in chip units (as the chip holds them).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
 import numba
 import numpy as np
 
 from emu.engine.kernels import NetworkArrays, run_samples
 from emu.engine.layout import CompiledNetwork
-from emu.errors import UserError
+from emu.inputs import Inputs, normalize_inputs
 from emu.network import Network
 from emu.profile import SemanticsProfile
-from emu.spikes import Recording, as_spike_raster
+from emu.spikes import Recording
 
 
 def run_batch(net: NetworkArrays, n_ticks: int, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
@@ -38,66 +38,6 @@ def run_batch(net: NetworkArrays, n_ticks: int, in_raster, in_off, v_col, v_rec,
     with ThreadPoolExecutor(workers) as pool:
         for done in [pool.submit(worker, w) for w in range(workers)]:
             done.result()
-
-
-class InputError(UserError):
-    """Input spikes do not fit the network (shape, values, ticks)."""
-
-
-Inputs = Union[np.ndarray, Dict[str, np.ndarray], Recording]
-
-
-def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = None):
-    """Input rasters as ``{population: (B, T, N) bool}`` and the tick count.
-
-    Rasters shorter than ``ticks`` are padded with silence; longer ones are an
-    error (nothing is silently dropped).
-    """
-    names = network.inputs
-    if isinstance(inputs, Recording):
-        inputs = {n: inputs.raster(n) for n in inputs.populations if n in names}
-    if not isinstance(inputs, dict):
-        if len(names) != 1:
-            raise InputError(f"network has {len(names)} input populations {names}: pass a dict name -> raster")
-        inputs = {names[0]: inputs}
-    unknown = set(inputs) - set(names)
-    if unknown:
-        raise InputError(f"inputs for unknown population(s) {sorted(unknown)}; input populations are {names}")
-    missing = set(names) - set(inputs)
-    if missing:
-        raise InputError(f"no input given for population(s) {sorted(missing)}")
-    out, batch, length = {}, None, None
-    for name, arr in inputs.items():
-        pop = network.populations[name]
-        a = np.asarray(arr)
-        shape = pop.shape
-        if a.shape[-len(shape):] == shape and a.ndim in (len(shape) + 1, len(shape) + 2):
-            a = a.reshape(a.shape[: a.ndim - len(shape)] + (pop.size,))
-        if a.ndim == 2:
-            a = a[None]
-        if a.ndim != 3 or a.shape[2] != pop.size:
-            raise InputError(
-                f"input {name!r}: raster of shape {np.shape(arr)} does not fit population shape {shape} "
-                f"(expected (T, {pop.size}) or (B, T, {pop.size}) or trailing axes {shape})"
-            )
-        if a.dtype != bool:
-            a = as_spike_raster(a, f"input {name!r}", ndim=None)
-        if batch not in (None, a.shape[0]) or length not in (None, a.shape[1]):
-            raise InputError(f"input {name!r}: batch/tick axes {a.shape[:2]} differ from other inputs ({batch}, {length})")
-        batch, length = a.shape[0], a.shape[1]
-        out[name] = a
-    ticks = length if ticks is None else int(ticks)
-    if ticks < 0:
-        raise InputError(f"ticks must be >= 0, got {ticks}")
-    if length > ticks:
-        extra = sum(int(a[:, ticks:].sum()) for a in out.values())
-        if extra:
-            raise InputError(f"inputs have {extra} spikes at or after tick {ticks}; run more ticks or cut the input")
-    for name, a in out.items():
-        if length < ticks:
-            a = np.concatenate([a, np.zeros((a.shape[0], ticks - length, a.shape[2]), bool)], axis=1)
-        out[name] = a[:, :ticks]
-    return out, ticks
 
 
 class Emulator:

@@ -1,4 +1,4 @@
-"""snnTorch <-> NIR for the DVS-gesture conv nets (:class:`~emu.gesture.model.SpikingSequential`).
+"""snnTorch <-> NIR for the DVS-gesture conv nets (:class:`~emu.apps.gesture.model.SpikingSequential`).
 
 Parameter mapping (``snn.Leaky`` -> ``nir.LIF``), chosen for the SpiNNaker2
 converter's FORWARD integrator (SPINNAKER2.md section 3: ``alpha = 1 - dt/tau``,

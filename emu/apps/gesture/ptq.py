@@ -30,8 +30,7 @@ import numpy as np
 
 from emu.numerics import quantize as quantize_integers, weight_max
 
-from .export import chain, from_nir
-from .train import evaluate
+from .export import chain
 
 WEIGHT_NODES = (nir.Conv2d, nir.Linear, nir.Affine)
 NEURON_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI)
@@ -117,7 +116,7 @@ def rescale_population(graph: nir.NIRGraph, lif_name: str, inputs: Sequence[str]
 def choose_percentile(graph: nir.NIRGraph, score: Callable[[nir.NIRGraph], float],
                       percentiles: Sequence[float] = DEFAULT_PERCENTILES, rounding: str = "trunc") -> dict:
     """Quantize with each percentile, score each quantized graph with ``score``
-    (higher is better, e.g. :func:`accuracy_score` on calibration data) and keep the
+    (higher is better, e.g. the accuracy on calibration data) and keep the
     best; the earliest percentile in the list wins a tie.
 
     Returns ``{"percentile", "graph", "report", "scores": {percentile: score}}``.
@@ -131,9 +130,3 @@ def choose_percentile(graph: nir.NIRGraph, score: Callable[[nir.NIRGraph], float
             best = (scores[float(p)], p, quantized, report)
     _, p, quantized, report = best
     return {"percentile": float(p), "graph": quantized, "report": report, "scores": scores}
-
-
-def accuracy_score(dataset, batch_size: int = 16) -> Callable[[nir.NIRGraph], float]:
-    """A ``score`` for :func:`choose_percentile`: accuracy of the graph, imported into
-    snnTorch, on ``dataset`` (``(frames (T, 2, 32, 32), label)`` samples)."""
-    return lambda graph: evaluate(from_nir(graph), dataset, batch_size)

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from emu.apps.gesture.export import to_nir
+from emu.apps.gesture.ptq import populations, rescale_population
 from emu.numerics import round_weights, weight_max
 
 
@@ -91,13 +93,10 @@ def export_integer(model, dt: float = 1e-3):
     Each quantized layer's weight becomes the integers its forward pass uses
     (:func:`integer_weights`, within ±wmax of its bit width), and the bias of that
     layer and the voltages of the LIF it feeds are multiplied by the layer's scale
-    (:func:`emu.gesture.ptq.rescale_population`): the graph then converts with
-    ``weight_scale=None``. The report is :func:`emu.gesture.ptq.quantize`'s shape:
+    (:func:`emu.apps.gesture.ptq.rescale_population`): the graph then converts with
+    ``weight_scale=None``. The report is :func:`emu.apps.gesture.ptq.quantize`'s shape:
     ``n_clipped`` and per population ``w_scale``, ``weight_max``, ``inputs``,
     ``n_weights``, ``n_clipped``."""
-    from emu.gesture.export import to_nir
-    from emu.gesture.ptq import populations, rescale_population
-
     graph = to_nir(model, dt=dt)
     layers = {name: (quant, w) for name, quant, w in _quantized_layers(model)}
     report = {"n_clipped": 0, "populations": {}}

@@ -15,33 +15,40 @@ import json
 import time
 from pathlib import Path
 
+import nir
 import numpy as np
+import torch
+from tqdm import tqdm
 
-MODEL = Path(__file__).parent / "models" / "gesture_float.nir"
+from emu.apps.gesture.data import SynthConfig, load_dvsgesture, write_synthetic_dataset
+from emu.apps.gesture.export import from_nir as trainable_from_nir
+from emu.apps.gesture.ptq import quantize
+from emu.engine import Emulator
+from emu.nir_import import ConversionOptions, from_nir, read_nir
+from emu.profile import SemanticsProfile
+from emu.spike_io import atomic_write
+from emu.timing import depth as timing_depth
+from emu.timing import latency_shifts
+from validate.attribution import attribute
+from validate.report import Report, mismatch_bars, raster_figure
+
+MODEL = Path(__file__).parents[1] / "models" / "gesture_float.nir"
 DEMO_SEED = 2026  # the shipped model was trained on seed 0: the demo's test samples are new
 
 
 def conversion(percentile: float):
     """How the demo converts the float model for the chip: the paper's PTQ as converter options."""
-    from emu.nir_import import ConversionOptions
-
     return ConversionOptions(dt=1e-3, integrator="forward", weight_scale="auto", scale_percentile=percentile,
                              conn_delay=0)
 
 
 def chip_profile():
     """The chip; weights above the percentile scale are clipped (and counted), as PTQ does."""
-    from emu.profile import SemanticsProfile
-
     return SemanticsProfile.chip(weight_overflow="saturate")
 
 
 def load_test_set(data, out: Path, per_class: int, ticks: int):
     """(frames (N, T, 2, 32, 32) bool, labels) from the real set or a synthetic test split."""
-    from tqdm import tqdm
-
-    from emu.gesture.data import SynthConfig, load_dvsgesture, write_synthetic_dataset
-
     root = Path(data) if data else out / "data"
     if not data and not (root / "DVSGesture").exists():
         print(f"writing a synthetic DVS-gesture test split ({per_class} per class) to {root} ...")
@@ -58,11 +65,7 @@ def load_test_set(data, out: Path, per_class: int, ticks: int):
 
 def run_float(graph, frames: np.ndarray):
     """snnTorch float run: output spikes (N, T, 11) and every LIF layer's spikes (N, T, neurons)."""
-    import torch
-
-    from emu.gesture.export import from_nir
-
-    model = from_nir(graph)  # float32, as the model is trained
+    model = trainable_from_nir(graph)  # float32, as the model is trained
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny per-step ops: one thread is faster on a busy 2-core machine
     try:
@@ -79,9 +82,6 @@ def aligned_chip_spikes(result, network, ticks: int) -> dict:
     """Every neuron layer's chip spikes (N, ticks, neurons), shifted back by its depth
     (one tick per connection) so that tick t lines up with snnTorch's tick t; and
     the shifts."""
-    from emu.profile import SemanticsProfile
-    from emu.timing import latency_shifts
-
     shifts = latency_shifts(network, chip_profile(), SemanticsProfile.snntorch(), reference_delays=False)
     layers = [n for n in shifts if network.populations[n].model != "input"]
     return {n: result.raster(n)[:, shifts[n]:shifts[n] + ticks] for n in layers}, {n: shifts[n] for n in layers}
@@ -98,20 +98,16 @@ def layer_mismatch(float_spikes: dict, chip_spikes: dict, shifts: dict) -> list:
     return rows
 
 
-def run_demo(args) -> int:
-    from validate.attribution import attribute
-    from validate.report import Report, mismatch_bars, raster_figure
-
-    from emu.engine import Emulator
-    from emu.nir_import import from_nir, read_nir
-    from emu.timing import depth as timing_depth
-
+def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, percentile: float = 99.9,
+             out="s2emu-demo") -> dict:
+    """The demo (module doc); prints as it goes, writes the report and summary into ``out``
+    and returns the summary."""
     t_start = time.perf_counter()
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frames, labels = load_test_set(args.data, out, args.per_class, args.ticks)
-    graph = read_nir(args.model)
-    print(f"{len(labels)} test samples x {frames.shape[1]} ticks; model {args.model}")
+    frames, labels = load_test_set(data, out, per_class, ticks)
+    graph = read_nir(model)
+    print(f"{len(labels)} test samples x {frames.shape[1]} ticks; model {model}")
 
     t0 = time.perf_counter()
     float_spikes = run_float(graph, frames)
@@ -119,7 +115,7 @@ def run_demo(args) -> int:
     float_pred = np.argmax(float_spikes[out_name].sum(axis=1), axis=1)
     t_float = time.perf_counter() - t0
 
-    network = from_nir(graph, conversion(args.percentile))
+    network = from_nir(graph, conversion(percentile))
     depth = timing_depth(network, chip_profile().synaptic_latency)
     t0 = time.perf_counter()
     emulator = Emulator(network, chip_profile())
@@ -147,10 +143,10 @@ def run_demo(args) -> int:
     print(att.sentence())
 
     chip_graph_path = out / "gesture_chip_int8.nir"
-    _write_chip_model(graph, args.percentile, chip_graph_path)
+    _write_chip_model(graph, percentile, chip_graph_path)
     report = Report("SpiNNaker2 emulator demo: DVS gestures, snnTorch float vs emulated chip")
-    report.add_text(f"{len(labels)} test samples x {frames.shape[1]} ticks, model {args.model}. Chip: int8 PTQ "
-                    f"({args.percentile}th percentile of |W| per population, truncation), chip semantics profile. "
+    report.add_text(f"{len(labels)} test samples x {frames.shape[1]} ticks, model {model}. Chip: int8 PTQ "
+                    f"({percentile}th percentile of |W| per population, truncation), chip semantics profile. "
                     f"Chip-ready model written to {chip_graph_path.name}.")
     report.add_table([dict(run="snnTorch float", accuracy=acc_float, seconds=t_float),
                       dict(run="emulated SpiNNaker2", accuracy=acc_chip, seconds=t_chip)], caption="accuracy")
@@ -163,32 +159,15 @@ def run_demo(args) -> int:
                                     label_a="snnTorch float", label_b="chip (aligned)", title="lif4, sample 0"))
     report.extend(att.report())
     html, js = report.write(out / "demo_report.html")
-    (out / "demo_summary.json").write_text(json.dumps(dict(
-        samples=len(labels), ticks=int(frames.shape[1]), accuracy_float=acc_float, accuracy_chip=acc_chip,
-        agreement=float(np.mean(float_pred == chip_pred)), layers=mism, attribution=att.to_dict()), default=float))
+    summary = dict(samples=len(labels), ticks=int(frames.shape[1]), accuracy_float=acc_float, accuracy_chip=acc_chip,
+                   agreement=float(np.mean(float_pred == chip_pred)), layers=mism, attribution=att.to_dict())
+    atomic_write(out / "demo_summary.json", json.dumps(summary, default=float))
     print(f"report: {html.resolve()}  ({time.perf_counter() - t_start:.0f} s in all)")
-    return 0
+    return summary
 
 
 def _write_chip_model(graph, percentile: float, path: Path) -> None:
     """The chip-ready artifact: NIR with integer weights and scaled thresholds, plus the scales as JSON."""
-    import nir
-
-    from emu.gesture.ptq import quantize
-
     q, report = quantize(graph, percentile=percentile)
     nir.write(str(path), q)
     path.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
-
-
-def register(sub) -> None:
-    p = sub.add_parser("demo", help="DVS gestures: snnTorch float vs the emulated chip, with a report",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", help="root of the real DVS Gesture set (DVSGesture/ibmGestureTest/...); "
-                                  "default: a synthetic test split")
-    p.add_argument("--model", type=Path, default=MODEL, help="float NIR model (default: the shipped one)")
-    p.add_argument("--per-class", type=int, default=3, help="synthetic test samples per class")
-    p.add_argument("--ticks", type=int, default=300, help="1 ms ticks per sample (600 fit on the chip)")
-    p.add_argument("--percentile", type=float, default=99.9, help="PTQ scale percentile of |W|")
-    p.add_argument("--out", default="s2emu-demo", help="output folder")
-    p.set_defaults(handler=run_demo)

@@ -38,6 +38,8 @@ import numpy as np
 import tonic
 import tonic.transforms as tt
 
+from emu.errors import UserError
+
 CLASSES: Tuple[str, ...] = tuple(tonic.datasets.DVSGesture.classes)
 N_CLASSES = len(CLASSES)
 SENSOR_SIZE: Tuple[int, int, int] = tuple(tonic.datasets.DVSGesture.sensor_size)
@@ -52,7 +54,7 @@ _USER_DIR = re.compile(r"^user(\d+)_(.+)$")
 _LABEL_FILE = re.compile(r"^(\d+)\.npy$")
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(UserError):
     """A DVS-gesture folder or event file is not what tonic's reader expects."""
 
 

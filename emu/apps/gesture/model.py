@@ -6,7 +6,7 @@ Linear 256->11, LIF. No bias anywhere. LIF = ``snntorch.Leaky`` with beta 0.93,
 threshold 1, subtract reset, fast-sigmoid surrogate gradient.
 
 :class:`SpikingSequential` runs any such feed-forward stack of torch layers and
-``snn.Leaky`` neurons over time; the NIR importer (:mod:`emu.gesture.export`) builds
+``snn.Leaky`` neurons over time; the NIR importer (:mod:`emu.apps.gesture.export`) builds
 one back from a graph, with the same layer names, so state dicts compare directly.
 """
 from __future__ import annotations

@@ -9,12 +9,11 @@ resumed run sees the same batches as an uninterrupted one.
 
 ``main()`` is the command line, e.g.::
 
-    python -m emu.gesture.train --root data --synthetic 8 --epochs 5 --ticks 300 \\
+    python -m emu.apps.gesture.train --root data --synthetic 8 --epochs 5 --ticks 300 \\
         --checkpoint out/gesture.pt --nir out/gesture.nir
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -27,9 +26,12 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from emu.spike_io import atomic_write
+
 from .data import SynthConfig, load_dvsgesture, write_synthetic_dataset
 from .export import to_nir
 from .model import SpikingSequential, gesture_net, predict
+from .qat import export_integer, quantization_aware
 
 LOSSES = {
     "mse_count": lambda: SF.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2),
@@ -125,78 +127,42 @@ def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, 
     return history
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the training command (``s2emu train`` / ``python -m emu.gesture.train``)."""
-    parser.add_argument("--root", required=True, help="folder holding DVSGesture/ibmGesture{Train,Test}")
-    parser.add_argument("--synthetic", type=int, metavar="N",
-                        help="first write a synthetic set with N samples per class for training "
-                             "(N // 4 + 1 for testing) into ROOT, unless ROOT/DVSGesture exists")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--ticks", type=int, default=300, help="time steps per sample (600 on chip)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--loss", choices=sorted(LOSSES), default="mse_count")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint", help="checkpoint file (resumed when it exists)")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if the checkpoint exists")
-    parser.add_argument("--nir", help="write the trained network to this NIR file")
-    parser.add_argument("--threads", type=int, default=N_THREADS, help="torch threads (1 on a busy machine)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--qat-bits", type=int, metavar="B",
-                        help="quantization-aware training with B-bit chip weights (emu.quant.qat); --nir then "
-                             "writes the chip-ready graph (integer weights, scaled thresholds) and its scales")
-    parser.add_argument("--qat-percentile", type=float, help="with --qat-bits: scale from this percentile of |W|")
-
-
-def run(args) -> List[Dict[str, float]]:
-    """Train the paper network on ROOT/DVSGesture (real or synthetic) as ``args`` say."""
-
-    if args.synthetic and not (Path(args.root) / "DVSGesture").exists():
-        write_synthetic_dataset(args.root, args.synthetic, args.synthetic // 4 + 1, seed=args.seed,
-                                config=SynthConfig(duration_ms=max(args.ticks, 300)))
-    train_set = load_dvsgesture(args.root, train=True, ticks=args.ticks)
-    test_set = load_dvsgesture(args.root, train=False, ticks=args.ticks)
-    torch.manual_seed(args.seed)
+def run(root, *, synthetic: Optional[int] = None, epochs: int = 10, ticks: int = 300, batch_size: int = 16,
+        lr: float = 2e-3, loss: str = "mse_count", seed: int = 0, checkpoint=None, resume: bool = True,
+        nir_path=None, threads: int = N_THREADS, progress: bool = True, qat_bits: Optional[int] = None,
+        qat_percentile: Optional[float] = None) -> List[Dict[str, float]]:
+    """Train the paper network on ROOT/DVSGesture (real, or ``synthetic`` samples per class
+    written first); with ``qat_bits``, quantization-aware with chip weights of that width.
+    ``nir_path``: where to write the trained graph (the chip-ready integer graph and its
+    scales for QAT). Returns the history."""
+    if synthetic and not (Path(root) / "DVSGesture").exists():
+        write_synthetic_dataset(root, synthetic, synthetic // 4 + 1, seed=seed,
+                                config=SynthConfig(duration_ms=max(ticks, 300)))
+    train_set = load_dvsgesture(root, train=True, ticks=ticks)
+    test_set = load_dvsgesture(root, train=False, ticks=ticks)
+    torch.manual_seed(seed)
     model = gesture_net()
-    if args.qat_bits:
-        from emu.quant.qat import quantization_aware
-
-        quantization_aware(model, bits=args.qat_bits, percentile=args.qat_percentile)
-    history = train(model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    loss=args.loss, checkpoint=args.checkpoint, resume=not args.no_resume, seed=args.seed,
-                    progress=not args.quiet, threads=args.threads)
-    if args.nir:
-        Path(args.nir).parent.mkdir(parents=True, exist_ok=True)
-        if args.qat_bits:
-            from emu.quant.qat import export_integer
-
+    if qat_bits:
+        quantization_aware(model, bits=qat_bits, percentile=qat_percentile)
+    history = train(model, train_set, test_set, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
+                    checkpoint=checkpoint, resume=resume, seed=seed, progress=progress, threads=threads)
+    if nir_path:
+        Path(nir_path).parent.mkdir(parents=True, exist_ok=True)
+        if qat_bits:
             graph, scales = export_integer(model)
-            Path(args.nir).with_suffix(".json").write_text(json.dumps(scales, indent=1))
-            nir.write(args.nir, graph)
+            atomic_write(Path(nir_path).with_suffix(".json"), json.dumps(scales, indent=1))
         else:
-            nir.write(args.nir, to_nir(model))
+            graph = to_nir(model)
+        write_nir(graph, nir_path)
     return history
 
 
-def main(argv: Optional[List[str]] = None) -> List[Dict[str, float]]:
-    """Command line: train the paper network on ROOT/DVSGesture (real or synthetic)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-def register(sub) -> None:
-    """``s2emu train``."""
-    p = sub.add_parser("train", help="train the DVS-gesture paper network in snnTorch (CPU, resumable)",
-                       description="Train the paper network on ROOT/DVSGesture (real or synthetic).")
-    add_arguments(p)
-    p.set_defaults(handler=_command)
-
-
-def _command(args) -> int:
-    run(args)
-    return 0
-
-
-if __name__ == "__main__":
-    main()
+def write_nir(graph, path) -> None:
+    """``nir.write`` through a temporary file in the same folder: an interrupted write leaves no half file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        nir.write(str(tmp), graph)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

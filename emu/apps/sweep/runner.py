@@ -1,0 +1,116 @@
+"""Running a sweep: the points not yet done, on local worker processes or a dask cluster."""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from emu.apps.demo import load_test_set
+from emu.nir_import import ConversionOptions, from_nir, read_nir
+from emu.timing import depth
+
+from .points import evaluate_point, float_reference
+from .qat import QatTraining, SweepError, conversion_of, train_missing_qat
+from .results import append_result, point_key, read_results, repair
+
+
+def _local_map(fn, tasks, workers: int):
+    if workers <= 0:
+        for t in tasks:
+            yield fn(t)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, t): t for t in tasks}
+        for f in as_completed(futures):
+            try:
+                yield f.result()
+            except Exception as exc:  # noqa: BLE001  (a worker died: record it, go on)
+                p = futures[f]["point"]
+                yield dict(p, key=point_key(p), status="error", error=f"worker failed: {type(exc).__name__}: {exc}")
+
+
+def _dask_map(fn, tasks, address: str):
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise SweepError('--scheduler needs dask.distributed: pip install "spinnaker2-emu[sweep]" '
+                         '(or pip install "dask[distributed]")') from None
+    with Client(address) as client:
+        futures = client.map(fn, tasks, pure=False)
+        keys = {f.key: t for f, t in zip(futures, tasks)}
+        for f in as_completed(futures):
+            try:
+                yield f.result()
+            except Exception as exc:  # noqa: BLE001
+                p = keys[f.key]["point"]
+                yield dict(p, key=point_key(p), status="error", error=f"dask task failed: {type(exc).__name__}: {exc}")
+
+
+def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[dict], out, *,
+              options: dict, ticks: Optional[int] = None, workers: int = 2, scheduler: Optional[str] = None,
+              frac_bits: Optional[int] = None, output: Optional[str] = None, seed: int = 0,
+              qat: Optional[QatTraining] = None, evaluate: Callable[[dict], dict] = evaluate_point,
+              log: Callable[[str], None] = lambda s: None) -> List[dict]:
+    """Evaluate the ``points`` not yet ``ok`` in ``out``; return every row of ``out`` afterwards.
+
+    ``options``: conversion options of the ptq method (qat: see :func:`conversion_of`;
+    its percentile is ``options["scale_percentile"]``). ``qat``: the training of the
+    qat method, needed when a qat point's weight-bit count has no trained graph
+    (:func:`train_missing_qat`). ``workers``: local worker processes (0: in this
+    process). ``scheduler``: a dask.distributed scheduler address instead.
+    ``evaluate`` must be picklable (module-level) for worker processes.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    repair(out)
+    done = {r["key"] for r in read_results(out) if r.get("status") == "ok"}
+    todo = [p for p in points if point_key(p) not in done]
+    log(f"{len(points)} points, {len(points) - len(todo)} already in {out}, {len(todo)} to run")
+    if todo:
+        inputs = np.asarray(inputs)
+        failures = train_missing_qat(model, [p["weight_bits"] for p in todo if p["method"] == "qat"], out, options,
+                                     qat, log)
+        untrained = [p for p in todo if p["method"] == "qat" and p["weight_bits"] in failures]
+        for p in untrained:
+            _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]]), log)
+        todo = [p for p in todo if p not in untrained]
+        # the chip answers depth ticks after its input: run that many extra silent ticks
+        run_ticks = (ticks or inputs.shape[1]) + depth(from_nir(read_nir(model), ConversionOptions(**options)))
+        packed, shapes, _, _ = float_reference(model, options, inputs, run_ticks)
+        tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=np.asarray(labels),
+                      ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
+                      output=output, seed=seed) for p in todo]
+        results = _dask_map(evaluate, tasks, scheduler) if scheduler else _local_map(evaluate, tasks, workers)
+        for row in results:
+            _record(out, row, log)
+    return read_results(out)
+
+
+def _record(out, row: dict, log: Callable[[str], None]) -> None:
+    append_result(out, row)
+    if row.get("status") == "ok":
+        log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, mismatch {row['spike_mismatch']:.4f}, "
+            f"memory {row['memory_bytes']} B, clipped {row['clipped_weights']}, {row['seconds']} s")
+    else:
+        log(f"  {row['key']}: FAILED {row.get('error')}")
+
+
+def load_data(data, synthetic: Optional[int], ticks: Optional[int], out):
+    """(inputs (B, T, ...) bool, labels) from ``data`` (a DVSGesture root, or an .npz with arrays
+    inputs and labels) or ``synthetic`` DVS-gesture test samples written beside the results ``out``."""
+    if data and str(data).endswith(".npz"):
+        z = np.load(data)
+        x, y = z["inputs"].astype(bool), z["labels"]
+        if ticks:
+            x = x[:, :ticks]
+        return x, y
+    per_class = 1 if data else max(1, math.ceil(synthetic / 11))
+    work = Path(str(out) + ".data")
+    x, y = load_test_set(str(data) if data else None, work, per_class, ticks or 300)
+    if synthetic:
+        x, y = x[:synthetic], y[:synthetic]
+    return x, y

@@ -1,0 +1,42 @@
+"""``s2emu``: the command line, the only layer that imports both the emulator and the validator.
+
+:mod:`emu.cli.parser` defines every subcommand's arguments (cheap to import); the
+handler module a subcommand names (``emu.cli.<module>.main(args)``) is imported only
+when that command runs, so ``--help`` never loads the engine, torch or NIR.
+
+Errors that are the user's (any :class:`emu.errors.UserError`, a file that cannot be
+opened or written) print as one line ``s2emu <command>: error: ...`` and exit 2;
+Ctrl-C prints one line and exits 130. Anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+from emu.cli.parser import build_parser
+from emu.errors import UserError
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        handler = import_module(f"emu.cli.{args.handler_module}")  # the engine, torch, NIR: only now
+        return int(handler.main(args) or 0)
+    except (UserError, OSError) as exc:
+        print(f"s2emu {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"s2emu {args.command}: interrupted; no partial output was written", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split("\n"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""``s2emu attribute``: the waterfall of where accuracy is lost between the float model and the chip."""
+from __future__ import annotations
+
+import sys
+
+from emu.cli.files import check_outputs, input_files, read_labels, read_samples
+from emu.cli.options import conversion_from_args, profile_from_args
+from emu.nir_import import from_nir
+from emu.profile import SemanticsProfile
+from emu.spike_io import atomic_write, dumps_json
+from validate.attribution import attribute
+
+
+def main(args) -> int:
+    check_outputs(args.out, report=args.report)
+    network = from_nir(args.model, conversion_from_args(args))
+    target = profile_from_args(args)
+    source = SemanticsProfile.snntorch(reset_mode=args.float_reset or target.reset_mode)
+    files = input_files(args.inputs, exclude=args.labels)
+    samples = read_samples(files, network, args.dt, args.ticks)
+    labels = read_labels(args.labels) if args.labels is not None else None
+    att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
+                    pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone)
+    rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
+    for note in att.settings.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    written = list(rep.write(args.report))
+    if args.out is not None:
+        atomic_write(args.out, dumps_json(att.to_dict(), source=str(args.out), indent=1))
+        written.append(args.out)
+    print(att.sentence())
+    print("wrote " + ", ".join(map(str, written)))
+    return 0

@@ -1,0 +1,43 @@
+"""``s2emu chip-script`` and ``s2emu chip-run``: the same experiment on a SpiNNaker2 board."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from emu.chip import prepare_chip_job, run_on_backend, write_chip_script
+from emu.cli.options import conversion_from_args
+from emu.cli.parser import CHIP_WEIGHTS
+from emu.numerics import weight_max
+from emu.profile import SemanticsProfile
+
+
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
+def _options(args):
+    """Conversion options aiming at the chip model's weight range, and that model's profile."""
+    bits = CHIP_WEIGHTS[args.chip_weights]
+    return dataclasses.replace(conversion_from_args(args), weight_max=weight_max(bits)), \
+        SemanticsProfile.chip(weight_bits=bits)
+
+
+def main(args) -> int:
+    options, profile = _options(args)
+    if args.command == "chip-run":
+        rec = run_on_backend(args.model, args.input, args.ticks, options, backend=args.backend, eth_ip=args.eth_ip,
+                             reset=args.reset, record=args.record.split(","), sample=args.sample, out=args.out,
+                             max_atoms_per_core=dict(args.max_atoms), profile=profile, warn=_warn)
+        counts = ", ".join(f"{n}: {int(rec.spike_counts(n).sum())}" for n in rec.populations)
+        print(f"ran {rec.ticks} ticks on {args.backend}; spikes {counts}; wrote {args.out}")
+        return 0
+    job = prepare_chip_job(args.model, args.input, args.ticks, options, reset=args.reset,
+                           record=args.record.split(","), sample=args.sample, profile=profile,
+                           max_atoms_per_core=dict(args.max_atoms))
+    for line in job.warnings:
+        _warn(line)
+    path = write_chip_script(job, args.out, sys_tick_in_s=args.sys_tick_in_s)
+    print(f"wrote {path} ({job.ticks} ticks, {sum(len(t) for d in job.input_spikes.values() for t in d.values())} "
+          f"input spikes embedded). On the machine attached to the board: python {path.name} --eth-ip <IP> "
+          f"--out chip.json; then compare with s2emu validate --chip chip.json")
+    return 0

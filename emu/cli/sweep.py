@@ -1,0 +1,56 @@
+"""``s2emu sweep``: a precision grid on the emulator (:mod:`emu.apps.sweep`)."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from emu.apps.sweep import choose, grid, latest, load_data, pareto_front, point_key, run_sweep, write_report
+from emu.apps.sweep.qat import QatTraining, SweepError, load_train_set, qat_dir
+from emu.cli.options import conversion_from_args
+
+
+def _options(args) -> dict:
+    """Conversion options of the ptq method (the qat method derives its own, see conversion_of)."""
+    opts = dataclasses.asdict(conversion_from_args(args, weight_bits=8))  # each point sets its own weight_max
+    opts.update(weight_scale="auto", scale_percentile=args.scale_percentile or 99.9)
+    opts.pop("weight_max")
+    return opts
+
+
+def _qat_training(args, ticks: int):
+    """The qat method's training as the command line says, on samples of the test data's ``ticks``."""
+    if "qat" not in args.method:
+        return None
+    samples = functools.partial(load_train_set, args.train_data, args.train_synthetic, ticks, qat_dir(args.out))
+    data = f"{args.train_data} (train split)" if args.train_data else f"synthetic {args.train_synthetic}"
+    return QatTraining(samples, epochs=args.qat_epochs, lr=args.qat_lr, data=data)
+
+
+def main(args) -> int:
+    if not args.data and not args.synthetic:
+        raise SweepError("give --data ROOT|FILE.npz or --synthetic N")
+    if "qat" in args.method and not (args.train_data or args.train_synthetic):
+        raise SweepError("--method qat fine-tunes on training data: give --train-data ROOT or --train-synthetic N")
+    x, y = load_data(args.data, args.synthetic, args.ticks, args.out)
+    points = grid(args.weight_bits, args.membrane_bits, args.rounding, args.method)
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    log(f"{len(y)} samples x {x.shape[1]} ticks; model {args.model}")
+    rows = run_sweep(args.model, x.reshape(x.shape[0], x.shape[1], -1), y, points, args.out,
+                     options=_options(args), workers=args.workers, scheduler=args.scheduler,
+                     frac_bits=args.frac_bits, output=args.output, seed=args.seed or 0,
+                     qat=_qat_training(args, x.shape[1]), log=log)
+    keys = {point_key(p) for p in points}
+    rows = [r for r in latest(rows) if r.get("key") in keys]
+    chosen = choose(rows, args.tolerance)
+    front = pareto_front(rows)
+    log("Pareto front: " + ", ".join(f"{r['key']} ({r['accuracy']:.3f}, {r['memory_bytes']} B)" for r in front))
+    if chosen:
+        log(f"chosen: {chosen['key']} accuracy {chosen['accuracy']:.3f}, memory {chosen['memory_bytes']} B")
+    failed = [r for r in rows if r.get("status") != "ok"]
+    if failed:
+        log(f"{len(failed)} point(s) failed: " + "; ".join(f"{r['key']}: {r.get('error')}" for r in failed))
+    if args.report:
+        html, _ = write_report(rows, args.report, tolerance=args.tolerance,
+                               note=f"model {args.model}; {len(y)} samples x {x.shape[1]} ticks; results {args.out}")
+        log(f"report: {html}")
+    return 0

@@ -1,0 +1,82 @@
+"""``s2emu validate``: the emulator against a chip recording and/or the float reference, on one sample."""
+from __future__ import annotations
+
+from emu.chip import check_manifest
+from emu.cli.files import CommandFileError, check_outputs
+from emu.cli.options import conversion_from_args, profile_from_args
+from emu.engine import Emulator
+from emu.inputs import normalize_inputs
+from emu.nir_import import from_nir
+from emu.profile import SemanticsProfile
+from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
+from emu.timing import latency_shifts
+from validate.report import Report
+from validate.snntorch_runner import run_snntorch
+from validate.validation import compare_runs
+
+
+def _one(result, source: str):
+    rec = result.sample(0)
+    rec.source = source
+    return rec
+
+
+def main(args) -> int:
+    check_outputs(args.out, report=args.report)
+    network = from_nir(args.model, conversion_from_args(args))
+    profile = profile_from_args(args)
+    inputs, info = read_input(args.input, network, dt=args.dt, ticks=args.ticks)
+    rasters, ticks = normalize_inputs(network, inputs, args.ticks)
+    batch = next(iter(rasters.values())).shape[0]
+    if not 0 <= args.sample < batch:
+        raise CommandFileError(f"--sample {args.sample}: the input has {batch} sample(s)")
+    one = {k: r[args.sample:args.sample + 1] for k, r in rasters.items()}
+    emu_rec = _one(Emulator(network, profile)(one, ticks=ticks, record_v=True), f"emulator ({args.profile} profile)")
+    use_snntorch = args.snntorch or args.chip is None
+    report = Report(f"Validation of {args.model.name}")
+    report.add_text(f"Model {args.model}, input {args.input} (sample {args.sample}, {ticks} ticks), profile "
+                    f"{profile.describe()}, conversion {network.meta.get('conversion', {})}.")
+    if args.chip is None and not args.snntorch:
+        report.add_text("No --chip recording given: compared with the snnTorch float reference.")
+    summary = dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
+                   profile=profile.describe(), comparisons={})
+    lines = []
+    chip = None
+    if args.chip is not None:
+        chip = load_recording(args.chip)
+        if "manifest" in chip.meta:
+            # a recording from s2emu chip-script / chip-run: refuse it unless it was
+            # made from this model, input, conversion and tick count
+            check_manifest(chip.meta, args.model, args.input, conversion_from_args(args), ticks,
+                           reset=args.reset, sample=args.sample, source=str(args.chip))
+            report.add_text(f"Chip recording {args.chip}: manifest matches model, input, options and ticks.")
+        else:
+            report.add_text(f"Chip recording {args.chip} has no manifest: not checked against model and input.")
+        comp = compare_runs(report, network, emu_rec, chip, "emulator", "chip", args.populations, profile,
+                            {n: 0 for n in network.populations}, args.max_lag)
+        summary["comparisons"]["emulator_vs_chip"] = comp
+        lines.append(("emulator vs chip", comp))
+    if use_snntorch:
+        ref_profile = SemanticsProfile.snntorch(reset_mode=profile.reset_mode)
+        sn_run = run_snntorch(network, one, ticks, reset=profile.reset_mode)
+        sn_rec = _one(sn_run, "snnTorch (float64)")
+        shifts = latency_shifts(network, profile, ref_profile, reference_delays=False)
+        report.add_text(f"snnTorch reference: {sn_run.meta['delays_ignored']} projection delays dropped (snnTorch "
+                        f"has none); beta held as float32 as snnTorch does. The emulator's populations lag it by "
+                        f"{shifts} ticks; comparisons shift them back.")
+        comp = compare_runs(report, network, emu_rec, sn_rec, "emulator", "snnTorch", None, None, shifts,
+                            args.max_lag)
+        summary["comparisons"]["emulator_vs_snntorch"] = comp
+        lines.append(("emulator vs snnTorch", comp))
+    written = list(report.write(args.report))
+    if args.out is not None:
+        atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
+        written.append(args.out)
+    if chip is not None and "manifest" not in chip.meta:
+        print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): not checked "
+              f"against this model, input and options")
+    for title, comp in lines:
+        print(f"{title}: {comp['mismatches']} mismatching cells after alignment "
+              f"({comp['spikes_a']} vs {comp['spikes_b']} spikes). {comp['localization']['sentence']}")
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
