@@ -1,6 +1,6 @@
 """NIR graph -> :class:`~emu.network.Network`, with py-spinnaker2's converter rules.
 
-``from_nir(graph_or_path, ConversionOptions(...))`` follows SPINNAKER2.md §3:
+``from_nir(graph_or_path, ConversionOptions(...))`` follows the converter rules of docs/semantics.md:
 parameter formulas of LIF / IF / LI / CubaLIF for the FORWARD and EXPONENTIAL
 integrators, manual or automatic per-population weight scaling, one extra
 connection delay, biases of all weight nodes into a population summed, SumPool2d

@@ -14,8 +14,8 @@ from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 from netgen import networks
-from validate.attribution import (Attribution, AttributionError, ConfigResult, Factor, attribute, configuration,
-                                  default_factors, without_delays)
+from validate.attribution import Attribution, ConfigResult, attribute
+from validate.factors import AttributionError, Factor, configuration, default_factors, without_delays
 
 SNN, CHIP = SemanticsProfile.snntorch(), SemanticsProfile.chip()
 

@@ -49,7 +49,7 @@ def test_braille_chip_vs_snntorch():
     assert all(expected[lag] == loops[lag] for lag in loops)
     assert summary["coincidences_by_lag"] == {str(lag): c for lag, c in expected.items()}
     best = max(expected, key=lambda lag: (expected[lag], -abs(lag), -lag))
-    assert summary["best_lag"] == best == 1  # the chip lags snnTorch by one connection (SPINNAKER2.md §1)
+    assert summary["best_lag"] == best == 1  # the chip lags snnTorch by one connection (docs/semantics.md: one tick per connection)
     assert summary["coincidences"]["lag_0"] == expected[0]
     assert summary["coincidences"]["best_lag"] == expected[1]
     assert summary["coincidences"]["window_best_lag"] >= expected[1]

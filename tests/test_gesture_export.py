@@ -63,7 +63,7 @@ def test_graph_nodes_shapes_and_metadata():
 
 @pytest.mark.parametrize("dt", [1e-3, 1e-4])
 def test_lif_parameters_follow_the_forward_conversion_rule(dt):
-    """SPINNAKER2.md section 3, FORWARD: alpha = 1 - dt/tau = beta, r_factor = r*dt/tau = 1,
+    """docs/semantics.md, converter rules, FORWARD: alpha = 1 - dt/tau = beta, r_factor = r*dt/tau = 1,
     chip threshold = v_threshold / r_factor = the snnTorch threshold."""
     graph = to_nir(gesture_net(beta=0.93, threshold=1.0), dt=dt)
     for name in ("lif1", "lif4", "lif5"):

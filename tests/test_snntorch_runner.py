@@ -13,7 +13,7 @@ from emu.spikes import RecordingError
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 from netgen import input_rasters, networks
-from validate.attribution import without_delays
+from validate.factors import without_delays
 from validate.snntorch_runner import RunnerError, SnnTorchModel, run_snntorch
 
 

@@ -69,6 +69,7 @@ from emu.errors import UserError
 from emu.inputs import Inputs, normalize_inputs
 from emu.spikes import Recording
 from emu.network import Network, Projection
+from emu.nir_import import from_nir
 from emu.timing import projection_lags
 
 
@@ -212,8 +213,6 @@ class SnnTorchModel(nn.Module):
     @classmethod
     def from_nir(cls, graph, options=None, **kwargs) -> "SnnTorchModel":
         """Convert a NIR graph (or file) with :func:`emu.nir_import.from_nir`, then build the model."""
-        from emu.nir_import import from_nir
-
         return cls(from_nir(graph, options), **kwargs)
 
     def neuron(self, population: str) -> nn.Module:
@@ -316,8 +315,6 @@ def run_snntorch(network: Union[Network, "object"], inputs: Inputs, ticks: Optio
     """One-line form: build :class:`SnnTorchModel` (from a Network, or a NIR graph / path with
     conversion ``options``) and run it on ``inputs``."""
     if not isinstance(network, Network):
-        from emu.nir_import import from_nir
-
         network = from_nir(network, options)
     model = SnnTorchModel(network, reset=reset, dtype=dtype, decay_dtype=decay_dtype, delays=delays)
     return model.run(inputs, ticks, progress, threads)

@@ -245,22 +245,7 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
         out.append(f"the network needs about {table['total_pes']} PEs, but a SpiNNaker2 chip has "
                    f"{budget.pes_per_chip}")
 
-    # weights ---------------------------------------------------------------------------
-    for pr in network.projections:
-        model = chip_model_of(network, pr.post)
-        wmax = profile.weight_max if profile.weight_bits is not None else (15 if model == "lif" else 127)
-        kind = {127: f"int8 weights of {model}", 15: "4-bit magnitude + sign weights of the lif model with delays"
-                }.get(wmax, f"{weight_bits(wmax)}-bit weights")
-        w = pr.weight
-        q = round_weights(w, profile.weight_rounding)
-        over = int((np.abs(q) > wmax).sum())
-        if over:
-            out.append(f"projection {pr.label}: {over} of {w.size} weights are outside [-{wmax}, {wmax}] "
-                       f"({kind}) after scaling (largest |w| = {float(np.abs(w).max()):.6g}); the chip converter's "
-                       f"integer cast would wrap them: use --auto-scale or a smaller --scale")
-        elif np.any(w != 0) and not np.any(q != 0):
-            out.append(f"projection {pr.label}: every weight rounds to 0 on the chip (largest |w| = "
-                       f"{float(np.abs(w).max()):.6g} after scaling): use --auto-scale or a --scale")
+    out += weight_warnings(network, profile)
 
     # memory per PE (fit_table) ------------------------------------------------------------
     for name, pop in network.populations.items():
@@ -297,3 +282,25 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
     return out
 
 
+def weight_warnings(network: Network, profile: SemanticsProfile) -> List[str]:
+    """Projections whose weights fall outside the integer range of their chip model
+    (``profile.weight_bits``; default int8 of ``lif_no_delay`` / ``lif_conv2d``, 4 bits
+    + sign for ``lif``) or all round to 0."""
+    out = []
+    for pr in network.projections:
+        model = chip_model_of(network, pr.post)
+        wmax = profile.weight_max if profile.weight_bits is not None else (15 if model == "lif" else 127)
+        kind = {127: f"int8 weights of {model}", 15: "4-bit magnitude + sign weights of the lif model with delays"
+                }.get(wmax, f"{weight_bits(wmax)}-bit weights")
+        w = pr.weight
+        q = round_weights(w, profile.weight_rounding)
+        over = int((np.abs(q) > wmax).sum())
+        if over:
+            out.append(f"projection {pr.label}: {over} of {w.size} weights are outside [-{wmax}, {wmax}] "
+                       f"({kind}) after scaling (largest |w| = {float(np.abs(w).max()):.6g}); the chip converter's "
+                       f"integer cast would wrap them: use --auto-scale or a smaller --scale")
+        elif np.any(w != 0) and not np.any(q != 0):
+            out.append(f"projection {pr.label}: every weight rounds to 0 on the chip (largest |w| = "
+                       f"{float(np.abs(w).max()):.6g} after scaling): use --auto-scale or a --scale")
+
+    return out

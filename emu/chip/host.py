@@ -65,80 +65,62 @@ def spinnaker2_version():
     return version
 
 
-def run_with_spinnaker2(model_path, input_spikes, ticks, options, record=("spikes",), backend="chip",
-                        eth_ip=None, prescale=None, max_atoms_per_core=None, run_kwargs=None):
-    """Convert ``model_path`` with py-spinnaker2 and run it for ``ticks`` ticks.
-
-    ``input_spikes``: ``{input population: {neuron: [ticks]}}``. ``options``: the
-    dict of :data:`OPTION_FIELDS`. ``prescale``: ``{population: w_scale}`` applied
-    to the NIR graph when ``ConversionConfig`` cannot express our scaling (a
-    number ``weight_scale`` needs none: every population gets it). ``backend``:
-    ``chip`` (``hardware.SpiNNaker2Chip(eth_ip=...)``) or ``brian2``.
-
-    Returns ``(spikes, voltages, info)``: ``{population: {neuron: [ticks]}}``
-    (input populations as given), ``{population: {neuron: [one value per
-    tick]}}`` (chip units) and what was run (the ConversionConfig as given,
-    population sizes, py-spinnaker2 version). Raises ModuleNotFoundError when
-    py-spinnaker2 (or brian2 for that backend) is missing.
-    """
-    import datetime
-
+def read_graph_for_spinnaker2(model_path):
+    """The NIR graph as py-spinnaker2's examples read it, and whether its shapes could be inferred."""
     import nir
-    import numpy as np
-    from spinnaker2 import s2_nir
 
-    record = [r for r in record]
-    if "spikes" not in record or not set(record) <= {"spikes", "v"}:
-        raise ValueError(f"record must be ['spikes'] or ['spikes', 'v'], got {record}")
-    if backend not in ("chip", "brian2"):
-        raise ValueError(f"backend must be 'chip' or 'brian2', got {backend!r}")
-    if backend == "chip" and not eth_ip:
-        raise ValueError("the chip backend needs the board's IP address (eth_ip / --eth-ip)")
-    for name in ("ConversionConfig", "IntegratorMethod", "ResetMethod", "from_nir"):
-        if not hasattr(s2_nir, name):
-            raise RuntimeError(f"this py-spinnaker2 has no spinnaker2.s2_nir.{name}; install the branch "
-                               f"py-spinnaker2_nir of https://gitlab.com/spinnaker2/py-spinnaker2")
     try:
         graph = nir.read(str(model_path), type_check=False)
     except TypeError:  # older nir without type_check
         graph = nir.read(str(model_path))
     try:  # as py-spinnaker2's NIR examples do: make sure every node has its shapes
         graph.infer_types()
-        inferred = "ok"
+        return graph, "ok"
     except Exception as exc:  # noqa: BLE001  (nir raises many types; the stored shapes are used then)
-        inferred = f"failed ({type(exc).__name__}: {exc}); stored shapes used"
+        return graph, f"failed ({type(exc).__name__}: {exc}); stored shapes used"
 
-    scale = options["weight_scale"]
-    native_auto = scale == "auto" and not prescale
-    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and not prescale:
-        prescale = {n: float(scale) for n, node in graph.nodes.items() if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF))}
-    if prescale:
-        weight_types = (nir.Affine, nir.Linear, nir.Conv2d)
-        for name, node in graph.nodes.items():
-            if not isinstance(node, weight_types):
-                continue
-            posts, stack = set(), [b for a, b in graph.edges if a == name]
-            while stack:  # through Flatten nodes to the populations this weight node feeds
-                b = stack.pop()
-                if isinstance(graph.nodes[b], nir.Flatten):
-                    stack.extend(c for a, c in graph.edges if a == b)
-                else:
-                    posts.add(b)
-            factors = {float(prescale.get(p, 1.0)) for p in posts}
-            if len(factors) > 1:
-                raise ValueError(f"weight node {name!r} feeds populations {sorted(posts)} with different weight "
-                                 f"scales {sorted(factors)}; this scaling cannot be expressed on py-spinnaker2")
-            s = factors.pop() if factors else 1.0
-            if s != 1.0:
-                node.weight = np.asarray(node.weight) * s
-                if getattr(node, "bias", None) is not None:
-                    node.bias = np.asarray(node.bias) * s
-        for name, s in prescale.items():
-            node = graph.nodes[name]
-            node.v_threshold = np.asarray(node.v_threshold) * float(s)
-            if getattr(node, "v_leak", None) is not None:
-                node.v_leak = np.asarray(node.v_leak) * float(s)
 
+def prescale_graph(graph, prescale):
+    """Multiply, in place, the weights and biases of the weight nodes into each population and the
+    population's v_threshold and v_leak by ``prescale[population]``: our per-population weight
+    scale where ``ConversionConfig`` cannot express it (what the NIR paper's script does by hand)."""
+    import nir
+    import numpy as np
+
+    for name, node in graph.nodes.items():
+        if not isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
+            continue
+        posts, stack = set(), [b for a, b in graph.edges if a == name]
+        while stack:  # through Flatten nodes to the populations this weight node feeds
+            b = stack.pop()
+            if isinstance(graph.nodes[b], nir.Flatten):
+                stack.extend(c for a, c in graph.edges if a == b)
+            else:
+                posts.add(b)
+        factors = {float(prescale.get(p, 1.0)) for p in posts}
+        if len(factors) > 1:
+            raise ValueError(f"weight node {name!r} feeds populations {sorted(posts)} with different weight "
+                             f"scales {sorted(factors)}; this scaling cannot be expressed on py-spinnaker2")
+        s = factors.pop() if factors else 1.0
+        if s != 1.0:
+            node.weight = np.asarray(node.weight) * s
+            if getattr(node, "bias", None) is not None:
+                node.bias = np.asarray(node.bias) * s
+    for name, s in prescale.items():
+        node = graph.nodes[name]
+        node.v_threshold = np.asarray(node.v_threshold) * float(s)
+        if getattr(node, "v_leak", None) is not None:
+            node.v_leak = np.asarray(node.v_leak) * float(s)
+
+
+def spinnaker2_conversion(options, record, native_auto):
+    """py-spinnaker2's ``ConversionConfig`` for our options: (the config, its fields as given)."""
+    from spinnaker2 import s2_nir
+
+    for name in ("ConversionConfig", "IntegratorMethod", "ResetMethod", "from_nir"):
+        if not hasattr(s2_nir, name):
+            raise RuntimeError(f"this py-spinnaker2 has no spinnaker2.s2_nir.{name}; install the branch "
+                               f"py-spinnaker2_nir of https://gitlab.com/spinnaker2/py-spinnaker2")
     wanted = dict(
         dt=float(options["dt"]),
         output_record=list(record),
@@ -149,12 +131,15 @@ def run_with_spinnaker2(model_path, input_spikes, ticks, options, record=("spike
         reset=s2_nir.ResetMethod.ZERO if options["reset"] == "zero" else s2_nir.ResetMethod.SUBTRACT,
     )
     try:
-        cfg = s2_nir.ConversionConfig(**wanted)
+        return s2_nir.ConversionConfig(**wanted), wanted
     except TypeError as exc:
         raise RuntimeError(f"this py-spinnaker2's s2_nir.ConversionConfig does not take the fields "
                            f"{sorted(wanted)} ({exc}); use the branch py-spinnaker2_nir") from None
-    net, inp, outp = s2_nir.from_nir(graph, cfg)
 
+
+def prepare_populations(net, inp, input_spikes, record, max_atoms_per_core):
+    """Give py-spinnaker2's input populations their spikes, record every other population,
+    set neurons per core; returns the input spikes as given to each input population."""
     inputs = {}
     for pop in inp:
         given = input_spikes.get(pop.name)
@@ -167,17 +152,56 @@ def run_with_spinnaker2(model_path, input_spikes, ticks, options, record=("spike
             spikes[int(k)] = sorted(int(t) for t in tk)
         pop.params = spikes
         inputs[pop.name] = spikes
-    is_input = lambda pop: any(pop is p for p in inp)  # noqa: E731
     names = [pop.name for pop in net.populations]
     unknown = sorted(set(max_atoms_per_core or {}) - set(names))
     if unknown:
         raise ValueError(f"max_atoms_per_core names unknown populations {unknown}; populations: {names}")
     for pop in net.populations:
-        if not is_input(pop):
+        if not any(pop is p for p in inp):
             pop.record = list(record)
         if pop.name in (max_atoms_per_core or {}):
             pop.set_max_atoms_per_core(int(max_atoms_per_core[pop.name]))
+    return inputs
 
+
+def run_with_spinnaker2(model_path, input_spikes, ticks, options, record=("spikes",), backend="chip",
+                        eth_ip=None, prescale=None, max_atoms_per_core=None, run_kwargs=None):
+    """Convert ``model_path`` with py-spinnaker2 and run it for ``ticks`` ticks.
+
+    ``input_spikes``: ``{input population: {neuron: [ticks]}}``. ``options``: the
+    dict of ``emu.chip.manifest.OPTION_FIELDS``. ``prescale``: ``{population: w_scale}``
+    applied to the NIR graph when ``ConversionConfig`` cannot express our scaling (a
+    number ``weight_scale`` needs none: every population gets it). ``backend``:
+    ``chip`` (``hardware.SpiNNaker2Chip(eth_ip=...)``) or ``brian2``.
+
+    Returns ``(spikes, voltages, info)``: ``{population: {neuron: [ticks]}}``
+    (input populations as given), ``{population: {neuron: [one value per
+    tick]}}`` (chip units) and what was run (the ConversionConfig as given,
+    population sizes, py-spinnaker2 version). Raises ModuleNotFoundError when
+    py-spinnaker2 (or brian2 for that backend) is missing.
+    """
+    import datetime
+
+    import nir
+    from spinnaker2 import s2_nir
+
+    record = [r for r in record]
+    if "spikes" not in record or not set(record) <= {"spikes", "v"}:
+        raise ValueError(f"record must be ['spikes'] or ['spikes', 'v'], got {record}")
+    if backend not in ("chip", "brian2"):
+        raise ValueError(f"backend must be 'chip' or 'brian2', got {backend!r}")
+    if backend == "chip" and not eth_ip:
+        raise ValueError("the chip backend needs the board's IP address (eth_ip / --eth-ip)")
+    graph, inferred = read_graph_for_spinnaker2(model_path)
+    scale = options["weight_scale"]
+    native_auto = scale == "auto" and not prescale
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and not prescale:
+        prescale = {n: float(scale) for n, node in graph.nodes.items() if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF))}
+    if prescale:
+        prescale_graph(graph, prescale)
+    cfg, wanted = spinnaker2_conversion(options, record, native_auto)
+    net, inp, outp = s2_nir.from_nir(graph, cfg)
+    inputs = prepare_populations(net, inp, input_spikes, record, max_atoms_per_core)
     if backend == "chip":
         from spinnaker2 import hardware
 
@@ -192,7 +216,7 @@ def run_with_spinnaker2(model_path, input_spikes, ticks, options, record=("spike
 
     spikes_out, voltages_out = dict(inputs), {}
     for pop in net.populations:
-        if is_input(pop):
+        if pop.name in inputs:
             continue
         spikes_out[pop.name] = {int(k): [int(t) for t in tk] for k, tk in pop.get_spikes().items()}
         if "v" in record:
@@ -276,7 +300,9 @@ def save_chip_recording(spikes_by_pop, voltages_by_pop, manifest, path, ticks):
         populations[str(name)] = entry
     meta = {"ticks": int(ticks), "source": "spinnaker2 " + str((manifest or {}).get("backend", "chip")) + " run",
             "manifest": manifest}
-    text = json.dumps({"populations": populations, "meta": meta}, allow_nan=False)
+    # the format of emu.spike_io (version 1)
+    text = json.dumps({"format": "s2emu-recording", "version": 1, "populations": populations, "meta": meta},
+                      allow_nan=False)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
@@ -292,7 +318,8 @@ def save_chip_recording(spikes_by_pop, voltages_by_pop, manifest, path, ticks):
     return path
 
 
-HOST_FUNCTIONS = (spikes_digest, spinnaker2_version, run_with_spinnaker2, build_manifest, save_chip_recording)
+HOST_FUNCTIONS = (spikes_digest, spinnaker2_version, read_graph_for_spinnaker2, prescale_graph, spinnaker2_conversion,
+                  prepare_populations, run_with_spinnaker2, build_manifest, save_chip_recording)
 """What a generated script embeds (in this order), via ``inspect.getsource``."""
 
 

@@ -127,7 +127,7 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
     no_delay = sorted(n for n, m in (conversion.get("chip_models") or {}).items() if m.endswith("no_delay"))
     if options.conn_delay and no_delay:
         warnings.append(f"conn_delay={options.conn_delay} (the converter's default) with {no_delay} on model "
-                        f"*_no_delay: SPINNAKER2.md §1 gives these models no extra delay, so the chip may not apply it "
+                        f"*_no_delay: these models have no extra delay on the chip (docs/semantics.md), so it may not apply it "
                         f"while the emulator does (one tick of lag per connection); py-spinnaker2's NIR examples use "
                         f"--conn-delay 0")
     return ChipJob(model_path=model_path, model_sha256=sha256_file(model_path), input_file=input_file,

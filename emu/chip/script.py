@@ -15,6 +15,76 @@ from emu.chip.manifest import ChipScriptError, generator
 from emu.spike_io import atomic_write
 
 
+#: the generated script's command line: unpack, check, run, save (static code, no values filled in)
+_SCRIPT_MAIN = r'''
+
+def _unpack(data):
+    return zlib.decompress(base64.b64decode(data))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=f"Run {MODEL_FILE} for {TICKS} ticks on SpiNNaker2 and save spikes"
+                                             f" (and voltages) with a manifest for s2emu validate --chip.")
+    ap.add_argument("--eth-ip", help="IP address of the SpiNNaker2 board (needed by --backend chip)")
+    ap.add_argument("--backend", choices=("chip", "brian2"), default="chip",
+                    help="chip (default) or py-spinnaker2's brian2 simulation")
+    ap.add_argument("--out", default=DEFAULT_OUT, help=f"recording to write (.json, default {DEFAULT_OUT})")
+    ap.add_argument("--sys-tick-in-s", type=float, default=SYS_TICK_IN_S,
+                    help="wall-clock length of one tick on the chip (py-spinnaker2's default when not given)")
+    ap.add_argument("--dry-run", action="store_true", help="check the embedded model and input, print the plan, stop")
+    args = ap.parse_args(argv)
+    if args.backend == "chip" and not args.eth_ip and not args.dry_run:
+        ap.error("--eth-ip is required for --backend chip (or use --backend brian2)")
+    if not args.out.lower().endswith(".json"):
+        ap.error("--out must end in .json")
+    model_bytes = _unpack(MODEL_DATA)
+    if hashlib.sha256(model_bytes).hexdigest() != MODEL_SHA256:
+        print("error: the embedded model does not match its sha256; regenerate this script", file=sys.stderr)
+        return 2
+    input_spikes = json.loads(_unpack(INPUT_DATA).decode("utf-8"))
+    if spikes_digest(input_spikes) != INPUT_SPIKES_SHA256:
+        print("error: the embedded input spikes do not match their sha256; regenerate this script", file=sys.stderr)
+        return 2
+    n_in = sum(len(t) for d in input_spikes.values() for t in d.values())
+    print(f"model {MODEL_FILE} ({len(model_bytes)} bytes), {n_in} input spikes, {TICKS} ticks, "
+          f"options {OPTIONS}, record {RECORD}, backend {args.backend}")
+    if args.dry_run:
+        return 0
+    run_kwargs = {} if args.sys_tick_in_s is None else {"sys_tick_in_s": args.sys_tick_in_s}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, MODEL_FILE)
+        with open(model_path, "wb") as f:
+            f.write(model_bytes)
+        try:
+            spikes, voltages, info = run_with_spinnaker2(
+                model_path, input_spikes, TICKS, OPTIONS, RECORD, backend=args.backend, eth_ip=args.eth_ip,
+                prescale=PRESCALE, max_atoms_per_core=MAX_ATOMS_PER_CORE, run_kwargs=run_kwargs)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            print(f"error: cannot import {exc.name or exc}", file=sys.stderr)
+            if missing == "spinnaker2":
+                print(INSTALL_HINT, file=sys.stderr)
+            return 2
+    info["input_sample"] = INPUT_SAMPLE
+    manifest = build_manifest(MODEL_FILE, MODEL_SHA256, INPUT_FILE, INPUT_SHA256, INPUT_SPIKES_SHA256, OPTIONS,
+                              TICKS, info, GENERATOR, HOST_CODE_SHA256)
+    save_chip_recording(spikes, voltages, manifest, args.out, TICKS)
+    for name, size in POPULATION_SIZES.items():
+        got = info["population_sizes"].get(name)
+        if got != size:
+            print(f"warning: population {name!r} has {got} neurons in py-spinnaker2 but {size} in the emulator",
+                  file=sys.stderr)
+    counts = ", ".join(f"{p}: {sum(len(t) for t in s.values())}" for p, s in spikes.items())
+    print(f"ran {TICKS} ticks on {args.backend} (py-spinnaker2 {info['py_spinnaker2_version']}); spikes {counts}; "
+          f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
 def _wrapped_literal(text: str, width: int = 100) -> str:
     if not text:
         return '""'
@@ -95,74 +165,8 @@ INPUT_DATA = {_wrapped_literal(_pack(input_json))}
 # --- shared host code (emu/chip/host.py) ----------------------------------------------------
 {src}
 # --- end of shared host code ----------------------------------------------------------------
-
-
-def _unpack(data):
-    return zlib.decompress(base64.b64decode(data))
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=f"Run {{MODEL_FILE}} for {{TICKS}} ticks on SpiNNaker2 and save spikes"
-                                             f" (and voltages) with a manifest for s2emu validate --chip.")
-    ap.add_argument("--eth-ip", help="IP address of the SpiNNaker2 board (needed by --backend chip)")
-    ap.add_argument("--backend", choices=("chip", "brian2"), default="chip",
-                    help="chip (default) or py-spinnaker2's brian2 simulation")
-    ap.add_argument("--out", default=DEFAULT_OUT, help=f"recording to write (.json, default {{DEFAULT_OUT}})")
-    ap.add_argument("--sys-tick-in-s", type=float, default=SYS_TICK_IN_S,
-                    help="wall-clock length of one tick on the chip (py-spinnaker2's default when not given)")
-    ap.add_argument("--dry-run", action="store_true", help="check the embedded model and input, print the plan, stop")
-    args = ap.parse_args(argv)
-    if args.backend == "chip" and not args.eth_ip and not args.dry_run:
-        ap.error("--eth-ip is required for --backend chip (or use --backend brian2)")
-    if not args.out.lower().endswith(".json"):
-        ap.error("--out must end in .json")
-    model_bytes = _unpack(MODEL_DATA)
-    if hashlib.sha256(model_bytes).hexdigest() != MODEL_SHA256:
-        print("error: the embedded model does not match its sha256; regenerate this script", file=sys.stderr)
-        return 2
-    input_spikes = json.loads(_unpack(INPUT_DATA).decode("utf-8"))
-    if spikes_digest(input_spikes) != INPUT_SPIKES_SHA256:
-        print("error: the embedded input spikes do not match their sha256; regenerate this script", file=sys.stderr)
-        return 2
-    n_in = sum(len(t) for d in input_spikes.values() for t in d.values())
-    print(f"model {{MODEL_FILE}} ({{len(model_bytes)}} bytes), {{n_in}} input spikes, {{TICKS}} ticks, "
-          f"options {{OPTIONS}}, record {{RECORD}}, backend {{args.backend}}")
-    if args.dry_run:
-        return 0
-    run_kwargs = {{}} if args.sys_tick_in_s is None else {{"sys_tick_in_s": args.sys_tick_in_s}}
-    with tempfile.TemporaryDirectory() as tmp:
-        model_path = os.path.join(tmp, MODEL_FILE)
-        with open(model_path, "wb") as f:
-            f.write(model_bytes)
-        try:
-            spikes, voltages, info = run_with_spinnaker2(
-                model_path, input_spikes, TICKS, OPTIONS, RECORD, backend=args.backend, eth_ip=args.eth_ip,
-                prescale=PRESCALE, max_atoms_per_core=MAX_ATOMS_PER_CORE, run_kwargs=run_kwargs)
-        except ModuleNotFoundError as exc:
-            missing = (exc.name or "").split(".")[0]
-            print(f"error: cannot import {{exc.name or exc}}", file=sys.stderr)
-            if missing == "spinnaker2":
-                print(INSTALL_HINT, file=sys.stderr)
-            return 2
-    info["input_sample"] = INPUT_SAMPLE
-    manifest = build_manifest(MODEL_FILE, MODEL_SHA256, INPUT_FILE, INPUT_SHA256, INPUT_SPIKES_SHA256, OPTIONS,
-                              TICKS, info, GENERATOR, HOST_CODE_SHA256)
-    save_chip_recording(spikes, voltages, manifest, args.out, TICKS)
-    for name, size in POPULATION_SIZES.items():
-        got = info["population_sizes"].get(name)
-        if got != size:
-            print(f"warning: population {{name!r}} has {{got}} neurons in py-spinnaker2 but {{size}} in the emulator",
-                  file=sys.stderr)
-    counts = ", ".join(f"{{p}}: {{sum(len(t) for t in s.values())}}" for p, s in spikes.items())
-    print(f"ran {{TICKS}} ticks on {{args.backend}} (py-spinnaker2 {{info['py_spinnaker2_version']}}); spikes {{counts}}; "
-          f"wrote {{args.out}}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 '''
-    return header + body
+    return header + body + _SCRIPT_MAIN
 
 
 def write_chip_script(job: ChipJob, out, sys_tick_in_s: Optional[float] = None,

@@ -13,7 +13,8 @@ from typing import Iterable, Optional, Union
 import numba
 import numpy as np
 
-from emu.engine.kernels import NetworkArrays, run_samples
+from emu.engine.arrays import NetworkArrays
+from emu.engine.kernels import run_samples
 from emu.engine.layout import CompiledNetwork
 from emu.inputs import Inputs, normalize_inputs
 from emu.network import Network

@@ -17,7 +17,7 @@ same bits and channels-last populations keep their internal order.
 
 What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py``):
 * row adds are explicit vector operations (int8 -> float converted exactly, one
-  IEEE add per lane, as the scalar loop), see :func:`_vector_add`;
+  IEEE add per lane, as the scalar loop), see :func:`emu.engine.intrinsics.vector_add`;
 * a conv's pre neuron adds one footprint: a fixed number of rows of whole
   vectors, one output row apart, zero-padded where it lacks synapses (see
   :func:`emu.engine.layout.strided_rows`). Its rows are found by arithmetic from one
@@ -36,236 +36,25 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
 * spikes are recorded as 4-byte neuron indices plus one count per tick: a run's
   output is written to fresh memory, and every page of it costs a fault.
 
+A tick's spikes are lists of population-local internal indices (the keys of the
+row table). A channels-last population (``pop_channels`` > 1) lists them in NIR
+order only where ``pop_nir_sorted``: where the additions they cause are exact
+(integer weights whose sums fit the mantissa), any order gives the same bits, and
+internal order saves the sort.
+
 The arithmetic follows the dtype of the arrays passed in (float32 for the chip
-profile, float64 otherwise); every constant comes in as an array of that dtype
-so no value is silently promoted.
+profile, float64 otherwise); every constant comes in as a scalar of that dtype
+(:class:`emu.engine.arrays.Constants`), so no value is silently promoted.
 """
-
-from typing import NamedTuple
-
 import numpy as np
-from llvmlite import ir
 from numba import njit
-from numba.core import types
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
 
 from emu import numerics
-
-
-
-class Modes(NamedTuple):
-    """How the neuron pass computes: a profile's choices for one run, by name."""
-
-    rounding: int  # emu.numerics.ROUNDING_CODES of fixed-point decay products; 0: float arithmetic
-    subtract: bool  # reset subtracts the threshold (else: v = v_reset)
-    next_tick: bool  # snnTorch's delayed reset (else the chip's same-tick reset)
-    cuba_last: bool  # a CubaLIF membrane integrates last tick's synaptic current
-    saturating: bool  # fixed point: values clip to the membrane word (counted)
-    seed: int  # of stochastic rounding
-    coef_mask: int  # coef_one - 1: the fraction bits a stochastic offset draws
-
-
-class Constants(NamedTuple):
-    """Numbers the neuron pass uses, in the state dtype (so float32 arithmetic is never promoted)."""
-
-    half: np.floating  # 0.5, of round-half-up
-    inv_coef: np.floating  # 1 / coef_one: a fixed-point product back to LSBs
-    sat_lo: np.floating  # the membrane word's range
-    sat_hi: np.floating
-
-
-class NetworkArrays(NamedTuple):
-    """Everything :func:`run_sample` needs of a network, built by :mod:`emu.engine.layout`.
-
-    Populations ``p`` hold neurons ``pop_lo[p]:pop_hi[p]`` of one internal neuron axis
-    (channels-last where ``pop_channels[p] > 1``; ``nir_of`` maps an internal index to
-    its NIR one). Projections ``out_ptr[p]:out_ptr[p + 1]`` leave population p, in
-    scatter order; ``pre_rows`` and ``blk`` hold their rows (see
-    :func:`emu.engine.layout.strided_rows`), ``wpool`` their weights.
-    """
-
-    n_slots: int  # ring-buffer slots: the largest lag + 1
-    pop_lo: np.ndarray
-    pop_hi: np.ndarray
-    pop_is_input: np.ndarray
-    pop_cuba: np.ndarray
-    pop_uniform: np.ndarray  # every neuron parameter the same, bit for bit: the 64-lane pass
-    pop_int_drive: np.ndarray  # input sums exact and below 2**15: int16 buffers
-    pop_channels: np.ndarray  # channels of a channels-last population, 1 for NIR order
-    pop_nir_sorted: np.ndarray  # spikes must be scattered in NIR order (inexact sums downstream)
-    nir_of: np.ndarray
-    alpha: np.ndarray  # per neuron, state dtype
-    alpha_syn: np.ndarray
-    thr: np.ndarray
-    fire_thr: np.ndarray  # what `v >` compares against (the next value below thr for '>=')
-    ioff: np.ndarray
-    vreset: np.ndarray
-    out_ptr: np.ndarray
-    proj_lag: np.ndarray
-    proj_int_drive: np.ndarray
-    proj_pre_base: np.ndarray
-    proj_width: np.ndarray  # > 0: one footprint per pre neuron, `proj_rows` rows of this width
-    proj_rows: np.ndarray
-    proj_stride: np.ndarray
-    buf_pad: int  # spare buffer elements after the last neuron, for footprint rows past the end
-    int_drive: np.ndarray  # empty; its dtype is the int16 buffers' (the state's where none is needed)
-    pre_rows: np.ndarray
-    blk: np.ndarray
-    wpool: np.ndarray
-    modes: Modes
-    consts: Constants
+from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, vadd4, vadd8, vadd16
 
 # the stochastic rounding's bits are a rule of the numbers (emu.numerics), compiled here
 stochastic_bits = njit(cache=True)(numerics.stochastic_bits)
-
-
-def _vector_add(lanes):
-    """An intrinsic ``f(dst, i, src, j)``: ``dst[i:i+lanes] += src[j:j+lanes]`` as one
-    vector load / convert / add / store (unaligned), on contiguous 1-d arrays.
-
-    numba does not vectorise short row adds by itself; this spells out what the
-    scalar loop computes lane by lane. A floating ``dst``: integer weights are
-    converted exactly (``sitofp``), floating weights must already have its type, and
-    each lane is one IEEE add in that type. An integer ``dst`` (exact integer
-    sums): integer weights, sign-extended, integer adds. No bounds checks: callers
-    guarantee the ranges.
-    """
-
-    @intrinsic
-    def vadd(typingctx, dst, di, src, si):
-        if not (isinstance(dst, types.Array) and isinstance(src, types.Array)
-                and dst.layout == "C" and src.layout == "C"
-                and isinstance(dst.dtype, (types.Float, types.Integer)) and isinstance(di, types.Integer)
-                and isinstance(si, types.Integer)):
-            return None
-        if isinstance(dst.dtype, types.Integer):
-            if not (isinstance(src.dtype, types.Integer) and src.dtype.signed
-                    and src.dtype.bitwidth <= dst.dtype.bitwidth):
-                return None
-        elif not (isinstance(src.dtype, types.Integer) or src.dtype == dst.dtype):
-            return None
-
-        def codegen(context, builder, sig, args):
-            dty, dity, sty, sity = sig.args
-            darr = context.make_array(dty)(context, builder, args[0])
-            sarr = context.make_array(sty)(context, builder, args[2])
-            i = context.cast(builder, args[1], dity, types.intp)
-            j = context.cast(builder, args[3], sity, types.intp)
-            dvec = ir.VectorType(context.get_value_type(dty.dtype), lanes)
-            svec = ir.VectorType(context.get_value_type(sty.dtype), lanes)
-            dptr = builder.bitcast(builder.gep(darr.data, [i]), dvec.as_pointer())
-            sptr = builder.bitcast(builder.gep(sarr.data, [j]), svec.as_pointer())
-            x = builder.load(sptr, align=1)
-            old = builder.load(dptr, align=1)
-            if isinstance(dty.dtype, types.Integer):
-                if sty.dtype.bitwidth < dty.dtype.bitwidth:
-                    x = builder.sext(x, dvec)
-                new = builder.add(old, x)
-            else:
-                if isinstance(sty.dtype, types.Integer):
-                    x = builder.sitofp(x, dvec) if sty.dtype.signed else builder.uitofp(x, dvec)
-                new = builder.fadd(old, x)
-            builder.store(new, dptr, align=1)
-            return context.get_dummy_value()
-
-        return types.void(dst, di, src, si), codegen
-
-    return vadd
-
-
-@intrinsic
-def _cast_like(typingctx, x, like):
-    """``x`` converted to the type of the scalar ``like`` (exact for an int16 drive
-    into float32 or float64 state; numba's own promotion would give float64)."""
-    if not (isinstance(x, types.Number) and isinstance(like, types.Number)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return context.cast(builder, args[0], sig.args[0], sig.args[1])
-
-    return like(x, like), codegen
-
-
-@intrinsic
-def _mask64(typingctx, arr, i):
-    """Bit m set where ``arr.flat[i + m] != 0``, m < 64, for a C-contiguous array of
-    1-byte items (one unaligned 64-byte vector load and compare; no bounds check)."""
-    if not (isinstance(arr, types.Array) and arr.layout == "C" and isinstance(i, types.Integer)
-            and (isinstance(arr.dtype, types.Boolean) or getattr(arr.dtype, "bitwidth", 0) == 8)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        aty, ity = sig.args
-        data = context.make_array(aty)(context, builder, args[0]).data
-        j = context.cast(builder, args[1], ity, types.intp)
-        vec = ir.VectorType(ir.IntType(8), 64)
-        x = builder.load(builder.bitcast(builder.gep(data, [j]), vec.as_pointer()), align=1)
-        nz = builder.icmp_unsigned("!=", x, ir.Constant(vec, None))
-        return builder.bitcast(nz, ir.IntType(64))
-
-    return types.uint64(arr, i), codegen
-
-
-@intrinsic
-def _lif64(typingctx, buf, d, v, i, alpha, ioff, thr, fire_thr, vreset, subtract):
-    """Neurons ``i .. i+63`` of :func:`_lif_float` with parameters shared by all (a
-    uniform population) as 64-lane vector operations, their drives ``buf[d .. d+63]``
-    cleared; returns the bit mask of the ones that fired (bit m: neuron i+m), straight
-    from the vector comparison. The same IEEE operations in the same order as the
-    scalar function. No bounds checks."""
-    if not (isinstance(buf, types.Array) and isinstance(v, types.Array) and buf.layout == "C"
-            and v.layout == "C" and isinstance(v.dtype, types.Float)
-            and (isinstance(buf.dtype, types.Integer) or buf.dtype == v.dtype)
-            and all(isinstance(x, types.Integer) for x in (d, i))
-            and all(x == v.dtype for x in (alpha, ioff, thr, fire_thr, vreset))
-            and isinstance(subtract, types.Boolean)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        bty, dty, vty, ity = sig.args[:4]
-        bufs, d_, vs, i_, al, io, th, fth, vr, sub = args
-        fvec = ir.VectorType(context.get_value_type(vty.dtype), 64)
-        bvec = ir.VectorType(context.get_value_type(bty.dtype), 64)
-        bptr = builder.bitcast(builder.gep(context.make_array(bty)(context, builder, bufs).data,
-                                           [context.cast(builder, d_, dty, types.intp)]), bvec.as_pointer())
-        vptr = builder.bitcast(builder.gep(context.make_array(vty)(context, builder, vs).data,
-                                           [context.cast(builder, i_, ity, types.intp)]), fvec.as_pointer())
-
-        def splat(x):
-            one = builder.insert_element(ir.Constant(fvec, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-            return builder.shuffle_vector(one, ir.Constant(fvec, ir.Undefined),
-                                          ir.Constant(ir.VectorType(ir.IntType(32), 64), None))
-
-        drive = builder.load(bptr, align=1)
-        builder.store(ir.Constant(bvec, None), bptr, align=1)
-        if isinstance(bty.dtype, types.Integer):
-            drive = builder.sitofp(drive, fvec)
-        vi = builder.fadd(builder.fadd(builder.fmul(splat(al), builder.load(vptr, align=1)), drive), splat(io))
-        fire = builder.fcmp_ordered(">", vi, splat(fth))
-        reset = builder.select(sub, builder.fsub(vi, splat(th)), splat(vr))
-        builder.store(builder.select(fire, reset, vi), vptr, align=1)
-        return builder.bitcast(fire, ir.IntType(64))
-
-    return types.uint64(buf, d, v, i, alpha, ioff, thr, fire_thr, vreset, subtract), codegen
-
-
-@intrinsic
-def _popcount(typingctx, x):
-    """The number of set bits of a uint64, as int64 (LLVM's ctpop: one instruction)."""
-    if x != types.uint64:
-        return None
-
-    def codegen(context, builder, sig, args):
-        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
-        return builder.zext(builder.call(fn, [args[0]]), ir.IntType(64))
-
-    return types.int64(x), codegen
-
-
-_vadd16 = _vector_add(16)
-_vadd8 = _vector_add(8)
-_vadd4 = _vector_add(4)
 
 
 @njit(cache=True, inline="always")
@@ -273,13 +62,13 @@ def _add_row(dst, d, src, s, n):
     """dst[d:d+n] += src[s:s+n], element by element (vector lanes, then a scalar tail)."""
     m = 0
     while m + 16 <= n:
-        _vadd16(dst, d + m, src, s + m)
+        vadd16(dst, d + m, src, s + m)
         m += 16
     if m + 8 <= n:
-        _vadd8(dst, d + m, src, s + m)
+        vadd8(dst, d + m, src, s + m)
         m += 8
     if m + 4 <= n:
-        _vadd4(dst, d + m, src, s + m)
+        vadd4(dst, d + m, src, s + m)
         m += 4
     while m < n:
         dst[d + m] += src[s + m]
@@ -390,7 +179,7 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
 def _lif_float(v, drive, alpha, ioff, thr, fire_thr, vreset, subtract):
     """One neuron, one tick, float arithmetic, same-tick reset: (new v, fired). The steps
     decay, integrate, fire and reset of :mod:`emu.neuron`, in the same order of operations."""
-    vi = alpha * v + _cast_like(drive, v) + ioff
+    vi = alpha * v + cast_like(drive, v) + ioff
     fire = vi > fire_thr
     r = vi - thr if subtract else vreset
     return (r if fire else vi), fire
@@ -418,7 +207,7 @@ def _append_bits(x, base, out, n):
     counts of ``x`` with its lowest bits cleared one by one, stored unconditionally
     (the count moves by the population count), so most words take no data-dependent
     branch; a fifth and later bit take a loop."""
-    count = _popcount(x)
+    count = popcount(x)
     x1 = x & (x - np.uint64(1))
     x2 = x1 & (x1 - np.uint64(1))
     x3 = x2 & (x2 - np.uint64(1))
@@ -440,7 +229,7 @@ def _append_bits(x, base, out, n):
 @njit(cache=True)
 def _update_fire_uniform(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, out):
     """The arithmetic of :func:`_update_float` for a uniform population, fused with the
-    extraction of its spikes: 64 neurons at a time by :func:`_lif64`, whose spike mask goes straight
+    extraction of its spikes: 64 neurons at a time by :func:`emu.engine.intrinsics.lif64`, whose spike mask goes straight
     to :func:`_append_bits` (no byte per neuron stored and read back). Writes the
     population-local indices of the neurons that fired into ``out``; returns their
     number."""
@@ -448,7 +237,7 @@ def _update_fire_uniform(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vrese
     n = 0
     i = lo
     while i + 64 <= hi:
-        n = _append_bits(_lif64(buf, boff + i, v, i, al, io, th, fth, vr, subtract), i - lo, out, n)
+        n = _append_bits(lif64(buf, boff + i, v, i, al, io, th, fth, vr, subtract), i - lo, out, n)
         i += 64
     x = np.uint64(0)
     for m in range(hi - i):  # the last partial block, neuron by neuron
@@ -471,7 +260,7 @@ def _set_indices(mask, lo, hi, out):
     size = mask.shape[0]
     for i in range(lo, hi, 64):
         if i + 64 <= size:
-            x = _mask64(mask, i)
+            x = mask64(mask, i)
         else:  # the end of the array: byte by byte
             x = np.uint64(0)
             for m in range(size - i):
@@ -517,10 +306,10 @@ def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, 
             for _ in range(n_rows):
                 if wide:
                     for m in range(0, width, 16):
-                        _vadd16(dst, d + m, wpool, w + m)
+                        vadd16(dst, d + m, wpool, w + m)
                 else:
                     for m in range(0, width, 8):
-                        _vadd8(dst, d + m, wpool, w + m)
+                        vadd8(dst, d + m, wpool, w + m)
                 d += stride
                 w += width
     else:
@@ -537,16 +326,10 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     ``in_off[p]:``. ``v_col[p] >= 0``: record population p's voltages into ``v_rec``
     from that column on.
 
-    A tick's spikes are lists of population-local internal indices (the keys of the
-    row table). They are written to ``ev_neuron`` as global NIR indices, tick after tick, and
-    ``tick_end[t]`` = the number written up to and including tick t. Returns the
-    number of spikes; it may exceed the capacity of ``ev_neuron``: then only the first
-    ones are stored and the caller reruns.
-
-    A channels-last population (``pop_channels`` > 1) lists them in NIR order only
-    where ``pop_nir_sorted``: where the additions they cause are exact
-    (integer weights whose sums fit the mantissa), any order gives the same bits,
-    and internal order saves the sort."""
+    Spikes are written to ``ev_neuron`` as global NIR indices, tick after tick, and
+    ``tick_end[t]`` = the number written up to and including tick t (module doc).
+    Returns the number of spikes; it may exceed the capacity of ``ev_neuron``: then
+    only the first ones are stored and the caller reruns."""
     n_slots, buf_pad, modes, consts = net.n_slots, net.buf_pad, net.modes, net.consts
     pop_lo, pop_hi, pop_is_input, pop_cuba = net.pop_lo, net.pop_hi, net.pop_is_input, net.pop_cuba
     pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted = (net.pop_uniform, net.pop_int_drive, net.pop_channels,

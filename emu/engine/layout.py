@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
-from emu.engine.kernels import Constants, Modes, NetworkArrays
+from emu.engine.arrays import Constants, Modes, NetworkArrays
 from emu.network import Network, synapse_list
 from emu.profile import SemanticsProfile
 from emu.timing import schedule

@@ -1,7 +1,7 @@
 """snnTorch <-> NIR for the DVS-gesture conv nets (:class:`~emu.apps.gesture.model.SpikingSequential`).
 
 Parameter mapping (``snn.Leaky`` -> ``nir.LIF``), chosen for the SpiNNaker2
-converter's FORWARD integrator (SPINNAKER2.md section 3: ``alpha = 1 - dt/tau``,
+converter's FORWARD integrator (docs/semantics.md, converter rules: ``alpha = 1 - dt/tau``,
 ``r_factor = r*dt/tau``, ``threshold = v_threshold / r_factor``, weights not
 multiplied by ``dt/tau``)::
 

@@ -1,4 +1,4 @@
-"""The DVS-gesture network of the SpiNNaker2 paper in snnTorch (SPINNAKER2.md section 6).
+"""The DVS-gesture network of the SpiNNaker2 paper in snnTorch (docs/semantics.md).
 
 Input 2 x 32 x 32 spike frames; Conv 2->16 k5 s2 p1, LIF; Conv 16->16 k3 p1, LIF,
 SumPool 2; Conv 16->8 k3 p1, LIF, SumPool 2; Flatten (72); Linear 72->256, LIF;
