@@ -235,3 +235,11 @@ def test_bad_parameters():
         m.windowed_coincidences(a, a, -1)
     with pytest.raises(ValueError, match="one shape"):
         m.coincidences(a, np.zeros((4, 3), bool))
+
+
+def test_predicted_classes_is_the_argmax_of_counts_with_ties_to_the_lowest_index():
+    spikes = np.zeros((3, 5, 4), bool)
+    spikes[0, :3, 2] = True  # class 2
+    spikes[1, :2, 1] = spikes[1, 2:4, 3] = True  # a tie of 1 and 3: 1
+    assert m.predicted_classes(spikes).tolist() == [2, 1, 0]  # silence: 0
+    assert m.predicted_classes(spikes.swapaxes(0, 1), tick_axis=0).tolist() == [2, 1, 0]

@@ -51,6 +51,7 @@ from emu.timing import align, latency_shifts
 
 from .factors import AttributionError, Configuration, Factor, configuration, default_factors, with_float32_decays, \
     without_delays
+from .metrics import predicted_classes
 from .report import Report, mismatch_bars, waterfall_chart
 
 
@@ -397,7 +398,7 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
                 a["cells"][p] += int(cfg.size)
                 a["spikes"][p] += int(cfg.sum())
                 if p == output:
-                    a["predictions"][idx] = np.argmax(cfg.sum(axis=1), axis=1)
+                    a["predictions"][idx] = predicted_classes(cfg)
             if bar is not None:
                 bar.update(1)
     if bar is not None:

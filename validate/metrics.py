@@ -192,6 +192,14 @@ def per_neuron_table(
     return rows
 
 
+def predicted_classes(spikes, tick_axis: int = 1) -> np.ndarray:
+    """THE classification rule: per sample, the output neuron with the most spikes over the
+    run; ties, including no spikes at all, go to the lowest index. ``spikes``: the output
+    population's 0/1 spikes, e.g. (B, T, N) with ``tick_axis=1`` (a torch tensor too)."""
+    counts = np.asarray(spikes).sum(axis=tick_axis)
+    return np.argmax(counts, axis=-1)
+
+
 def class_agreement(pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, Any]:
     """How often two runs predict the same class for the samples of a dataset.
 

@@ -30,6 +30,7 @@ from emu.spike_io import atomic_write
 from emu.timing import depth as timing_depth
 from emu.timing import latency_shifts
 from validate.attribution import attribute
+from validate.metrics import predicted_classes
 from validate.report import Report, mismatch_bars, raster_figure
 
 MODEL = Path(__file__).parents[1] / "models" / "gesture_float.nir"
@@ -112,7 +113,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     t0 = time.perf_counter()
     float_spikes = run_float(graph, frames)
     out_name = list(float_spikes)[-1]
-    float_pred = np.argmax(float_spikes[out_name].sum(axis=1), axis=1)
+    float_pred = predicted_classes(float_spikes[out_name])
     t_float = time.perf_counter() - t0
 
     network = from_nir(graph, conversion(percentile))
@@ -128,7 +129,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     t_chip = time.perf_counter() - t0
     chip_spikes, shifts = aligned_chip_spikes(result, network, frames.shape[1])
     mism = layer_mismatch(float_spikes, chip_spikes, shifts)
-    chip_pred = np.argmax(chip_spikes[out_name].sum(axis=1), axis=1)
+    chip_pred = predicted_classes(chip_spikes[out_name])
     acc_float, acc_chip = float(np.mean(float_pred == labels)), float(np.mean(chip_pred == labels))
 
     print(f"accuracy: snnTorch float {acc_float:.1%}, emulated SpiNNaker2 (int8 PTQ, chip profile) {acc_chip:.1%} "

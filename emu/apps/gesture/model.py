@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from snntorch import surrogate
 from torch import nn
 
+from validate.metrics import predicted_classes
+
 BETA = 0.93
 THRESHOLD = 1.0
 INPUT_SHAPE = (2, 32, 32)
@@ -126,6 +128,5 @@ def gesture_net(beta: float = BETA, threshold: float = THRESHOLD, init_gain: flo
 
 
 def predict(spikes: torch.Tensor) -> torch.Tensor:
-    """Class per sample from output spikes (T, B, n_out): the largest spike count
-    (ties, including no spikes at all, go to the lowest class index)."""
-    return spikes.sum(0).argmax(-1)
+    """Class per sample from output spikes (T, B, n_out), by :func:`validate.metrics.predicted_classes`."""
+    return torch.as_tensor(predicted_classes(spikes.detach(), tick_axis=0))

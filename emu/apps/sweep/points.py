@@ -14,6 +14,7 @@ from emu.engine import Emulator
 from emu.nir_import import ConversionOptions, from_nir, read_nir
 from emu.numerics import quantize_weights, weight_max
 from emu.profile import SemanticsProfile
+from validate.metrics import predicted_classes
 
 from .results import METHODS, point_key
 
@@ -86,8 +87,8 @@ def _evaluate(task: dict) -> dict:
     inputs, labels, ticks = task["inputs"], np.asarray(task["labels"]), int(task["ticks"])
     result = Emulator(network, profile)(inputs, ticks=ticks)
     out = output_of(network, task.get("output"))
-    counts = np.stack([result.raster(out)[b].sum(axis=0) for b in range(result.batch)])
-    pred = np.argmax(counts, axis=1)
+    out_spikes = result.raster(out)
+    pred = predicted_classes(out_spikes)
     ref = _unpack(task["reference"], task["reference_shapes"])
     diff = cells = 0
     per_pop = {}
@@ -97,12 +98,12 @@ def _evaluate(task: dict) -> dict:
         per_pop[name] = d / r.size
         diff += d
         cells += r.size
-    ref_pred = np.argmax(ref[out].sum(axis=1), axis=1)
+    ref_pred = predicted_classes(ref[out])
     row = dict(accuracy=float(np.mean(pred == labels)), agreement=float(np.mean(pred == ref_pred)),
                spike_mismatch=diff / max(cells, 1), spike_mismatch_per_population=per_pop,
                membrane_frac_bits=frac, clipped_weights=int(sum(result.meta["clipped_weights"].values())),
                membrane_saturations=dict(result.meta["saturations"]),
-               output_spikes=int(counts.sum()), synaptic_events=synaptic_events(network, result, profile),
+               output_spikes=int(out_spikes.sum()), synaptic_events=synaptic_events(network, result, profile),
                samples=int(len(labels)), ticks=ticks)
     table = fit_table(network, profile=profile)
     row.update(memory_bytes=table["memory_bytes"], memory_per_population={
