@@ -228,9 +228,8 @@ class SnnTorchModel(nn.Module):
         Returns a :class:`Recording` with every population's spikes and (for
         neuron populations) the membrane snnTorch returns at every step.
         ``threads``: torch threads during the run (restored afterwards). Default:
-        1 when a step is small (batch x neurons < 1e6), where torch's thread pool
-        costs far more than it saves (a 64 x 40 x 40 product took 16 ms with 2
-        threads on a loaded 2-core machine, 0.04 ms with 1), else torch's setting.
+        1 when a step is small (batch x neurons < 1e6), where waking torch's thread
+        pool costs far more than the work it shares, else torch's setting.
         """
         rasters, ticks = normalize_inputs(self.network, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]

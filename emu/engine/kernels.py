@@ -22,12 +22,11 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   vectors, one output row apart, zero-padded where it lacks synapses (see
   :func:`emu.engine.layout.strided_rows`). Its rows are found by arithmetic from one
   (first post neuron, weight offset) pair, every spike runs the same vector adds,
-  and no row table is read (a table lookup per row made a row twice as slow);
+  and no row table is read (a dependent load per row halves the rate of row adds);
 * the neuron pass of the chip's case (float arithmetic, same-tick reset, no
   CubaLIF) is branch-free. A population whose parameters are uniform (as after a
   conversion) runs 64 neurons at a time as vector operations whose comparison
-  gives the spike bit mask directly (:func:`_update_fire_uniform`, 1.2x on the
-  benchmark); others run one loop with unsigned indices (:func:`_update_float`)
+  gives the spike bit mask directly (:func:`_update_fire_uniform`); others run one loop with unsigned indices (:func:`_update_float`)
   and a 0/1 byte per neuron; every other profile takes the multi-pass
   :func:`_update_population`;
 * spike indices come out of 64-bit masks with four unconditional stores and a
@@ -416,9 +415,8 @@ def run_samples(first, step, n_ticks, net, in_raster, in_off, v_col, v_rec, tick
     Releases the GIL: the engine runs one call per worker thread. A numpy array
     passed in from Python gets a reference count of its own in every call, so
     threads sharing the network's arrays do not contend on the atomics that calls
-    in the tick loop make (inside one ``prange`` loop they did: two threads ran
-    1.4x as fast as one). A serial loop also compiles faster (the parallel one
-    added about 7 s to the first run)."""
+    in the tick loop make, as they do inside one ``prange`` loop; a serial loop
+    also compiles in less time than a parallel one."""
     cols = in_raster.shape[2]
     for b in range(first, in_raster.shape[0], step):
         n_events[b] = run_sample(n_ticks, net, in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b], tick_end[b],

@@ -19,34 +19,8 @@ and the importer turns an all-zero bias back into no bias. Sum pooling is
 ``nir.SumPool2d`` (kernel == stride, no padding), flatten is ``nir.Flatten`` over
 all non-batch dimensions.
 
-What ``snntorch.export_to_nir`` (snnTorch 1.0.0) does with this network, checked
-with nir 1.0.8 and nirtorch 2.6:
-
-* It is not importable here: snnTorch 1.0 no longer exports it from
-  ``snntorch/__init__.py`` and ``snntorch.export_nir`` imports ``nirtorch``, which
-  this project does not install (it was tried from a throw-away folder).
-* On the paper net (an ``nn.Sequential`` of the same layers with
-  ``init_hidden=True`` Leakys) it fails inside its own ``nir_graph.infer_types()``
-  with ``IndexError: tuple index out of range`` (``nir/ir/utils.py``,
-  ``calculate_conv_output``): each Leaky becomes a ``nir.LIF`` with scalar (0-d)
-  parameters, so the LIF's type is an empty shape and the next Conv2d gets input
-  shape ``()``. A dense-only net fails the same way with ``type mismatch:
-  1.output: [[256]] -> 2.input: []``.
-* Sum pooling has no mapping: our ``SumPool2d`` (avg_pool * 4) and
-  ``nn.LPPool2d(1, 2)`` print ``[WARNING] module not implemented`` and become
-  ``None`` (nirtorch then dies with ``'NoneType' object has no attribute
-  'input_type'``); ``nn.AvgPool2d`` is exported as ``nir.AvgPool2d``, which drops
-  the factor 4 and is not a node the chip converter accepts.
-* With NIR type checking switched off, the rest of what it emits: ``dt`` is
-  hard-coded to 1e-4 s and stored nowhere; ``tau = dt/(1-beta)`` and ``r = tau/dt``
-  (computed in float32), which does give ``alpha = beta`` and ``r_factor = 1``
-  under FORWARD (not under the converter's default EXPONENTIAL integrator:
-  ``alpha = exp(-0.07) = 0.9324``, ``r_factor = 0.966``); the reset mechanism is
-  lost (``v_reset = 0`` and no metadata, so subtract and zero reset look the same
-  and NIR's own semantics say reset to ``v_reset``), and so is snnTorch's
-  ``reset_delay``; Conv2d ``input_shape`` is ``None``; the Input node keeps the
-  batch dimension (``[1, 2, 32, 32]``); nodes are named by position (``"0"`` ..
-  ``"12"``).
+We write our own exporter because snnTorch's ``export_to_nir`` does not export this network
+(``docs/peers.md``).
 """
 from __future__ import annotations
 

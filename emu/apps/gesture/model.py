@@ -103,8 +103,7 @@ def gesture_net(beta: float = BETA, threshold: float = THRESHOLD, init_gain: flo
     Weights are PyTorch's default initialisation times ``init_gain``. With the
     default init (gain 1) sparse 1 ms spike frames leave every layer after the
     first silent, so the surrogate gradients of the later layers start near zero
-    and training on them barely moves; gain 3 gives every layer some activity
-    (measured on the synthetic set: output spike rate about 0.1 per tick instead of 0).
+    and training on them barely moves; gain 3 gives every layer some activity.
     """
     net = SpikingSequential(OrderedDict([
         ("conv1", nn.Conv2d(2, 16, 5, stride=2, padding=1, bias=False)),
