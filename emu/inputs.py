@@ -8,7 +8,7 @@ script and the validator all take inputs through :func:`normalize_inputs`.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Union
+from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 
@@ -24,13 +24,20 @@ class InputError(UserError):
 Inputs = Union[np.ndarray, Dict[str, np.ndarray], Recording]
 
 
-def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = None):
+def input_shapes(network: Network) -> Dict[str, tuple]:
+    """The input populations of a network and their neuron shapes, in order."""
+    return {n: network.populations[n].shape for n in network.inputs}
+
+
+def normalize_inputs(network: Union[Network, Mapping[str, tuple]], inputs: Inputs, ticks: Optional[int] = None):
     """Input rasters as ``{population: (B, T, N) bool}`` and the tick count.
 
-    Rasters shorter than ``ticks`` are padded with silence; longer ones are an
-    error (nothing is silently dropped).
+    ``network``: a :class:`Network`, or its input populations' shapes. Rasters shorter
+    than ``ticks`` are padded with silence; longer ones are an error (nothing is
+    silently dropped).
     """
-    names = network.inputs
+    shapes = input_shapes(network) if isinstance(network, Network) else dict(network)
+    names = list(shapes)
     if isinstance(inputs, Recording):
         inputs = {n: inputs.raster(n) for n in inputs.populations if n in names}
     if not isinstance(inputs, dict):
@@ -45,17 +52,17 @@ def normalize_inputs(network: Network, inputs: Inputs, ticks: Optional[int] = No
         raise InputError(f"no input given for population(s) {sorted(missing)}")
     out, batch, length = {}, None, None
     for name, arr in inputs.items():
-        pop = network.populations[name]
         a = np.asarray(arr)
-        shape = pop.shape
+        shape = tuple(shapes[name])
+        size = int(np.prod(shape))
         if a.shape[-len(shape):] == shape and a.ndim in (len(shape) + 1, len(shape) + 2):
-            a = a.reshape(a.shape[: a.ndim - len(shape)] + (pop.size,))
+            a = a.reshape(a.shape[: a.ndim - len(shape)] + (size,))
         if a.ndim == 2:
             a = a[None]
-        if a.ndim != 3 or a.shape[2] != pop.size:
+        if a.ndim != 3 or a.shape[2] != size:
             raise InputError(
                 f"input {name!r}: raster of shape {np.shape(arr)} does not fit population shape {shape} "
-                f"(expected (T, {pop.size}) or (B, T, {pop.size}) or trailing axes {shape})"
+                f"(expected (T, {size}) or (B, T, {size}) or trailing axes {shape})"
             )
         if a.dtype != bool:
             a = as_spike_raster(a, f"input {name!r}", ndim=None)

@@ -69,6 +69,12 @@ class Population:
     integrator, never spikes) or ``cuba_lif`` (current-based, synaptic decay
     ``alpha_syn``). ``scale`` converts voltages back to NIR units:
     ``v_nir = v_chip / scale``.
+
+    A CubaLIF's bias has two forms, and the profile's ``bias_path`` picks one:
+    ``syn_bias`` drives the synaptic current every tick (NIR: ``tau_syn dI/dt = -I +
+    w_in (W x + b)``), while the chip converter folds its steady state,
+    ``bias_offset``, into ``i_offset`` (straight onto the membrane from tick 0).
+    ``i_offset`` always holds the converter's value, ``bias_offset`` included.
     """
 
     name: str
@@ -80,6 +86,8 @@ class Population:
     v_reset: np.ndarray = None
     alpha_syn: Optional[np.ndarray] = None
     scale: np.ndarray = None
+    syn_bias: Optional[np.ndarray] = None
+    bias_offset: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.shape = tuple(int(s) for s in np.atleast_1d(self.shape))
@@ -98,10 +106,14 @@ class Population:
             self.alpha = np.ones(n)
         if self.model == "li":
             self.threshold = np.full(n, np.inf)
+        cuba_fields = ("alpha_syn", "syn_bias", "bias_offset")
         if self.model == "cuba_lif":
-            self.alpha_syn = _per_neuron(self.name, "alpha_syn", 0.0 if self.alpha_syn is None else self.alpha_syn, n)
-        elif self.alpha_syn is not None:
-            raise NetworkError(f"population {self.name!r}: alpha_syn only applies to model 'cuba_lif'")
+            for f in cuba_fields:
+                setattr(self, f, _per_neuron(self.name, f, 0.0 if getattr(self, f) is None else getattr(self, f), n))
+        else:
+            for f in cuba_fields:
+                if getattr(self, f) is not None:
+                    raise NetworkError(f"population {self.name!r}: {f} only applies to model 'cuba_lif'")
 
     @property
     def size(self) -> int:

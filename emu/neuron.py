@@ -15,7 +15,8 @@ The model and its ODE (NIR)::
 What the chip computes per tick (after the converter has folded dt, tau, R and the
 weight scale into ``alpha``, ``threshold`` and ``i_offset``; :mod:`emu.nir_import`)::
 
-    syn   = alpha_syn * syn + sum of arriving weights       synapse   (CubaLIF only)
+    syn   = alpha_syn * syn + sum of arriving weights       synapse   (CubaLIF only; + syn_bias when
+                                                                       the bias path is synaptic)
     v     = alpha * v                                       decay
     v     = v + drive + i_offset                            integrate (drive: syn, or the arriving weights)
     fired = v > threshold                                   fire      (or >=)
@@ -23,9 +24,10 @@ weight scale into ``alpha``, ``threshold`` and ``i_offset``; :mod:`emu.nir_impor
 
 Profile options change single steps: ``cuba_current="last_tick"`` drives the
 membrane with last tick's ``syn``; ``reset_timing="next_tick"`` (snnTorch's
-``reset_delay=True``) applies the reset of tick t at t+1 (zero reset before the
-decay, so that tick's input is kept; subtract reset after integrating) and records
-the pre-reset value.
+``reset_delay=True``) applies the reset of tick t at t+1 and records the pre-reset
+value: subtract after integrating; zero, as snnTorch's ``Leaky`` does, before the
+decay, so that tick's input is kept, and as its ``Synaptic`` does for a CubaLIF,
+the whole membrane of that tick, input included.
 
 State and the width each arithmetic gives it (``Numerics``):
 
@@ -118,17 +120,21 @@ def update(state: NeuronState, inputs: np.ndarray, p: Dict[str, np.ndarray], cub
     clipped = 0
     drive = inputs
     if cuba:  # synapse
-        syn, n = saturate(decay(p["alpha_syn"], state.syn, num, profile, neurons, tick, 1) + inputs, num)
+        syn, n = saturate(decay(p["alpha_syn"], state.syn, num, profile, neurons, tick, 1) + inputs + p["syn_bias"],
+                          num)
         clipped += n
         drive = state.syn if profile.cuba_current == "last_tick" else syn
         state.syn = syn
     delayed = profile.reset_timing == "next_tick"
+    zero = delayed and profile.reset_mode == "zero"
     v = state.v
-    if delayed and profile.reset_mode == "zero":  # last tick's zero reset, before the decay
+    if zero and not cuba:  # last tick's zero reset, before the decay (snnTorch's Leaky)
         v = np.where(state.fired, p["v_reset"], v)
     v = integrate(decay(p["alpha"], v, num, profile, neurons, tick, 0), drive, p["i_offset"])
     if delayed and profile.reset_mode == "subtract":  # last tick's subtract reset, after integrating
         v = np.where(state.fired, v - p["threshold"], v)
+    if zero and cuba:  # last tick's zero reset of the whole membrane (snnTorch's Synaptic)
+        v = np.where(state.fired, p["v_reset"], v)
     v, n = saturate(v, num)
     clipped += n
     fired = fire(v, p["threshold"], profile.spike_condition)
@@ -137,3 +143,18 @@ def update(state: NeuronState, inputs: np.ndarray, p: Dict[str, np.ndarray], cub
     state.fired = fired
     state.v = v.astype(num.state_dtype)
     return fired, clipped
+
+
+def inert_fields(network) -> set:
+    """Profile fields that cannot change any run of ``network``: ``cuba_current`` without a
+    CubaLIF population, ``bias_path`` without a CubaLIF bias, the fixed-point fields
+    (they matter only under ``arithmetic="fixed"``, which the caller knows)."""
+    pops = [p for p in network.populations.values() if p.model == "cuba_lif"]
+    inert = set()
+    if not pops:
+        inert.add("cuba_current")
+    if not any(np.any(p.syn_bias != 0) for p in pops):
+        inert.add("bias_path")
+    if not any(p.model not in ("input", "li") for p in network.populations.values()):
+        inert |= {"reset_mode", "reset_timing", "spike_condition"}
+    return inert

@@ -351,9 +351,13 @@ class _Converter:
             alpha_syn, syn_frac = leak(P("tau_syn"))
             w_in_factor = P("w_in") * syn_frac
             scale = w_scale / (r_factor * w_in_factor)
-            i_offset = P("v_leak") * r_factor / P("r") * scale + bias * P("w_in") * w_scale / w_in_factor
+            # the converter folds the bias's steady state into the membrane offset; NIR passes it
+            # through the synaptic current, b * w_scale per tick in chip units (the profile's bias_path)
+            bias_offset = bias * P("w_in") * w_scale / w_in_factor
+            i_offset = P("v_leak") * r_factor / P("r") * scale + bias_offset
             return Population(n, shape, "cuba_lif", alpha=alpha, alpha_syn=alpha_syn,
-                              threshold=P("v_threshold") * scale, i_offset=i_offset, scale=scale)
+                              threshold=P("v_threshold") * scale, i_offset=i_offset, scale=scale,
+                              syn_bias=bias * w_scale, bias_offset=bias_offset)
         alpha, frac = leak(P("tau"))
         scale = w_scale / (P("r") * frac)
         i_offset = P("v_leak") * w_scale / P("r") + bias * w_scale

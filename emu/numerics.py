@@ -110,6 +110,24 @@ def quantize_weights(w: np.ndarray, profile: "SemanticsProfile", label: str = "w
     return quantize(w, profile.weight_bits, profile.weight_rounding, profile.weight_overflow, label)
 
 
+def zeroed_weight_notes(network, profile: "SemanticsProfile") -> list:
+    """One sentence per projection whose integer weights lose more than half of its non-zero
+    float weights to 0: the sign of a missing weight scale (with ``weight_scale=None`` and
+    weights well below 1, almost every weight truncates to 0 and the network falls silent)."""
+    if profile.weight_bits is None:
+        return []
+    notes = []
+    for pr in network.projections:
+        nonzero = pr.weight != 0
+        q, _ = quantize(pr.weight, profile.weight_bits, profile.weight_rounding, "saturate")
+        lost = int((q[nonzero] == 0).sum())
+        if nonzero.any() and lost > nonzero.sum() / 2:
+            notes.append(f"projection {pr.label}: {lost} of {int(nonzero.sum())} non-zero weights become 0 as "
+                         f"{profile.weight_bits}-bit integers ({profile.weight_rounding}); the weights may need "
+                         f"scaling (--scale / --auto-scale)")
+    return notes
+
+
 @dataclass(frozen=True)
 class Numerics:
     """What a profile's arithmetic means for storage and rounding."""
@@ -122,23 +140,28 @@ class Numerics:
     rounding: int  # ROUNDING_CODES of the decay products
     sat_lo: float
     sat_hi: float
+    float32_decays: bool = False  # decays rounded to float32 before the arithmetic holds them
+    synaptic_bias: bool = False  # a CubaLIF's bias drives its synaptic current (else: folded into i_offset)
 
     @classmethod
     def of(cls, profile: "SemanticsProfile") -> "Numerics":
         a = profile.arithmetic
+        choices = dict(float32_decays=profile.decay_storage == "float32", synaptic_bias=profile.bias_path == "synaptic")
         if a == "fixed":
             return cls(
                 np.float64, np.float64, True, 2.0**profile.membrane_frac_bits, 2.0**profile.coef_frac_bits,
                 ROUNDING_CODES[profile.fixed_rounding],
-                -(2.0 ** (profile.membrane_bits - 1)), 2.0 ** (profile.membrane_bits - 1) - 1,
+                -(2.0 ** (profile.membrane_bits - 1)), 2.0 ** (profile.membrane_bits - 1) - 1, **choices,
             )
         state = np.float32 if a == "chip" else np.float64
         param = np.float64 if a == "float64" else np.float32
-        return cls(state, param, False, 1.0, 1.0, ROUNDING_CODES["none"], -np.inf, np.inf)
+        return cls(state, param, False, 1.0, 1.0, ROUNDING_CODES["none"], -np.inf, np.inf, **choices)
 
     def value(self, x, coef: bool = False) -> np.ndarray:
         """Parameters as this arithmetic holds them, in the state dtype."""
         x = np.asarray(x, dtype=np.float64)
+        if coef and self.float32_decays:
+            x = x.astype(np.float32).astype(np.float64)
         if self.fixed:
             one = self.coef_one if coef else self.lsb
             with np.errstate(invalid="ignore"):
@@ -147,13 +170,19 @@ class Numerics:
         return x.astype(self.param_dtype).astype(self.state_dtype)
 
     def neuron_params(self, pop: "Population") -> dict:
-        """alpha, alpha_syn, threshold, i_offset, v_reset of a population."""
+        """alpha, alpha_syn, threshold, i_offset, syn_bias, v_reset of a population, as the
+        arithmetic holds them; the bias where ``bias_path`` puts it."""
         n = pop.size
+        cuba = pop.model == "cuba_lif"
+        i_offset, syn_bias = pop.i_offset, np.zeros(n)
+        if cuba and self.synaptic_bias:
+            i_offset, syn_bias = pop.i_offset - pop.bias_offset, pop.syn_bias
         return dict(
             alpha=self.value(pop.alpha, coef=True),
-            alpha_syn=self.value(pop.alpha_syn if pop.alpha_syn is not None else np.zeros(n), coef=True),
+            alpha_syn=self.value(pop.alpha_syn if cuba else np.zeros(n), coef=True),
             threshold=self.value(pop.threshold),
-            i_offset=self.value(pop.i_offset),
+            i_offset=self.value(i_offset),
+            syn_bias=self.value(syn_bias),
             v_reset=self.value(pop.v_reset),
         )
 

@@ -26,6 +26,8 @@ _CHOICES = {
     "weight_rounding": ROUNDINGS,
     "weight_overflow": ("error", "saturate"),
     "cuba_current": ("this_tick", "last_tick"),
+    "bias_path": ("membrane", "synaptic"),
+    "decay_storage": ("arithmetic", "float32"),
     "fixed_rounding": ("truncate", "nearest", "stochastic"),
 }
 
@@ -75,6 +77,15 @@ class SemanticsProfile:
     cuba_current
         CubaLIF: whether the membrane integrates this tick's synaptic current
         (default; open, see ``docs/semantics.md``) or last tick's.
+    bias_path
+        CubaLIF: ``membrane`` (the chip converter: the bias's steady state is added to
+        the membrane every tick from tick 0) or ``synaptic`` (NIR and snnTorch: the
+        bias drives the synaptic current every tick, ``syn = (alpha_syn * syn +
+        inputs) + syn_bias``).
+    decay_storage
+        How decays are held before the arithmetic uses them: ``arithmetic`` (its
+        parameter type) or ``float32`` first (snnTorch stores ``beta`` as a float32
+        tensor, so a trained model's decay is ``float32(beta)``).
     seed
         Seed of stochastic rounding (a counter-based hash of seed, neuron and
         tick, so batch order never changes the result).
@@ -89,6 +100,8 @@ class SemanticsProfile:
     weight_rounding: Literal["truncate", "nearest", "nearest_even"] = "truncate"
     weight_overflow: Literal["error", "saturate"] = "error"
     cuba_current: Literal["this_tick", "last_tick"] = "this_tick"
+    bias_path: Literal["membrane", "synaptic"] = "membrane"
+    decay_storage: Literal["arithmetic", "float32"] = "arithmetic"
     membrane_bits: int = 32
     membrane_frac_bits: int = 8
     coef_frac_bits: int = 16
@@ -151,8 +164,11 @@ class SemanticsProfile:
 
     @classmethod
     def snntorch(cls, **changes) -> "SemanticsProfile":
-        """snnTorch float semantics: no latency, delayed reset, float64 weights."""
-        base = dict(arithmetic="float64", reset_timing="next_tick", synaptic_latency=0, weight_bits=None)
+        """snnTorch float semantics, as the float reference (:mod:`validate.float_reference`)
+        runs the NIR graph: no latency, delayed reset, float weights, float64 state with
+        float32 decays, the bias through the synaptic current."""
+        base = dict(arithmetic="float64", reset_timing="next_tick", synaptic_latency=0, weight_bits=None,
+                    bias_path="synaptic", decay_storage="float32")
         base.update(changes)
         return cls(**base)
 

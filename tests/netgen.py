@@ -24,6 +24,8 @@ def profiles(draw, arithmetic=None):
         weight_rounding=draw(st.sampled_from(("truncate", "nearest", "nearest_even"))),
         weight_overflow="saturate",
         cuba_current=draw(st.sampled_from(("this_tick", "last_tick"))),
+        bias_path=draw(st.sampled_from(("membrane", "synaptic"))),
+        decay_storage=draw(st.sampled_from(("arithmetic", "float32"))),
         membrane_bits=draw(st.sampled_from((12, 16, 24, 32))),
         membrane_frac_bits=draw(st.sampled_from((0, 4, 8))),
         coef_frac_bits=draw(st.sampled_from((4, 8, 12))),
@@ -90,6 +92,10 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
             i_offset=each((rng.uniform(-0.1, 0.3, m) * min(wscale, 12.0)).round(2)) if draw(st.booleans()) else 0.0,
             alpha_syn=each(rng.uniform(0.3, 0.9, m).round(3)) if model == "cuba_lif" else None,
         )
+        if model == "cuba_lif" and draw(st.booleans()):  # a bias, in both of its forms (dyadic: exact sums)
+            pop.syn_bias = each((rng.uniform(-0.1, 0.2, m) * min(wscale, 12.0) * 8).round() / 8)
+            pop.bias_offset = each((rng.uniform(0.0, 0.5, m) * min(wscale, 12.0) * 8).round() / 8)
+            pop.i_offset = pop.i_offset + pop.bias_offset
         net.add(pop)
         delay = draw(st.integers(0, 2)) if allow_delay else 0
         net.add(Projection(prev.name, name, weight, kind=kind, delay=delay, **kw))
@@ -100,6 +106,15 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
     if n_pops >= 2 and len(net.populations["p0"].shape) == 1 and len(prev.shape) == 1 and draw(st.booleans()):
         p0 = net.populations["p0"]
         net.add(Projection("p0", prev.name, _dyadic(rng, (prev.size, p0.size), wscale), name="skip"))
+    return net
+
+
+def without_biases(net: Network) -> Network:
+    """The network with every bias set to 0 (membrane offsets and CubaLIF synaptic biases), in place."""
+    for p in net.populations.values():
+        p.i_offset = np.zeros(p.size)
+        if p.model == "cuba_lif":
+            p.syn_bias, p.bias_offset = np.zeros(p.size), np.zeros(p.size)
     return net
 
 

@@ -13,7 +13,7 @@ from emu.cli import main
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
-from netgen import networks
+from netgen import networks, without_biases
 from validate.attribution import Attribution, ConfigResult, attribute
 from validate.factors import AttributionError, Factor, configuration, default_factors, without_delays
 
@@ -31,13 +31,22 @@ def _constant_drive(model, beta, threshold, current, ticks):
 
 def test_default_factors_in_waterfall_order():
     keys = [f.key for f in default_factors(SNN, CHIP)]
-    assert keys == ["latency", "reset_timing", "weights", "arithmetic"]
+    assert keys == ["latency", "reset_timing", "bias_path", "weights", "arithmetic"]
     keys = [f.key for f in default_factors(SemanticsProfile.snntorch(reset_mode="zero"), CHIP, include_fixed=True)]
-    assert keys == ["latency", "reset_timing", "reset_mode", "weights", "arithmetic", "fixed"]
-    cfg = configuration(SNN, default_factors(SNN, CHIP), ["latency", "reset_timing", "weights", "arithmetic"])
+    assert keys == ["latency", "reset_timing", "reset_mode", "bias_path", "weights", "arithmetic", "fixed"]
+    cfg = configuration(SNN, default_factors(SNN, CHIP), ["latency", "reset_timing", "bias_path", "weights",
+                                                          "arithmetic"])
     assert cfg.profile == CHIP and cfg.delays is False  # no network given: no delays to restore
     with pytest.raises(AttributionError, match="unknown factor"):
         configuration(SNN, default_factors(SNN, CHIP), ["reset"])
+    # given a network, a factor that cannot change it is left out: no CubaLIF bias, no bias path
+    net = Network()
+    net.add(Population("in", (2,), "input"))
+    net.add(Population("c", (2,), "cuba_lif", alpha_syn=0.5))
+    net.add(Projection("in", "c", np.eye(2)))
+    assert "bias_path" not in [f.key for f in default_factors(SNN, CHIP, net)]
+    net.populations["c"].syn_bias[:] = 0.5
+    assert "bias_path" in [f.key for f in default_factors(SNN, CHIP, net)]
 
 
 @settings(max_examples=30)
@@ -88,9 +97,7 @@ def test_reset_mode_alone_keeps_or_drops_the_residual():
 def _feed_forward(net: Network) -> Network:
     """netgen's network without recurrent and skip projections and without biases."""
     net.projections = [p for p in net.projections if p.name != "skip" and not p.name.endswith(".rec")]
-    for p in net.populations.values():
-        p.i_offset = np.zeros(p.size)
-    return net
+    return without_biases(net)
 
 
 @settings(max_examples=20)

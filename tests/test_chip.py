@@ -45,7 +45,7 @@ def graph():
                "lif2": lif(2, 0.02, 0.05),
                "output": nir.Output(output_type={"output": np.array([2])})},
         edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
-        type_check=False)
+        metadata={"dt": 1e-3}, type_check=False)
 
 
 @pytest.fixture

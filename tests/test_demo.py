@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from emu.cli import main
-from emu.apps.demo import MODEL, chip_profile, conversion
+from emu.apps.demo import MODEL, demo_settings
 from emu.engine import Emulator
 from emu.apps.gesture.data import load_dvsgesture
 from emu.apps.gesture.export import from_nir as torch_from_nir
@@ -35,8 +35,9 @@ def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys):
         spikes = model(torch.tensor(frames.swapaxes(0, 1), dtype=torch.float32))
     float_acc = float(np.mean(spikes.sum(0).argmax(1).numpy() == labels))
     assert float_acc == pytest.approx(summary["accuracy_float"])
-    net = from_nir(read_nir(MODEL), conversion(99.9))
-    res = Emulator(net, chip_profile())(frames.reshape(22, 300, -1), ticks=305)
+    settings = demo_settings(read_nir(MODEL), 99.9)
+    net = from_nir(read_nir(MODEL), settings.conversion)
+    res = Emulator(net, settings.profile)(frames.reshape(22, 300, -1), ticks=305)
     chip_acc = float(np.mean(res.raster("lif5")[:, 5:].sum(1).argmax(1) == labels))
     assert chip_acc == pytest.approx(summary["accuracy_chip"])
 
@@ -48,8 +49,9 @@ def test_demo_ptq_matches_the_converter_scaling():
 
     graph = read_nir(MODEL)
     q, report = quantize(graph, percentile=99.9)
-    net = from_nir(graph, conversion(99.9))
+    settings = demo_settings(graph, 99.9)
+    net = from_nir(graph, settings.conversion)
     for pr in net.projections:
-        w, _ = quantize_weights(pr.weight, chip_profile(), pr.label)
+        w, _ = quantize_weights(pr.weight, settings.profile, pr.label)
         assert np.array_equal(w, np.asarray(q.nodes[pr.name].weight, dtype=float)), pr.name
         assert np.abs(w).max() <= 127

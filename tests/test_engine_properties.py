@@ -8,7 +8,7 @@ from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 from emu.reference import reference_run
-from netgen import input_rasters, networks, profiles
+from netgen import input_rasters, networks, profiles, without_biases
 
 
 def _assert_same(res, ref, sample=0):
@@ -68,8 +68,7 @@ def test_first_spike_no_earlier_than_path_latency(data):
     profile = data.draw(profiles()).with_(synaptic_latency=1, spike_condition=">")
     raster = data.draw(input_rasters(net))
     # without bias a neuron can only be driven through the connections from the input
-    for pop in net.populations.values():
-        pop.i_offset[:] = 0
+    without_biases(net)
     res = Emulator(net, profile)(raster)
     ticks_never = raster.shape[0]  # no input: no spike may ever come
     active = np.flatnonzero(raster.any(axis=1))
@@ -84,8 +83,7 @@ def test_first_spike_no_earlier_than_path_latency(data):
 @given(st.data())
 def test_silence_in_silence_out(data):
     net = data.draw(networks())
-    for pop in net.populations.values():
-        pop.i_offset[:] = 0
+    without_biases(net)
     profile = data.draw(profiles()).with_(spike_condition=">")
     res = Emulator(net, profile)(np.zeros((30, net.populations["in"].size), bool), record_v=True)
     for name in net.populations:

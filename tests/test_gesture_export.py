@@ -55,7 +55,7 @@ def test_graph_nodes_shapes_and_metadata():
     assert graph.nodes["lif1"].tau.shape == (16, 15, 15) and graph.nodes["lif3"].tau.shape == (8, 7, 7)
     assert list(graph.nodes["flatten"].output_type["output"]) == [72]
     assert list(graph.nodes["output"].output_type["output"]) == [11]
-    assert graph.metadata == {"dt": 1e-3}
+    assert graph.metadata == {"dt": 1e-3, "integrator": "forward", "reset": "subtract"}
     for name in ("lif1", "lif2", "lif3", "lif4", "lif5"):
         assert graph.nodes[name].metadata == {"reset": "subtract", "reset_delay": True, "dt": 1e-3}
     assert not np.any(graph.nodes["conv1"].bias)

@@ -33,7 +33,7 @@ def tiny(tmp_path_factory):
         "lif2": nir.LIF(tau=np.full(3, 5.0), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.full(3, 1.0)),
         "output": nir.Output(output_type={"output": np.array([3])}),
     }, edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
-        type_check=False)
+        metadata={"dt": 1.0}, type_check=False)
     d = tmp_path_factory.mktemp("tiny")
     path = d / "tiny.nir"
     nir.write(str(path), g)

@@ -30,9 +30,10 @@ what removing it alone would recover; these need not sum to the total when
 factors interact). :meth:`Attribution.sentence` writes the summary users want,
 e.g. "of the 0.6 % drop, 0.4 % comes from reset timing".
 
-snnTorch holds ``beta`` as a float32 tensor, so by default (``snntorch_decay``)
-every configuration uses decays rounded to float32 (the chip's float32 parameters
-are rounded the same way; only the float64 runs change).
+The source is the float reference's profile (``SemanticsProfile.snntorch()``: decays
+stored as float32 as snnTorch holds ``beta``, the bias through the synaptic current);
+the ``bias_path`` factor is what the chip converter's folding of a CubaLIF bias into
+the membrane costs.
 """
 from __future__ import annotations
 
@@ -42,15 +43,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emu.numerics import quantize_weights
+from emu.numerics import zeroed_weight_notes
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
 from emu.profile import SemanticsProfile
 from emu.timing import align, latency_shifts
 
-from .factors import AttributionError, Configuration, Factor, configuration, default_factors, with_float32_decays, \
-    without_delays
+from .factors import AttributionError, Configuration, Factor, configuration, default_factors, without_delays
 from .metrics import predicted_classes
 from .report import Report, mismatch_bars, waterfall_chart
 
@@ -277,22 +277,6 @@ class Attribution:
         return rep
 
 
-def _weight_notes(network: Network, target: SemanticsProfile) -> List[str]:
-    """Projections where integer weights lose most non-zero weights (a sign of missing weight scaling)."""
-    if target.weight_bits is None:
-        return []
-    notes = []
-    for pr in network.projections:
-        nonzero = pr.weight != 0
-        q, _ = quantize_weights(pr.weight, target.with_(weight_overflow="saturate"))
-        lost = int((q[nonzero] == 0).sum())
-        if nonzero.any() and lost > nonzero.sum() / 2:
-            notes.append(f"projection {pr.label}: {lost} of {int(nonzero.sum())} non-zero weights become 0 as "
-                         f"int{target.weight_bits} ({target.weight_rounding}); the weights may need scaling "
-                         f"(--scale / --auto-scale)")
-    return notes
-
-
 def _share_phrase(label: str, share: float) -> str:
     if share >= 0:
         return f"{_pct(share)} % of them come from {label}"
@@ -312,7 +296,7 @@ def _join(items: List[str]) -> str:
 def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
               source: Optional[SemanticsProfile] = None, target: Optional[SemanticsProfile] = None,
               factors: Optional[Sequence[Factor]] = None, output: Optional[str] = None, pad: bool = True,
-              include_fixed: bool = False, alone: bool = False, snntorch_decay: bool = True,
+              include_fixed: bool = False, alone: bool = False,
               chunk: int = 64, progress: Optional[bool] = None) -> Attribution:
     """Run the waterfall (module doc) over ``inputs`` and return an :class:`Attribution`.
 
@@ -352,8 +336,7 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
         if labels.size and (labels.min() < 0 or labels.max() >= n_out):
             raise AttributionError(f"labels must be class indices 0..{n_out - 1} (the {n_out} neurons of "
                                    f"{output!r}), got {int(labels.min())}..{int(labels.max())}")
-    base_net = with_float32_decays(network) if snntorch_decay else network
-    nets = {False: without_delays(base_net), True: base_net}
+    nets = {False: without_delays(network), True: network}
 
     src_cfg = configuration(source, factors, (), "float (source)")
     keys = [f.key for f in factors]
@@ -414,6 +397,6 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
                             dict(a["spikes"]), dict(a["cells"]), pred.copy(), accuracy)
 
     settings = dict(source=source.describe(), target=target.describe(), target_label=target_label, pad=pad,
-                    snntorch_decay=snntorch_decay, output=output, notes=_weight_notes(network, target))
+                    output=output, notes=zeroed_weight_notes(network, target))
     return Attribution(factors, result(src_cfg), [result(c) for c in steps], [result(c) for c in loo],
                        [result(c) for c in solo], populations, output, n_samples, labels is not None, settings)

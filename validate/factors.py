@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 from emu.errors import UserError
 from emu.network import Network
+from emu.neuron import inert_fields
 from emu.profile import SemanticsProfile
 
 
@@ -28,8 +28,10 @@ FACTOR_FIELDS = {
     "reset_mode": ("reset_mode",),
     "spike_condition": ("spike_condition",),
     "cuba_current": ("cuba_current",),
+    "bias_path": ("bias_path",),
     "weights": ("weight_bits", "weight_rounding", "weight_overflow"),
-    "arithmetic": ("arithmetic", "membrane_bits", "membrane_frac_bits", "coef_frac_bits", "fixed_rounding", "seed"),
+    "arithmetic": ("arithmetic", "decay_storage", "membrane_bits", "membrane_frac_bits", "coef_frac_bits",
+                   "fixed_rounding", "seed"),
 }
 
 
@@ -59,13 +61,16 @@ def default_factors(source: SemanticsProfile, target: SemanticsProfile, network:
     """The factors between ``source`` and ``target`` in the waterfall order (module doc).
 
     A factor appears when its fields differ (``latency`` also when the network
-    has delays the source drops); ``include_fixed`` appends a fixed-point
+    has delays the source drops) and, given a network, can change its runs
+    (:func:`emu.neuron.inert_fields`); ``include_fixed`` appends a fixed-point
     membrane (the target's fixed-point fields) after the target's arithmetic.
     """
     has_delays = network is not None and any(pr.delay for pr in network.projections)
+    inert = inert_fields(network) if network is not None else set()
     out = []
     for key, fields in FACTOR_FIELDS.items():
-        changes = tuple((f, getattr(target, f)) for f in fields if getattr(source, f) != getattr(target, f))
+        changes = tuple((f, getattr(target, f)) for f in fields
+                        if getattr(source, f) != getattr(target, f) and f not in inert)
         delays = key == "latency" and has_delays and not source_delays
         if not changes and not delays:
             continue
@@ -82,6 +87,8 @@ def default_factors(source: SemanticsProfile, target: SemanticsProfile, network:
             label = f"spike condition ({source.spike_condition} -> {target.spike_condition})"
         elif key == "cuba_current":
             label = f"CubaLIF current ({source.cuba_current} -> {target.cuba_current})"
+        elif key == "bias_path":
+            label = f"bias path ({source.bias_path} -> {target.bias_path}: the converter's bias folding)"
         elif key == "weights":
             label = ("float weights" if target.weight_bits is None
                      else f"int{target.weight_bits} weights ({target.weight_rounding})")
@@ -130,12 +137,3 @@ def without_delays(network: Network) -> Network:
     """The network with every projection's extra delay set to 0 (an snnTorch model has none)."""
     return Network(dict(network.populations), [dataclasses.replace(pr, delay=0) for pr in network.projections],
                    network.dt, dict(network.meta))
-
-
-def with_float32_decays(network: Network) -> Network:
-    """The network with alpha and alpha_syn rounded to float32, as snnTorch holds beta."""
-    pops = {}
-    for name, p in network.populations.items():
-        f32 = lambda x: None if x is None else np.asarray(x, np.float32).astype(np.float64)  # noqa: E731
-        pops[name] = dataclasses.replace(p, alpha=f32(p.alpha), alpha_syn=f32(p.alpha_syn))
-    return Network(pops, list(network.projections), network.dt, dict(network.meta))

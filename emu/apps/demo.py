@@ -11,25 +11,26 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import nir
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from emu.apps.gesture.data import SynthConfig, load_dvsgesture, write_synthetic_dataset
-from emu.apps.gesture.export import from_nir as trainable_from_nir
 from emu.apps.gesture.ptq import quantize
 from emu.engine import Emulator
-from emu.nir_import import ConversionOptions, from_nir, read_nir
+from emu.nir_import import from_nir, read_nir
 from emu.profile import SemanticsProfile
+from emu.settings import Settings, resolve
 from emu.spike_io import atomic_write
 from emu.timing import depth as timing_depth
 from emu.timing import latency_shifts
 from validate.attribution import attribute
+from validate.float_reference import FloatReference
 from validate.metrics import predicted_classes
 from validate.report import Report, mismatch_bars, raster_figure
 
@@ -37,15 +38,12 @@ MODEL = Path(__file__).parents[1] / "models" / "gesture_float.nir"
 DEMO_SEED = 2026  # the shipped model was trained on seed 0: the demo's test samples are new
 
 
-def conversion(percentile: float):
-    """How the demo converts the float model for the chip: the paper's PTQ as converter options."""
-    return ConversionOptions(dt=1e-3, integrator="forward", weight_scale="auto", scale_percentile=percentile,
-                             conn_delay=0)
-
-
-def chip_profile():
-    """The chip; weights above the percentile scale are clipped (and counted), as PTQ does."""
-    return SemanticsProfile.chip(weight_overflow="saturate")
+def demo_settings(graph, percentile: float, source: str = "the model") -> Settings:
+    """How the demo runs the float model on the chip: the paper's PTQ as converter options
+    (per-population scale from a percentile of |W|, int8, no extra delay), weights above the
+    scale clipped and counted as PTQ does; dt, integrator and reset from the graph's metadata."""
+    return resolve(dict(weight_scale="auto", scale_percentile=percentile, conn_delay=0, weight_overflow="saturate"),
+                   graph, preset="chip", source=source)
 
 
 def load_test_set(data, out: Path, per_class: int, ticks: int):
@@ -64,26 +62,17 @@ def load_test_set(data, out: Path, per_class: int, ticks: int):
     return np.stack(frames), np.array(labels)
 
 
-def run_float(graph, frames: np.ndarray):
-    """snnTorch float run: output spikes (N, T, 11) and every LIF layer's spikes (N, T, neurons)."""
-    model = trainable_from_nir(graph)  # float32, as the model is trained
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny per-step ops: one thread is faster on a busy 2-core machine
-    try:
-        with torch.no_grad():
-            x = torch.tensor(frames.swapaxes(0, 1), dtype=torch.float32)
-            _, trace = model(x, record=True)
-    finally:
-        torch.set_num_threads(threads)
-    return {name: d["spk"].numpy().swapaxes(0, 1).reshape(frames.shape[0], frames.shape[1], -1) > 0
-            for name, d in trace.items()}
+def run_float(graph, settings: Settings, frames: np.ndarray) -> dict:
+    """The float reference's spikes of every LIF layer, (N, T, neurons) each."""
+    run = FloatReference(graph, **dataclasses.asdict(settings.float))(frames)
+    return {n: run.raster(n) for n in run.v}  # the neuron layers: those with a membrane
 
 
-def aligned_chip_spikes(result, network, ticks: int) -> dict:
+def aligned_chip_spikes(result, network, profile: SemanticsProfile, ticks: int) -> dict:
     """Every neuron layer's chip spikes (N, ticks, neurons), shifted back by its depth
     (one tick per connection) so that tick t lines up with snnTorch's tick t; and
     the shifts."""
-    shifts = latency_shifts(network, chip_profile(), SemanticsProfile.snntorch(), reference_delays=False)
+    shifts = latency_shifts(network, profile, SemanticsProfile.snntorch(), reference_delays=False)
     layers = [n for n in shifts if network.populations[n].model != "input"]
     return {n: result.raster(n)[:, shifts[n]:shifts[n] + ticks] for n in layers}, {n: shifts[n] for n in layers}
 
@@ -110,16 +99,18 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     graph = read_nir(model)
     print(f"{len(labels)} test samples x {frames.shape[1]} ticks; model {model}")
 
+    settings = demo_settings(graph, percentile, str(model))
     t0 = time.perf_counter()
-    float_spikes = run_float(graph, frames)
+    float_spikes = run_float(graph, settings, frames)
     out_name = list(float_spikes)[-1]
     float_pred = predicted_classes(float_spikes[out_name])
     t_float = time.perf_counter() - t0
 
-    network = from_nir(graph, conversion(percentile))
-    depth = timing_depth(network, chip_profile().synaptic_latency)
+    network = from_nir(graph, settings.conversion)
+    chip_profile = settings.profile
+    depth = timing_depth(network, chip_profile.synaptic_latency)
     t0 = time.perf_counter()
-    emulator = Emulator(network, chip_profile())
+    emulator = Emulator(network, chip_profile)
     inputs = frames.reshape(len(frames), frames.shape[1], -1)
     emulator(inputs[:1, :1])  # the kernels: compiled on first use (numba's disk cache after), loaded
     t_load = time.perf_counter() - t0
@@ -127,7 +118,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     # the chip answers one tick per connection later: run that many extra silent ticks
     result = emulator(inputs, ticks=frames.shape[1] + depth, progress=True)
     t_chip = time.perf_counter() - t0
-    chip_spikes, shifts = aligned_chip_spikes(result, network, frames.shape[1])
+    chip_spikes, shifts = aligned_chip_spikes(result, network, chip_profile, frames.shape[1])
     mism = layer_mismatch(float_spikes, chip_spikes, shifts)
     chip_pred = predicted_classes(chip_spikes[out_name])
     acc_float, acc_chip = float(np.mean(float_pred == labels)), float(np.mean(chip_pred == labels))
@@ -139,7 +130,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     for r in mism:
         print(f"  {r['population']:>6}: float {r['float_spikes']:>7} spikes, chip {r['chip_spikes']:>7}, "
               f"mismatching cells {r['mismatch_rate']:.2%}")
-    att = attribute(network, frames.reshape(len(frames), frames.shape[1], -1), labels, target=chip_profile(),
+    att = attribute(network, frames.reshape(len(frames), frames.shape[1], -1), labels, target=chip_profile,
                     output=out_name, progress=True)
     print(att.sentence())
 

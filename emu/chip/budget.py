@@ -33,9 +33,14 @@ from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from emu.errors import UserError
 from emu.network import Network
 from emu.numerics import round_weights, weight_bits
 from emu.profile import SemanticsProfile
+
+
+class FitError(UserError):
+    """A memory question that cannot be answered (an unknown population named, ...)."""
 
 
 def _default_neurons_per_pe():
@@ -130,6 +135,9 @@ def fit_table(network: Network, ticks: Optional[int] = None, profile: Optional[S
     profile = profile or SemanticsProfile.chip()
     record = set(record)
     atoms = dict(max_atoms_per_core or {})
+    unknown = sorted(set(atoms) - set(network.populations))
+    if unknown:
+        raise FitError(f"--max-atoms names unknown populations {unknown}; populations: {list(network.populations)}")
     rows: List[dict] = []
     for name, pop in network.populations.items():
         model = chip_model_of(network, name)

@@ -117,9 +117,6 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
             per.setdefault(str(neuron), []).append(tick)
         input_spikes[name] = {key: sorted(v) for key, v in sorted(per.items(), key=lambda kv: int(kv[0]))}
     atoms = {str(k): int(v) for k, v in (max_atoms_per_core or {}).items()}
-    unknown = sorted(set(atoms) - set(network.populations))
-    if unknown:
-        raise ChipScriptError(f"--max-atoms names unknown populations {unknown}; populations: {list(network.populations)}")
     if profile is None:  # the integer range auto scaling aims at (weight_max = 2**(bits-1) - 1)
         profile = SemanticsProfile.chip(weight_bits=weight_bits(options.weight_max))
     warnings = fit_warnings(network, ticks, profile, record=record, budget=budget, max_atoms_per_core=atoms,

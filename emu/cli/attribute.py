@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 
 from emu.cli.files import check_outputs, input_files, read_labels, read_samples
-from emu.cli.options import conversion_from_args, profile_from_args
-from emu.nir_import import from_nir
+from emu.cli.options import settings_from_args
+from emu.nir_import import from_nir, read_nir
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
 from validate.attribution import attribute
@@ -13,11 +13,13 @@ from validate.attribution import attribute
 
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
-    network = from_nir(args.model, conversion_from_args(args))
-    target = profile_from_args(args)
+    graph = read_nir(args.model)
+    settings = settings_from_args(args, graph)
+    network = from_nir(graph, settings.conversion)
+    target = settings.profile
     source = SemanticsProfile.snntorch(reset_mode=args.float_reset or target.reset_mode)
     files = input_files(args.inputs, exclude=args.labels)
-    samples = read_samples(files, network, args.dt, args.ticks)
+    samples = read_samples(files, network, settings.conversion.dt, args.ticks)
     labels = read_labels(args.labels) if args.labels is not None else None
     att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
                     pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone)

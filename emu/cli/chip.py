@@ -5,35 +5,33 @@ import dataclasses
 import sys
 
 from emu.chip import prepare_chip_job, run_on_backend, write_chip_script
-from emu.cli.options import conversion_from_args
+from emu.cli.files import check_outputs
+from emu.cli.options import settings_from_args
 from emu.cli.parser import CHIP_WEIGHTS
+from emu.nir_import import read_nir
 from emu.numerics import weight_max
-from emu.profile import SemanticsProfile
 
 
 def _warn(line: str) -> None:
     print(f"warning: {line}", file=sys.stderr)
 
 
-def _options(args):
-    """Conversion options aiming at the chip model's weight range, and that model's profile."""
-    bits = CHIP_WEIGHTS[args.chip_weights]
-    return dataclasses.replace(conversion_from_args(args), weight_max=weight_max(bits)), \
-        SemanticsProfile.chip(weight_bits=bits)
-
-
 def main(args) -> int:
-    options, profile = _options(args)
+    check_outputs(args.out)
+    bits = CHIP_WEIGHTS[args.chip_weights]
+    settings = settings_from_args(args, read_nir(args.model), preset="chip", weight_bits=bits)
+    # automatic scaling aims at the chip model's weight range
+    options = dataclasses.replace(settings.conversion, weight_max=weight_max(bits))
+    reset = settings.profile.reset_mode
     if args.command == "chip-run":
         rec = run_on_backend(args.model, args.input, args.ticks, options, backend=args.backend, eth_ip=args.eth_ip,
-                             reset=args.reset, record=args.record.split(","), sample=args.sample, out=args.out,
-                             max_atoms_per_core=dict(args.max_atoms), profile=profile, warn=_warn)
+                             reset=reset, record=args.record.split(","), sample=args.sample, out=args.out,
+                             max_atoms_per_core=dict(args.max_atoms), profile=settings.profile, warn=_warn)
         counts = ", ".join(f"{n}: {int(rec.spike_counts(n).sum())}" for n in rec.populations)
         print(f"ran {rec.ticks} ticks on {args.backend}; spikes {counts}; wrote {args.out}")
         return 0
-    job = prepare_chip_job(args.model, args.input, args.ticks, options, reset=args.reset,
-                           record=args.record.split(","), sample=args.sample, profile=profile,
-                           max_atoms_per_core=dict(args.max_atoms))
+    job = prepare_chip_job(args.model, args.input, args.ticks, options, reset=reset, record=args.record.split(","),
+                           sample=args.sample, profile=settings.profile, max_atoms_per_core=dict(args.max_atoms))
     for line in job.warnings:
         _warn(line)
     path = write_chip_script(job, args.out, sys_tick_in_s=args.sys_tick_in_s)

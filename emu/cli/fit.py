@@ -4,18 +4,22 @@ from __future__ import annotations
 import json
 
 from emu.chip import fit_table, format_fit_table
-from emu.cli.options import conversion_from_args
+from emu.cli.options import settings_from_args
 from emu.inputs import InputError
-from emu.nir_import import from_nir
-from emu.profile import SemanticsProfile
+from emu.nir_import import from_nir, read_nir
+
+
+#: the exit status of a model that does not fit (documented in the README)
+NOT_FITTING = 3
 
 
 def main(args) -> int:
     record = [r.strip() for r in args.record.split(",") if r.strip()]
     if not set(record) <= {"spikes", "v"} or "spikes" not in record:
         raise InputError(f"--record takes spikes or spikes,v, got {args.record!r}")
-    network = from_nir(args.model, conversion_from_args(args))
-    profile = SemanticsProfile.chip(**({"weight_bits": args.weight_bits} if args.weight_bits else {}))
-    table = fit_table(network, args.ticks, profile, record=record, max_atoms_per_core=dict(args.max_atoms))
+    graph = read_nir(args.model)
+    settings = settings_from_args(args, graph, preset="chip")
+    network = from_nir(graph, settings.conversion)
+    table = fit_table(network, args.ticks, settings.profile, record=record, max_atoms_per_core=dict(args.max_atoms))
     print(json.dumps(table, indent=1) if args.json else format_fit_table(table))
-    return 0
+    return 0 if table["fits"] else NOT_FITTING

@@ -1,29 +1,28 @@
-"""Command-line options -> the core's conversion options and semantics profile."""
+"""Command-line flags -> :func:`emu.settings.resolve` (flag > profile file > graph metadata > default)."""
 from __future__ import annotations
 
 from typing import Optional
 
-from emu.nir_import import ConversionOptions
-from emu.numerics import weight_max
-from emu.profile import SemanticsProfile
+from emu.settings import Settings, resolve
+
+#: profile flags and the SemanticsProfile field each sets
+PROFILE_FLAGS = (("reset", "reset"), ("reset_timing", "reset_timing"), ("weight_bits", "weight_bits"),
+                 ("weight_rounding", "weight_rounding"), ("membrane_bits", "membrane_bits"),
+                 ("frac_bits", "membrane_frac_bits"), ("rounding", "fixed_rounding"), ("seed", "seed"))
 
 
-def conversion_from_args(args, weight_bits: Optional[int] = None) -> ConversionOptions:
-    """The conversion options; automatic scaling aims at ``weight_bits`` (default: ``--weight-bits``, else 8)."""
-    scale = "auto" if args.auto_scale else args.scale
-    wmax = weight_max(weight_bits or getattr(args, "weight_bits", None) or 8)
-    return ConversionOptions(dt=args.dt, integrator=args.integrator, weight_scale=scale, weight_max=wmax,
-                             scale_percentile=args.scale_percentile, conn_delay=args.conn_delay,
-                             allow_unsupported=args.allow_unsupported)
+def flags_from_args(args) -> dict:
+    """The semantic values the user set on the command line (unset ones are None)."""
+    get = lambda name: getattr(args, name, None)  # noqa: E731
+    flags = dict(dt=get("dt"), integrator=get("integrator"), conn_delay=get("conn_delay"),
+                 weight_scale="auto" if get("auto_scale") else get("scale"),
+                 scale_percentile=get("scale_percentile"), allow_unsupported=get("allow_unsupported") or None,
+                 weight_overflow="saturate" if get("saturate_weights") else None)
+    flags.update({field: get(flag) for flag, field in PROFILE_FLAGS})
+    return flags
 
 
-def profile_from_args(args) -> SemanticsProfile:
-    changes = dict(reset_mode=args.reset)
-    for opt, field in (("reset_timing", "reset_timing"), ("weight_bits", "weight_bits"),
-                       ("weight_rounding", "weight_rounding"), ("membrane_bits", "membrane_bits"),
-                       ("frac_bits", "membrane_frac_bits"), ("rounding", "fixed_rounding"), ("seed", "seed")):
-        if getattr(args, opt) is not None:
-            changes[field] = getattr(args, opt)
-    if args.saturate_weights:
-        changes["weight_overflow"] = "saturate"
-    return SemanticsProfile.preset(args.profile, **changes)
+def settings_from_args(args, graph, preset: Optional[str] = None, **overrides) -> Settings:
+    """The run's settings: the flags of ``args`` (and ``overrides``) over ``graph``'s metadata."""
+    flags = dict(flags_from_args(args), **overrides)
+    return resolve(flags, graph, preset=preset or getattr(args, "profile", None) or "chip", source=str(args.model))

@@ -7,6 +7,8 @@ which :func:`emu.cli.main` imports only when that command runs.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -42,17 +44,31 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_float(text: str) -> float:
+def _finite(text: str) -> float:
     value = _number(text, float, "a number")
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def percentile(text: str) -> float:
+    value = _finite(text)
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"must be a percentile in (0, 100], got {text}")
     return value
 
 
@@ -86,16 +102,18 @@ def name_list(allowed: Sequence[str], what: str):
 
 def add_conversion_args(p: argparse.ArgumentParser) -> None:
     """The chip converter's options (``docs/semantics.md``), shared by every command that converts NIR."""
-    g = p.add_argument_group("conversion (py-spinnaker2 converter rules)")
-    g.add_argument("--dt", type=positive_float, default=1.0, help="tick length in seconds (converter default 1.0)")
+    g = p.add_argument_group("conversion (py-spinnaker2 converter rules; unset: the graph's metadata, else the "
+                             "converter's default)")
+    g.add_argument("--dt", type=positive_float, help="tick length in seconds (default: the graph's metadata dt; "
+                                                     "required when the graph has none)")
     scale = g.add_mutually_exclusive_group()
     scale.add_argument("--scale", type=positive_float, help="multiply weights, thresholds and biases by X")
     scale.add_argument("--auto-scale", action="store_true", help="per population: weight_max / max|W|")
-    g.add_argument("--scale-percentile", type=positive_float,
+    g.add_argument("--scale-percentile", type=percentile,
                    help="with --auto-scale: a percentile (0-100] of |W| instead of max")
-    g.add_argument("--integrator", choices=("forward", "exponential"), default="exponential")
-    g.add_argument("--conn-delay", type=non_negative_int, default=1,
-                   help="extra delay of every connection (converter default 1)")
+    g.add_argument("--integrator", choices=("forward", "exponential"),
+                   help="default: the graph's metadata, else exponential (the converter's)")
+    g.add_argument("--conn-delay", type=non_negative_int, help="extra delay of every connection (converter default 1)")
     g.add_argument("--allow-unsupported", action="store_true",
                    help="emulate graph shapes the chip converter rejects (not a chip prediction then)")
 
@@ -103,8 +121,11 @@ def add_conversion_args(p: argparse.ArgumentParser) -> None:
 def add_profile_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("semantics profile")
     g.add_argument("--profile", choices=PRESETS, default="chip")
-    g.add_argument("--reset", choices=("zero", "subtract"), default="subtract")
-    g.add_argument("--reset-timing", choices=("same_tick", "next_tick"))
+    g.add_argument("--reset", choices=("zero", "subtract"),
+                   help="default: the graph's metadata, else subtract (the converter's)")
+    g.add_argument("--reset-timing", choices=("same_tick", "next_tick"),
+                   help="the emulator profile's reset timing; with --backend snntorch, snnTorch's reset_delay "
+                        "(next_tick: True; default: the graph's metadata, else True)")
     g.add_argument("--weight-bits", type=positive_int,
                    help="weight bits incl. sign (8: [-127,127]; 5: [-15,15], the 4-bit+sign lif model)")
     g.add_argument("--weight-rounding", choices=ROUNDINGS)
@@ -131,8 +152,9 @@ def _run(sub) -> None:
     p.add_argument("--ticks", type=positive_int, help="ticks to run (default: input length)")
     p.add_argument("--record", default="spikes", help="spikes,v")
     p.add_argument("--out", required=True, type=Path, help="OUT.json (one sample) or OUT.npz (the batch)")
-    p.add_argument("--backend", choices=("emulator", "brian2", "chip"), default="emulator",
-                   help="emulator (default), or py-spinnaker2's brian2 backend / a board (optional extra [chip])")
+    p.add_argument("--backend", choices=("emulator", "snntorch", "brian2", "chip"), default="emulator",
+                   help="emulator (default); snntorch: the float reference, the NIR graph as snnTorch runs it "
+                        "(voltages in NIR units); or py-spinnaker2's brian2 backend / a board (extra [chip])")
     p.add_argument("--eth-ip", help="with --backend chip: the board's IP address")
     add_conversion_args(p)
     add_profile_args(p)
@@ -210,8 +232,9 @@ def _chip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ticks", required=True, type=positive_int, help="ticks to run on the chip")
     p.add_argument("--record", choices=RECORD_CHOICES, default="spikes",
                    help="spikes, or spikes,v (voltages cost 4 bytes per neuron per tick of PE memory)")
-    p.add_argument("--reset", choices=("subtract", "zero"), default="subtract",
-                   help="ConversionConfig.reset: ResetMethod.SUBTRACT (default) or ZERO")
+    p.add_argument("--reset", choices=("subtract", "zero"),
+                   help="ConversionConfig.reset: ResetMethod.SUBTRACT or ZERO (default: the graph's metadata, "
+                        "else subtract)")
     p.add_argument("--sample", type=non_negative_int, default=0, help="which sample of a batched input to run (0)")
     p.add_argument("--max-atoms", type=atoms, action="append", default=[], metavar="POP=N",
                    help="neurons per PE of a population (py-spinnaker2 set_max_atoms_per_core); repeatable")
@@ -315,7 +338,7 @@ def _train(sub) -> None:
     p.add_argument("--qat-bits", type=positive_int, metavar="B",
                    help="quantization-aware training with B-bit chip weights (emu.apps.gesture.qat); --nir then "
                         "writes the chip-ready graph (integer weights, scaled thresholds) and its scales")
-    p.add_argument("--qat-percentile", type=positive_float, help="with --qat-bits: scale from this percentile of |W|")
+    p.add_argument("--qat-percentile", type=percentile, help="with --qat-bits: scale from this percentile of |W|")
 
 
 def _demo(sub) -> None:
@@ -328,11 +351,15 @@ def _demo(sub) -> None:
     p.add_argument("--model", type=Path, help="float NIR model (default: the shipped one)")
     p.add_argument("--per-class", type=positive_int, default=3, help="synthetic test samples per class")
     p.add_argument("--ticks", type=positive_int, default=300, help="1 ms ticks per sample (600 fit on the chip)")
-    p.add_argument("--percentile", type=positive_float, default=99.9, help="PTQ scale percentile of |W|")
+    p.add_argument("--percentile", type=percentile, default=99.9, help="PTQ scale percentile of |W|")
     p.add_argument("--out", default="s2emu-demo", help="output folder")
 
 
 COMMANDS = (_run, _compare, _validate, _attribute, _chip, _fit, _sweep, _train, _demo)
+
+
+#: argparse takes "-1e-3" for an option; numbers in any notation are values
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,4 +367,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
+    for p in [parser, *sub.choices.values()]:
+        p._negative_number_matcher = NEGATIVE_NUMBER
     return parser

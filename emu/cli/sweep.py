@@ -6,14 +6,19 @@ import functools
 
 from emu.apps.sweep import choose, grid, latest, load_data, pareto_front, point_key, run_sweep, write_report
 from emu.apps.sweep.qat import QatTraining, SweepError, load_train_set, qat_dir
-from emu.cli.options import conversion_from_args
+from emu.cli.files import check_outputs
+from emu.cli.options import settings_from_args
+from emu.nir_import import read_nir
 
 
 def _options(args) -> dict:
     """Conversion options of the ptq method (the qat method derives its own, see conversion_of)."""
-    opts = dataclasses.asdict(conversion_from_args(args, weight_bits=8))  # each point sets its own weight_max
+    # the grid's lists are not one profile: each point sets its own bits and rounding
+    settings = settings_from_args(args, read_nir(args.model), preset="fixed", weight_bits=None, membrane_bits=None,
+                                  fixed_rounding=None)
+    opts = dataclasses.asdict(settings.conversion)
     opts.update(weight_scale="auto", scale_percentile=args.scale_percentile or 99.9)
-    opts.pop("weight_max")
+    opts.pop("weight_max")  # each point sets its own
     return opts
 
 
@@ -27,6 +32,7 @@ def _qat_training(args, ticks: int):
 
 
 def main(args) -> int:
+    check_outputs(args.out, report=args.report)
     if not args.data and not args.synthetic:
         raise SweepError("give --data ROOT|FILE.npz or --synthetic N")
     if "qat" in args.method and not (args.train_data or args.train_synthetic):

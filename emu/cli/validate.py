@@ -1,17 +1,19 @@
 """``s2emu validate``: the emulator against a chip recording and/or the float reference, on one sample."""
 from __future__ import annotations
 
+import dataclasses
+
 from emu.chip import check_manifest
 from emu.cli.files import CommandFileError, check_outputs
-from emu.cli.options import conversion_from_args, profile_from_args
+from emu.cli.options import settings_from_args
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
-from emu.nir_import import from_nir
+from emu.nir_import import from_nir, read_nir
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
 from emu.timing import latency_shifts
+from validate.float_reference import FloatReference
 from validate.report import Report
-from validate.snntorch_runner import run_snntorch
 from validate.validation import compare_runs
 
 
@@ -23,9 +25,11 @@ def _one(result, source: str):
 
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
-    network = from_nir(args.model, conversion_from_args(args))
-    profile = profile_from_args(args)
-    inputs, info = read_input(args.input, network, dt=args.dt, ticks=args.ticks)
+    graph = read_nir(args.model)
+    settings = settings_from_args(args, graph)
+    network = from_nir(graph, settings.conversion)
+    profile = settings.profile
+    inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
     rasters, ticks = normalize_inputs(network, inputs, args.ticks)
     batch = next(iter(rasters.values())).shape[0]
     if not 0 <= args.sample < batch:
@@ -39,7 +43,7 @@ def main(args) -> int:
     if args.chip is None and not args.snntorch:
         report.add_text("No --chip recording given: compared with the snnTorch float reference.")
     summary = dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
-                   profile=profile.describe(), comparisons={})
+                   profile=profile.describe(), settings=settings.sources, comparisons={})
     lines = []
     chip = None
     if args.chip is not None:
@@ -47,8 +51,8 @@ def main(args) -> int:
         if "manifest" in chip.meta:
             # a recording from s2emu chip-script / chip-run: refuse it unless it was
             # made from this model, input, conversion and tick count
-            check_manifest(chip.meta, args.model, args.input, conversion_from_args(args), ticks,
-                           reset=args.reset, sample=args.sample, source=str(args.chip))
+            check_manifest(chip.meta, args.model, args.input, settings.conversion, ticks,
+                           reset=profile.reset_mode, sample=args.sample, source=str(args.chip))
             report.add_text(f"Chip recording {args.chip}: manifest matches model, input, options and ticks.")
         else:
             report.add_text(f"Chip recording {args.chip} has no manifest: not checked against model and input.")
@@ -58,11 +62,12 @@ def main(args) -> int:
         lines.append(("emulator vs chip", comp))
     if use_snntorch:
         ref_profile = SemanticsProfile.snntorch(reset_mode=profile.reset_mode)
-        sn_run = run_snntorch(network, one, ticks, reset=profile.reset_mode)
-        sn_rec = _one(sn_run, "snnTorch (float64)")
+        sn_rec = _one(FloatReference(graph, **dataclasses.asdict(settings.float))(one, ticks=ticks),
+                      "float reference (snnTorch)")
         shifts = latency_shifts(network, profile, ref_profile, reference_delays=False)
-        report.add_text(f"snnTorch reference: {sn_run.meta['delays_ignored']} projection delays dropped (snnTorch "
-                        f"has none); beta held as float32 as snnTorch does. The emulator's populations lag it by "
+        report.add_text(f"Float reference: the NIR graph as snnTorch runs it ({settings.float.integrator} "
+                        f"integrator, {settings.float.reset} reset, {settings.float.reset_timing.replace('_', ' ')}; "
+                        f"no latency or delays; voltages in NIR units). The emulator's populations lag it by "
                         f"{shifts} ticks; comparisons shift them back.")
         comp = compare_runs(report, network, emu_rec, sn_rec, "emulator", "snnTorch", None, None, shifts,
                             args.max_lag)

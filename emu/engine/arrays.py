@@ -54,6 +54,7 @@ class NetworkArrays(NamedTuple):
     thr: np.ndarray
     fire_thr: np.ndarray  # what `v >` compares against (the next value below thr for '>=')
     ioff: np.ndarray
+    sbias: np.ndarray  # a CubaLIF's bias into its synaptic current (bias_path "synaptic"), else 0
     vreset: np.ndarray
     out_ptr: np.ndarray
     proj_lag: np.ndarray

@@ -18,6 +18,7 @@ from emu.engine.kernels import run_samples
 from emu.engine.layout import CompiledNetwork
 from emu.inputs import Inputs, normalize_inputs
 from emu.network import Network
+from emu.numerics import zeroed_weight_notes
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording
 
@@ -51,6 +52,8 @@ class Emulator:
         self.network = network
         self.profile = profile or SemanticsProfile.chip()
         self.compiled = CompiledNetwork.build(network, self.profile)
+        #: what the user should know about this network under this profile (weights lost to 0, ...)
+        self.notes = zeroed_weight_notes(network, self.profile)
         self._spike_scratch = np.empty(0, np.int32)
 
     def __call__(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
@@ -93,6 +96,7 @@ class Emulator:
             clipped_weights=dict(c.clipped_weights),
             saturations={n: int(sat[i]) for i, n in enumerate(c.order) if sat[i]},
             conversion=self.network.meta.get("conversion", {}),
+            notes=list(self.notes),
         )
         shapes = {n: self.network.populations[n].shape for n in c.order}
         return Recording(shapes, ticks, neurons, tick_end, v, meta, source=f"emulator ({self.profile.arithmetic})")

@@ -112,7 +112,7 @@ def _saturate(x, consts):
 
 @njit(cache=True)
 def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, reset_prev, spiked, work,
-                       alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts, scratch, sat_count):
+                       alpha, alpha_syn, thr, fire_thr, ioff, sbias, vreset, modes, consts, scratch, sat_count):
     """:func:`emu.neuron.update` (synapse, decay, integrate, fire, reset, in every profile)
     for neurons [lo, hi) of population p at tick t, taking their input from
     ``buf[slot_base + lo : slot_base + hi]`` (and clearing it).
@@ -127,13 +127,13 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
     rounding = modes.rounding
     saturating = modes.saturating
     if is_cuba:
-        als, sy = alpha_syn[lo:hi], syn[lo:hi]
+        als, sy, sb = alpha_syn[lo:hi], syn[lo:hi], sbias[lo:hi]
         for i in range(n):
             w[i] = als[i] * sy[i]
         if rounding != 0:
             _round_to_grid(w, modes, consts, scratch, neuron, t, 1)
         for i in range(n):
-            w[i] = w[i] + inp[i]
+            w[i] = w[i] + inp[i] + sb[i]
         if saturating:
             sat_count[p] += _saturate(w, consts)
         last = modes.cuba_last
@@ -143,9 +143,9 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
             sy[i] = w[i]
     subtract = modes.subtract
     next_tick = modes.next_tick
-    if next_tick and not subtract:
+    if next_tick and not subtract and not is_cuba:
         for i in range(n):
-            # snnTorch zero reset: (1 - reset) * mem, then this tick's input
+            # snnTorch Leaky's zero reset: (1 - reset) * mem, then this tick's input
             w[i] = al[i] * (vr[i] if fired[i] else vv[i])
     else:
         for i in range(n):
@@ -158,6 +158,10 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
     if next_tick and subtract:
         for i in range(n):
             w[i] = w[i] - th[i] if fired[i] else w[i]
+    if next_tick and not subtract and is_cuba:
+        for i in range(n):
+            # snnTorch Synaptic's zero reset: the whole membrane, this tick's input included
+            w[i] = vr[i] if fired[i] else w[i]
     if saturating:
         sat_count[p] += _saturate(w, consts)
     out = spiked[lo:hi]
@@ -335,6 +339,7 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
                                                                 net.pop_nir_sorted)
     nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset = (net.nir_of, net.alpha, net.alpha_syn, net.thr,
                                                              net.fire_thr, net.ioff, net.vreset)
+    sbias = net.sbias
     out_ptr, proj_lag, proj_int_drive = net.out_ptr, net.proj_lag, net.proj_int_drive
     proj_pre_base, proj_width, proj_rows, proj_stride = net.proj_pre_base, net.proj_width, net.proj_rows, net.proj_stride
     pre_rows, blk, wpool = net.pre_rows, net.blk, net.wpool
@@ -384,7 +389,7 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
                         _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, spiked)
                     else:
                         _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, boff, v, syn, reset_prev, spiked,
-                                           work, alpha, alpha_syn, thr, fire_thr, ioff, vreset, modes, consts,
+                                           work, alpha, alpha_syn, thr, fire_thr, ioff, sbias, vreset, modes, consts,
                                            scratch, sat_count)
                     n_spk = _set_indices(spiked, lo, hi, out)
                 if v_col[p] >= 0:

@@ -159,14 +159,14 @@ class NeuronAxis:
 
 
 def neuron_parameters(network: Network, axis: NeuronAxis, num: Numerics, spike_condition: str) -> Dict[str, np.ndarray]:
-    """Per internal neuron, in the state dtype: alpha, alpha_syn, thr, fire_thr, ioff, vreset."""
-    params = {k: np.empty(axis.n, num.state_dtype) for k in ("alpha", "alpha_syn", "thr", "ioff", "vreset")}
+    """Per internal neuron, in the state dtype: alpha, alpha_syn, thr, fire_thr, ioff, sbias, vreset."""
+    params = {k: np.empty(axis.n, num.state_dtype) for k in ("alpha", "alpha_syn", "thr", "ioff", "sbias", "vreset")}
     for name, lo in zip(axis.order, axis.pop_lo):
         p = network.populations[name]
         vals = num.neuron_params(p)
         idx = lo + axis.perm[name]
         for key, field_name in (("alpha", "alpha"), ("alpha_syn", "alpha_syn"), ("thr", "threshold"),
-                                ("ioff", "i_offset"), ("vreset", "v_reset")):
+                                ("ioff", "i_offset"), ("sbias", "syn_bias"), ("vreset", "v_reset")):
             params[key][idx] = vals[field_name]
     params["fire_thr"] = fire_threshold(params["thr"], spike_condition)
     return params
@@ -357,7 +357,7 @@ class CompiledNetwork:
             pop_channels=i64([p.shape[0] if p.name in axis.channels_last else 1 for p in pops]),
             pop_nir_sorted=nir_sorted, nir_of=axis.nir_of,
             alpha=params["alpha"], alpha_syn=params["alpha_syn"], thr=params["thr"], fire_thr=params["fire_thr"],
-            ioff=params["ioff"], vreset=params["vreset"],
+            ioff=params["ioff"], sbias=params["sbias"], vreset=params["vreset"],
             out_ptr=rows.out_ptr, proj_lag=i64(rows.lag),
             proj_int_drive=np.array([syn.int_drive[pr.post] for _, pr, _ in sched], bool),
             proj_pre_base=i64(rows.pre_base), proj_width=i64(rows.width), proj_rows=i64(rows.count),

@@ -13,7 +13,8 @@ multiplied by ``dt/tau``)::
 Every LIF node carries ``metadata={"reset": "subtract" | "zero", "reset_delay":
 bool, "dt": dt}`` (``reset_delay`` is snnTorch's: a spike's reset lands one step
 later) and its parameters are per neuron, shaped like the layer (C, H, W) or (N,).
-The graph's metadata holds ``dt`` too. Weights keep their float32 values; a
+The graph's metadata holds ``dt``, ``integrator = "forward"`` (the one under which
+``tau = dt / (1 - beta)`` gives ``alpha = beta``) and the reset when all layers share it. Weights keep their float32 values; a
 bias-free layer gets NIR's mandatory Conv2d bias as zeros (and plain ``Linear``),
 and the importer turns an all-zero bias back into no bias. Sum pooling is
 ``nir.SumPool2d`` (kernel == stride, no padding), flatten is ``nir.Flatten`` over
@@ -96,7 +97,12 @@ def to_nir(model: SpikingSequential, dt: float = DEFAULT_DT) -> nir.NIRGraph:
             previous = name
     nodes["output"] = nir.Output(output_type=np.array(shape))
     edges.append((previous, "output"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": float(dt)})
+    # what a converter needs to run the model as trained: tau = dt / (1 - beta) holds under FORWARD
+    resets = {n.metadata["reset"] for n in nodes.values() if isinstance(n, nir.LIF)}
+    meta = {"dt": float(dt), "integrator": "forward"}
+    if len(resets) == 1:
+        meta["reset"] = resets.pop()
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
 def chain(graph: nir.NIRGraph) -> List[str]:

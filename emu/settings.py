@@ -1,0 +1,142 @@
+"""Where every semantic value of a run comes from, in one order everywhere:
+
+    command-line flag  >  profile file  >  the graph's metadata  >  documented default
+
+No default silently changes the model: ``dt`` has none (a graph without ``dt`` in its
+metadata needs ``--dt``), and the values a graph states (``dt``, ``integrator``,
+``reset``, ``reset_delay``, as the project's exporter writes them) win over the
+converter's defaults. :func:`resolve` returns the conversion options, the semantics
+profile, the float reference's settings and, for each value, where it came from
+(``flag``, ``profile file``, ``graph metadata``, ``default``); outputs record it.
+
+Graph metadata: the graph's own ``metadata`` first, else a value every neuron node's
+``metadata`` agrees on (snnTorch-style exporters put ``reset`` there).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Mapping, Optional
+
+import nir
+import numpy as np
+
+from emu.errors import UserError
+from emu.nir_import import ConversionOptions
+from emu.numerics import weight_max
+from emu.profile import SemanticsProfile
+
+#: the chip converter's defaults (py-spinnaker2's ConversionConfig), where nothing else says
+CONVERSION_DEFAULTS = dict(integrator="exponential", conn_delay=1, reset="subtract")
+#: what a float run of the user's model does unless told: snnTorch's reset_delay=True
+FLOAT_DEFAULTS = dict(reset_timing="next_tick")
+NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.CubaLIF)
+
+
+class SettingsError(UserError):
+    """A setting that is missing or has an impossible value (the message names it)."""
+
+
+@dataclass(frozen=True)
+class FloatSettings:
+    """How the float reference steps the user's model (:class:`validate.float_reference.FloatReference`)."""
+
+    dt: float
+    integrator: str
+    reset: str
+    reset_timing: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    conversion: ConversionOptions
+    profile: SemanticsProfile
+    float: FloatSettings
+    sources: Dict[str, str] = field(default_factory=dict)
+
+
+def graph_metadata(graph: nir.NIRGraph) -> Dict[str, Any]:
+    """dt, integrator, reset and reset_delay as the graph states them (module doc), plain Python values."""
+    out: Dict[str, Any] = {}
+    neuron_meta = [dict(node.metadata or {}) for node in graph.nodes.values() if isinstance(node, NEURON_NODES)]
+    for key in ("dt", "integrator", "reset", "reset_delay"):
+        if key in (graph.metadata or {}):
+            out[key] = _plain(graph.metadata[key])
+            continue
+        values = {repr(_plain(m[key])) for m in neuron_meta if key in m}
+        if len(values) == 1 and all(key in m for m in neuron_meta):
+            out[key] = _plain(neuron_meta[0][key])
+    return out
+
+
+def _plain(x):
+    x = np.asarray(x).item() if isinstance(x, (np.generic, np.ndarray)) and np.size(x) == 1 else x
+    return x.decode() if isinstance(x, bytes) else x
+
+
+def _pick(name: str, flags: Mapping, profile_file: Mapping, meta: Mapping, default, sources: dict, meta_key=None):
+    """The value of ``name`` by the order of the module doc, and where it came from."""
+    meta_key = meta_key or name
+    for where, table, key in (("flag", flags, name), ("profile file", profile_file, name), ("graph metadata", meta,
+                                                                                               meta_key)):
+        if table.get(key) is not None:
+            sources[name] = where
+            return table[key]
+    sources[name] = "default"
+    return default
+
+
+def _check_dt(dt, where: str) -> float:
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise SettingsError(f"dt from {where} is not a number: {dt!r}") from None
+    if not (math.isfinite(dt) and dt > 0):
+        raise SettingsError(f"dt from {where} must be a finite number of seconds > 0, got {dt!r}")
+    return dt
+
+
+def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, profile_file: Optional[Mapping] = None,
+            preset: str = "chip", source: str = "the graph") -> Settings:
+    """Conversion, profile and float settings of a run (module doc).
+
+    ``flags``: values the user set (None or absent: unset): ``dt``, ``integrator``,
+    ``conn_delay``, ``reset``, ``reset_timing``, ``weight_scale``, ``scale_percentile``,
+    ``weight_bits``, ``allow_unsupported`` and any other :class:`SemanticsProfile` field.
+    ``profile_file``: a calibrated profile's fields. ``source`` names the graph in errors.
+    """
+    flags = {k: v for k, v in dict(flags).items() if v is not None}
+    pfile = dict(profile_file or {})
+    meta = graph_metadata(graph) if graph is not None else {}
+    sources: Dict[str, str] = {}
+    dt = _pick("dt", flags, pfile, meta, None, sources)
+    if dt is None:
+        raise SettingsError(f"{source} has no dt in its metadata: give the tick length with --dt SECONDS")
+    dt = _check_dt(dt, sources["dt"])
+    integrator = _pick("integrator", flags, pfile, meta, CONVERSION_DEFAULTS["integrator"], sources)
+    reset = _pick("reset", flags, pfile, meta, CONVERSION_DEFAULTS["reset"], sources)
+    conn_delay = _pick("conn_delay", flags, pfile, {}, CONVERSION_DEFAULTS["conn_delay"], sources)
+    bits = flags.get("weight_bits", pfile.get("weight_bits"))
+    try:
+        conversion = ConversionOptions(dt=dt, integrator=integrator, weight_scale=flags.get("weight_scale"),
+                                       weight_max=weight_max(bits or 8),
+                                       scale_percentile=flags.get("scale_percentile"), conn_delay=conn_delay,
+                                       allow_unsupported=bool(flags.get("allow_unsupported", False)))
+    except UserError as exc:
+        raise SettingsError(str(exc)) from None
+    changes = {"reset_mode": reset}
+    sources["reset_mode"] = sources["reset"]
+    for f in fields(SemanticsProfile):
+        if f.name in ("reset_mode",):
+            continue
+        value = flags.get(f.name, pfile.get(f.name))
+        if value is not None:
+            changes[f.name] = value
+            sources[f.name] = "flag" if f.name in flags else "profile file"
+    profile = SemanticsProfile.preset(preset, **changes)
+    delay = meta.get("reset_delay")
+    timing = flags.get("reset_timing") or ({True: "next_tick", False: "same_tick"}.get(delay)
+                                           if delay is not None else FLOAT_DEFAULTS["reset_timing"])
+    sources["float_reset_timing"] = ("flag" if "reset_timing" in flags else
+                                     "graph metadata" if delay is not None else "default")
+    return Settings(conversion, profile, FloatSettings(dt, integrator, reset, timing), sources)

@@ -1,0 +1,2 @@
+"""The regression-test kit for users' models (``docs/testing.md``): hypothesis strategies
+(:mod:`emu.testing.strategies`)."""
