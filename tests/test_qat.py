@@ -12,6 +12,7 @@ from emu.apps.gesture.model import gesture_net
 from emu.nir_import import ConversionOptions, from_nir
 from emu.profile import SemanticsProfile
 from emu.apps.gesture.qat import ChipWeightQuant, export_integer, integer_weights, quantization_aware
+from emu.apps.sweep.results import ResultsMismatch
 
 
 @pytest.mark.parametrize("bits,percentile,rounding", [(8, None, "truncate"), (5, None, "nearest"), (8, 99.0, "truncate")])
@@ -168,8 +169,14 @@ def test_qat_graph_trained_otherwise_is_refused(small_gesture, tmp_path):
     out = tmp_path / "r.jsonl"
     _run(small_gesture, out, sw.grid([4], [16], ["truncate"], ["qat"]), epochs=1)
     more = sw.grid([4], [16, 24], ["truncate"], ["qat"])  # a new point of the same weight bits
+    # the results file says its rows came from another training, and refuses to mix
+    with pytest.raises(ResultsMismatch, match=r"r.jsonl holds results made with other settings \(qat.epochs: 1 there, 2 now\)"):
+        _run(small_gesture, out, more, epochs=2)
+    # without the results, the trained graph itself says how it was trained
+    out.rename(tmp_path / "kept.jsonl")
     with pytest.raises(sw.SweepError, match=r"w4.nir was trained differently \(epochs: saved 1, asked 2\)"):
         _run(small_gesture, out, more, epochs=2)
+    (tmp_path / "kept.jsonl").rename(out)
     assert len(_run(small_gesture, out, more, epochs=1)) == 2
 
 

@@ -184,6 +184,27 @@ def test_resume_does_not_redo_points(tiny, tmp_path):
     assert CALLS == []
 
 
+def test_a_resume_with_other_settings_is_refused_with_the_differences(tiny, tmp_path, capsys):
+    from emu.cli import main
+
+    path, x, y, d = tiny
+    out = tmp_path / "r.jsonl"
+    base = ["sweep", str(path), "--data", str(d / "data.npz"), "--weight-bits", "8", "--membrane-bits", "16",
+            "--rounding", "truncate", "--workers", "0", "--out", str(out)]
+    assert main(base + ["--ticks", "12"]) == 0
+    rows = sw.read_results(out)
+    assert rows[0]["settings"]["ticks"] == 12 and rows[0]["settings"]["format"] == "s2emu-sweep"
+    capsys.readouterr()
+    for changed, word in ((["--ticks", "10"], "ticks: 12 there, 10 now"),
+                          (["--ticks", "12", "--scale-percentile", "99"], "scale_percentile"),
+                          (["--ticks", "12", "--seed", "3"], "seed: 0 there, 3 now")):
+        assert main(base + changed) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("s2emu sweep: error:") and "holds results made with other settings" in err, err
+        assert word in err, err
+    assert len(sw.read_results(out)) == 1  # nothing mixed in
+
+
 FAIL_KEYS = set()
 
 

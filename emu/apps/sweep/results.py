@@ -1,13 +1,25 @@
-"""The sweep's grid of points and its results file (JSON lines, appended, resumable)."""
+"""The sweep's grid of points and its results file (JSON lines, appended, resumable).
+
+Every row carries the sweep's ``settings`` (format version, model and data hashes, ticks,
+conversion options, fraction bits, output population, seed, the qat recipe) and their
+``settings_key``. A resume reuses a row only when its settings are the ones asked for;
+a file made with other settings is refused with the differences, never mixed.
+"""
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Mapping, Sequence
 
 import numpy as np
+
+from emu.errors import UserError
+
+FORMAT = "s2emu-sweep"
+VERSION = 1
 
 METHODS = ("ptq", "qat")
 ROUNDINGS = ("truncate", "nearest", "stochastic")
@@ -76,3 +88,57 @@ def latest(rows: Sequence[dict]) -> List[dict]:
         if k not in by or r.get("status") == "ok" or by[k].get("status") != "ok":
             by[k] = r
     return list(by.values())
+
+
+class ResultsMismatch(UserError):
+    """A results file made with other settings than a resume asks for (the message lists them)."""
+
+
+def digest(*arrays) -> str:
+    """sha256 of arrays' shapes, dtypes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def settings_key(settings: Mapping) -> str:
+    """A short hash of the settings (canonical JSON)."""
+    text = json.dumps(settings, sort_keys=True, default=json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_resume(rows: Sequence[dict], settings: Mapping, out) -> None:
+    """Refuse a results file whose rows were made with other ``settings`` (or another format)."""
+    key = settings_key(settings)
+    for r in rows:
+        if r.get("settings_key") == key:
+            continue
+        theirs = r.get("settings") or {}
+        if theirs.get("format") != FORMAT or theirs.get("version") != VERSION:
+            raise ResultsMismatch(f"{out}: row {r.get('key')!r} was not written by this version of s2emu sweep "
+                                  f"(format {theirs.get('format')!r} version {theirs.get('version')!r}); use another "
+                                  f"--out")
+        a, b = _flat(theirs), _flat(settings)
+        differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        what = "; ".join(f"{k}: {_short(a.get(k))} there, {_short(b.get(k))} now" for k in differ)
+        raise ResultsMismatch(f"{out} holds results made with other settings ({what}); use another --out, or delete "
+                              f"it to start afresh")
+
+
+def _flat(settings: Mapping, prefix: str = "") -> dict:
+    """Nested settings as ``{"options.dt": ..., ...}``, so a difference names the field."""
+    out = {}
+    for k, v in settings.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _short(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=json_default)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -15,7 +15,10 @@ from emu.timing import depth
 
 from .points import evaluate_point, float_reference
 from .qat import QatTraining, SweepError, conversion_of, train_missing_qat
-from .results import append_result, point_key, read_results, repair
+from emu.chip.manifest import sha256_file
+
+from .results import FORMAT, VERSION, append_result, check_resume, digest, point_key, read_results, repair, \
+    settings_key
 
 
 def _local_map(fn, tasks, workers: int):
@@ -67,27 +70,40 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     repair(out)
-    done = {r["key"] for r in read_results(out) if r.get("status") == "ok"}
+    inputs, labels = np.asarray(inputs), np.asarray(labels)
+    settings = sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, seed,
+                              qat.recipe(options.get("scale_percentile")) if qat is not None else None)
+    rows = read_results(out)
+    check_resume(rows, settings, out)
+    done = {r["key"] for r in rows if r.get("status") == "ok"}
     todo = [p for p in points if point_key(p) not in done]
     log(f"{len(points)} points, {len(points) - len(todo)} already in {out}, {len(todo)} to run")
+    stamp = dict(settings=settings, settings_key=settings_key(settings))
     if todo:
-        inputs = np.asarray(inputs)
         failures = train_missing_qat(model, [p["weight_bits"] for p in todo if p["method"] == "qat"], out, options,
                                      qat, log)
         untrained = [p for p in todo if p["method"] == "qat" and p["weight_bits"] in failures]
         for p in untrained:
-            _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]]), log)
+            _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]], **stamp), log)
         todo = [p for p in todo if p not in untrained]
         # the chip answers depth ticks after its input: run that many extra silent ticks
         run_ticks = (ticks or inputs.shape[1]) + depth(from_nir(read_nir(model), ConversionOptions(**options)))
         packed, shapes, _, _ = float_reference(model, options, inputs, run_ticks)
-        tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=np.asarray(labels),
+        tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=labels,
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
                       output=output, seed=seed) for p in todo]
         results = _dask_map(evaluate, tasks, scheduler) if scheduler else _local_map(evaluate, tasks, workers)
         for row in results:
-            _record(out, row, log)
+            _record(out, dict(row, **stamp), log)
     return read_results(out)
+
+
+def sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, seed, qat_recipe) -> dict:
+    """Everything that decides a sweep row besides its point (module doc of :mod:`.results`)."""
+    return dict(format=FORMAT, version=VERSION, model_sha256=sha256_file(model), data_sha256=digest(inputs, labels),
+                samples=int(len(labels)), ticks=int(ticks or inputs.shape[1]), options=dict(sorted(options.items())),
+                frac_bits=frac_bits,
+                output=output, seed=int(seed), qat=qat_recipe)
 
 
 def _record(out, row: dict, log: Callable[[str], None]) -> None:
