@@ -131,3 +131,48 @@ def test_layout_errors_name_the_path(tmp_path):
     with pytest.raises(DatasetLayoutError, match="2.npy: not a readable .npy file"):
         dataset[bad]
     dataset[1 - bad]  # the good file still loads
+
+
+def test_an_interrupted_synthetic_write_leaves_nothing_and_a_marked_set_is_reused_only_as_made(tmp_path,
+                                                                                            monkeypatch):
+    """The demo's data cache: an interrupted run must not leave a partial set that the next run reuses."""
+    import emu.apps.gesture.data as data
+
+    calls = []
+
+    def dies_at_the_third(label, seed, config):
+        calls.append(label)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return generate_events(label, seed, config)
+
+    monkeypatch.setattr(data, "generate_events", dies_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        data.ensure_synthetic_dataset(tmp_path, 0, 1, seed=3, config=SHORT, log=lambda s: None)
+    assert list(tmp_path.iterdir()) == []  # neither DVSGesture nor the partial folder
+    monkeypatch.undo()
+    logs = []
+    base = data.ensure_synthetic_dataset(tmp_path, 0, 1, seed=3, config=SHORT, log=logs.append)
+    assert len(list((base / "ibmGestureTest").rglob("*.npy"))) == 11 and len(logs) == 1
+    first = (base / "ibmGestureTest" / "user24_fluorescent" / "0.npy").stat().st_mtime_ns
+    assert data.ensure_synthetic_dataset(tmp_path, 0, 1, seed=3, config=SHORT, log=logs.append) == base
+    assert len(logs) == 1 and (base / "ibmGestureTest" / "user24_fluorescent" / "0.npy").stat().st_mtime_ns == first
+    data.ensure_synthetic_dataset(tmp_path, 0, 1, seed=4, config=SHORT, log=logs.append)  # other settings
+    assert "made with other settings" in logs[-1]
+    (base / data.MARKER).unlink()  # not ours any more: refused, never reused or deleted
+    with pytest.raises(DatasetLayoutError, match="without .synthetic.json"):
+        data.ensure_synthetic_dataset(tmp_path, 0, 1, seed=4, config=SHORT)
+
+
+def test_the_frame_cache_is_keyed_by_the_files_so_a_changed_file_is_not_served_stale(tmp_path):
+    write_synthetic_dataset(tmp_path, n_train_per_class=0, n_test_per_class=1, seed=5, config=SHORT)
+    cache = tmp_path / "cache"
+    a = load_dvsgesture(tmp_path, train=False, ticks=50, cache_dir=cache)
+    before = a[0][0].copy()  # read: now cached
+    path = a.source.dataset.data[0]
+    write_events(path, generate_events(5, seed=(9, 9), config=SHORT))  # another gesture in the same file
+    b = load_dvsgesture(tmp_path, train=False, ticks=50, cache_dir=cache)
+    assert len(list(cache.iterdir())) == 2  # a new cache folder for the changed files
+    assert not np.array_equal(b[0][0], before)
+    assert np.array_equal(load_dvsgesture(tmp_path, train=False, ticks=50, cache=False)[0][0], b[0][0])
+    assert not list(cache.rglob("*.tmp"))

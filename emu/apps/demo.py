@@ -20,7 +20,7 @@ import nir
 import numpy as np
 from tqdm import tqdm
 
-from emu.apps.gesture.data import SynthConfig, load_dvsgesture, write_synthetic_dataset
+from emu.apps.gesture.data import SynthConfig, ensure_synthetic_dataset, load_dvsgesture
 from emu.apps.gesture.ptq import quantize
 from emu.engine import Emulator
 from emu.nir_import import from_nir, read_nir
@@ -49,10 +49,9 @@ def demo_settings(graph, percentile: float, source: str = "the model") -> Settin
 def load_test_set(data, out: Path, per_class: int, ticks: int):
     """(frames (N, T, 2, 32, 32) bool, labels) from the real set or a synthetic test split."""
     root = Path(data) if data else out / "data"
-    if not data and not (root / "DVSGesture").exists():
-        print(f"writing a synthetic DVS-gesture test split ({per_class} per class) to {root} ...")
-        write_synthetic_dataset(root, n_train_per_class=0, n_test_per_class=per_class, seed=DEMO_SEED,
-                                config=SynthConfig(duration_ms=max(ticks, 300)))
+    if not data:
+        ensure_synthetic_dataset(root, n_train_per_class=0, n_test_per_class=per_class, seed=DEMO_SEED,
+                                 config=SynthConfig(duration_ms=max(ticks, 300)))
     dataset = load_dvsgesture(root, train=False, ticks=ticks, cache_dir=out / "cache")
     frames, labels = [], []
     for i in tqdm(range(len(dataset)), desc="reading events (tonic)", unit="sample"):

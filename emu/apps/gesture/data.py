@@ -29,7 +29,13 @@ subject's right hand appears on the image's left (small x); y grows downwards;
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -37,6 +43,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import tonic
 import tonic.transforms as tt
+from tonic.cached_dataset import save_to_disk_cache
 
 from emu.errors import UserError
 
@@ -200,24 +207,69 @@ def write_events(path, events: np.ndarray) -> None:
     np.save(path, table)
 
 
+#: written last into a synthetic set: what it was made with (a set without it is not reused)
+MARKER = ".synthetic.json"
+
+
 def write_synthetic_dataset(root, n_train_per_class: int = 4, n_test_per_class: int = 2,
                             seed: int = 0, config: SynthConfig = SynthConfig()) -> Path:
     """Write a synthetic DVS-gesture set under ``root`` in tonic's layout; return its folder.
 
     Each split gets ``n_*_per_class`` ``userNN_LIGHTING`` folders holding one sample of
     every class (``0.npy`` .. ``10.npy``), as the real set does. Sample
-    ``(split, folder k, label)`` uses seed ``(seed, split, k, label)``.
+    ``(split, folder k, label)`` uses seed ``(seed, split, k, label)``. The set is
+    written in a temporary folder beside ``root/DVSGesture`` and renamed into place
+    with its :data:`MARKER`: an interrupted write leaves no half set behind.
     """
-    base = Path(root) / "DVSGesture"
-    for split, (n, first_user) in enumerate([(n_train_per_class, FIRST_TRAIN_USER),
-                                             (n_test_per_class, FIRST_TEST_USER)]):
-        train = split == 0
-        for k, folder in enumerate(user_folders(n, first_user)):
-            out = base / _SPLIT_FOLDERS[train] / folder
-            out.mkdir(parents=True, exist_ok=True)
-            for label in range(N_CLASSES):
-                write_events(out / f"{label}.npy", generate_events(label, (seed, split, k, label), config))
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = root / "DVSGesture"
+    partial = Path(tempfile.mkdtemp(prefix=".DVSGesture.", suffix=".partial", dir=root))
+    try:
+        for split, (n, first_user) in enumerate([(n_train_per_class, FIRST_TRAIN_USER),
+                                                 (n_test_per_class, FIRST_TEST_USER)]):
+            train = split == 0
+            for k, folder in enumerate(user_folders(n, first_user)):
+                out = partial / _SPLIT_FOLDERS[train] / folder
+                out.mkdir(parents=True, exist_ok=True)
+                for label in range(N_CLASSES):
+                    write_events(out / f"{label}.npy", generate_events(label, (seed, split, k, label), config))
+        recipe = synthetic_recipe(n_train_per_class, n_test_per_class, seed, config)
+        (partial / MARKER).write_text(json.dumps(recipe, sort_keys=True))
+        if base.exists():
+            shutil.rmtree(base)
+        os.replace(partial, base)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return base
+
+
+def synthetic_recipe(n_train_per_class: int, n_test_per_class: int, seed: int, config: SynthConfig) -> dict:
+    """What a synthetic set is made with, as its marker stores it (JSON values)."""
+    return json.loads(json.dumps(dict(n_train_per_class=n_train_per_class, n_test_per_class=n_test_per_class,
+                                      seed=seed, config=dataclasses.asdict(config)), sort_keys=True))
+
+
+def ensure_synthetic_dataset(root, n_train_per_class: int = 4, n_test_per_class: int = 2, seed: int = 0,
+                             config: SynthConfig = SynthConfig(), log=print) -> Path:
+    """A synthetic set under ``root`` made with exactly these settings: reused when its marker
+    says so, written (again) when it is missing or was made otherwise. A ``DVSGesture``
+    folder without a marker is not ours (real data, or left by an interrupted old writer):
+    refused rather than reused or deleted."""
+    base = Path(root) / "DVSGesture"
+    recipe = synthetic_recipe(n_train_per_class, n_test_per_class, seed, config)
+    if base.exists():
+        marker = base / MARKER
+        if not marker.is_file():
+            raise DatasetLayoutError(f"{base}: a DVSGesture folder without {MARKER}: not a complete synthetic set "
+                                     f"written by s2emu; delete it or choose another folder")
+        if json.loads(marker.read_text()) == recipe:
+            return base
+        log(f"{base} was made with other settings: writing it again")
+    else:
+        log(f"writing a synthetic DVS-gesture set ({n_train_per_class} train, {n_test_per_class} test per class) "
+            f"to {root} ...")
+    return write_synthetic_dataset(root, n_train_per_class, n_test_per_class, seed, config)
 
 
 # --------------------------------------------------------------------------- #
@@ -349,7 +401,36 @@ def load_dvsgesture(root, train: bool = True, ticks: int = 300, spikes: bool = T
     """
     source = DVSGesture(str(root), train=train, transform=event_transform(denoise_us, dt_us))
     if cache:
-        key = f"{source.folder_name}_denoise{denoise_us}_dt{dt_us}_size{FRAME_SIZE}_n{len(source)}"
+        key = (f"{source.folder_name}_denoise{denoise_us}_dt{dt_us}_size{FRAME_SIZE}_n{len(source)}_"
+               f"{files_digest(source.data)}")
         folder = Path(cache_dir) if cache_dir is not None else Path(root) / "DVSGesture" / "cache"
-        source = tonic.DiskCachedDataset(source, cache_path=str(folder / key))
+        source = AtomicDiskCache(source, cache_path=str(folder / key))
     return GestureFrames(source, FrameWindow(ticks=ticks, spikes=spikes))
+
+
+def files_digest(paths) -> str:
+    """A short hash of files' names, sizes and modification times: a cache of them is keyed by it,
+    so a changed file is never served from a stale cache."""
+    h = hashlib.sha256()
+    for p in sorted(map(str, paths)):
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+class AtomicDiskCache(tonic.DiskCachedDataset):
+    """tonic's disk cache of samples, written atomically: a sample's file appears whole or not at
+    all (tonic writes it in place, and an interrupted write would be read back)."""
+
+    def __getitem__(self, item):
+        path = os.path.join(self.cache_path, f"{item}_0.hdf5")
+        if not os.path.exists(path):
+            data, targets = self.dataset[item]
+            tmp = f"{path}.{os.getpid()}.tmp"
+            try:
+                save_to_disk_cache(data, targets, file_path=tmp, compress=self.compress)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return super().__getitem__(item)

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from emu.spike_io import atomic_write
 
-from .data import SynthConfig, load_dvsgesture, write_synthetic_dataset
+from .data import SynthConfig, ensure_synthetic_dataset, load_dvsgesture
 from .export import to_nir
 from .model import SpikingSequential, gesture_net, predict
 from .qat import export_integer, quantization_aware
@@ -135,9 +135,9 @@ def run(root, *, synthetic: Optional[int] = None, epochs: int = 10, ticks: int =
     written first); with ``qat_bits``, quantization-aware with chip weights of that width.
     ``nir_path``: where to write the trained graph (the chip-ready integer graph and its
     scales for QAT). Returns the history."""
-    if synthetic and not (Path(root) / "DVSGesture").exists():
-        write_synthetic_dataset(root, synthetic, synthetic // 4 + 1, seed=seed,
-                                config=SynthConfig(duration_ms=max(ticks, 300)))
+    if synthetic:
+        ensure_synthetic_dataset(root, synthetic, synthetic // 4 + 1, seed=seed,
+                                 config=SynthConfig(duration_ms=max(ticks, 300)))
     train_set = load_dvsgesture(root, train=True, ticks=ticks)
     test_set = load_dvsgesture(root, train=False, ticks=ticks)
     torch.manual_seed(seed)

@@ -15,7 +15,7 @@ import nir
 from torch.utils.data import Subset
 
 from emu.apps.gesture import train as gesture
-from emu.apps.gesture.data import N_CLASSES, SynthConfig, load_dvsgesture, write_synthetic_dataset
+from emu.apps.gesture.data import N_CLASSES, SynthConfig, ensure_synthetic_dataset, load_dvsgesture
 from emu.apps.gesture.export import from_nir as trainable
 from emu.apps.gesture.qat import export_integer, quantization_aware
 from emu.apps.gesture.train import write_nir
@@ -105,7 +105,9 @@ def train_missing_qat(model, weight_bits: Iterable[int], out, options: dict, tra
     wanted = sorted({int(w) for w in weight_bits})
     if training is not None:
         _check_recipes([qat_model_path(out, w) for w in wanted], training.recipe(options.get("scale_percentile")))
-    missing = [w for w in wanted if not qat_model_path(out, w).exists()]
+    # a graph counts as trained only with the recipe beside it (both are written atomically, recipe first)
+    missing = [w for w in wanted if not (qat_model_path(out, w).exists() and qat_model_path(out, w).with_suffix(
+        ".json").exists())]
     if missing and training is None:
         raise SweepError("the qat method needs training data: --train-data ROOT or --train-synthetic N")
     failures, samples = {}, None
@@ -141,8 +143,7 @@ def load_train_set(root, synthetic: Optional[int], ticks: int, work: Path):
     the test samples of --synthetic are seed 2026's test split)."""
     if synthetic:
         root = work / f"train-synthetic{synthetic}"
-        if not (root / "DVSGesture").exists():
-            write_synthetic_dataset(root, n_train_per_class=math.ceil(synthetic / N_CLASSES), n_test_per_class=0,
-                                    config=SynthConfig(duration_ms=max(ticks, 300)))
+        ensure_synthetic_dataset(root, n_train_per_class=math.ceil(synthetic / N_CLASSES), n_test_per_class=0,
+                                 config=SynthConfig(duration_ms=max(ticks, 300)))
     samples = load_dvsgesture(root, train=True, ticks=ticks)
     return Subset(samples, range(synthetic)) if synthetic else samples
