@@ -31,6 +31,8 @@ def main():
         },
         edges=[("input", "conv1"), ("conv1", "lif1"), ("lif1", "pool"), ("pool", "flat"), ("flat", "fc"),
                ("fc", "lif2"), ("lif2", "output")],
+        # the tick the parameters are written for: commands need no --dt
+        metadata={"dt": 1e-3},
         type_check=False,
     )
     nir.write(str(OUT / "conv_net.nir"), graph)

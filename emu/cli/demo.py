@@ -1,10 +1,14 @@
 """``s2emu demo``: the DVS-gesture pipeline end to end on built-in data (:mod:`emu.apps.demo`)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from emu.apps.demo import MODEL, run_demo
+from emu.cli.files import check_output_folder
 
 
 def main(args) -> int:
+    check_output_folder(Path(args.out))
     run_demo(data=args.data, model=args.model or MODEL, per_class=args.per_class, ticks=args.ticks,
              percentile=args.percentile, out=args.out)
     return 0

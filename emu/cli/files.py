@@ -39,6 +39,15 @@ def check_outputs(*paths: Optional[Path], report: Optional[Path] = None) -> None
                 raise CommandFileError(f"{path}: --out is also the JSON that goes beside --report {report}")
 
 
+def check_output_folder(folder: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written."""
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not existing.is_dir():
+        raise CommandFileError(f"{folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandFileError(f"{folder}: {existing} is not writable")
+
+
 def input_files(path: Path, exclude: Optional[Path] = None) -> List[Path]:
     """The input files a path names: itself, or a folder's .json/.npy/.npz files sorted by name."""
     if path.is_dir():
