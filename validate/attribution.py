@@ -48,6 +48,7 @@ from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
 from emu.profile import SemanticsProfile
+from emu.spikes import Recording
 from emu.timing import align, latency_shifts
 
 from .factors import AttributionError, Configuration, Factor, configuration, default_factors, without_delays
@@ -113,6 +114,9 @@ class Attribution:
     n_samples: int
     labels_given: bool
     settings: Dict[str, Any] = field(default_factory=dict)
+    #: the float reference (real snnTorch) against the source profile: cells that differ per population
+    #: (0 when the emulator's float profile is the user's model); None when no reference ran
+    reference_mismatches: Optional[Dict[str, int]] = None
 
     @property
     def target(self) -> ConfigResult:
@@ -217,6 +221,7 @@ class Attribution:
             "output": self.output,
             "populations": self.populations,
             "settings": self.settings,
+            "reference_mismatches": self.reference_mismatches,
             "factors": [dataclasses.asdict(f) for f in self.factors],
             "source": self.source.to_dict(),
             "steps": [s.to_dict() for s in self.steps],
@@ -277,6 +282,18 @@ class Attribution:
         return rep
 
 
+def _reference_rasters(reference, rasters, idx, ticks: int, populations) -> Dict[str, np.ndarray]:
+    """The float reference's spikes of samples ``idx`` over ``ticks`` ticks (silence after its end)."""
+    if not isinstance(reference, Recording):
+        run = reference(rasters, ticks=ticks)
+        return {p: run.raster(p) for p in populations}
+    out = {}
+    for p in populations:
+        r = reference.raster(p)[idx, :ticks]
+        out[p] = np.pad(r, ((0, 0), (0, ticks - r.shape[1]), (0, 0)))
+    return out
+
+
 def _share_phrase(label: str, share: float) -> str:
     if share >= 0:
         return f"{_pct(share)} % of them come from {label}"
@@ -296,7 +313,7 @@ def _join(items: List[str]) -> str:
 def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
               source: Optional[SemanticsProfile] = None, target: Optional[SemanticsProfile] = None,
               factors: Optional[Sequence[Factor]] = None, output: Optional[str] = None, pad: bool = True,
-              include_fixed: bool = False, alone: bool = False,
+              include_fixed: bool = False, alone: bool = False, reference=None,
               chunk: int = 64, progress: Optional[bool] = None) -> Attribution:
     """Run the waterfall (module doc) over ``inputs`` and return an :class:`Attribution`.
 
@@ -306,7 +323,10 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
     ``snntorch()`` and ``chip()``). ``output``: the population whose spike counts
     classify (default: the last in topological order). ``pad``: give latency-shifted
     runs extra silent ticks so that aligned windows are complete. ``alone``: also
-    run each factor switched on alone from the source.
+    run each factor switched on alone from the source. ``reference``: the float
+    reference (a :class:`validate.float_reference.FloatReference`, run on the same
+    samples, or its :class:`~emu.spikes.Recording` of every sample in order), checked
+    against the source profile (``reference_mismatches``).
     """
     network.validate()
     source = source or SemanticsProfile.snntorch()
@@ -365,6 +385,7 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc="attribution", unit="run")
+    ref_mism = {p: 0 for p in populations} if reference is not None else None
     for idx, rasters in chunks:
         ticks = next(iter(rasters.values())).shape[1]
         base = None
@@ -374,6 +395,9 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
             res = emulators[k](rasters, ticks=ticks + extra)
             if k == src_cfg.key:
                 base = {p: res.raster(p) for p in populations}
+                if reference is not None:
+                    for p, r in _reference_rasters(reference, rasters, idx, ticks + extra, populations).items():
+                        ref_mism[p] += int((r != base[p]).sum())
             a = acc[k]
             for p in populations:
                 cfg, ref = align(res.raster(p), base[p], sh[p], axis=1)
@@ -399,4 +423,5 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
     settings = dict(source=source.describe(), target=target.describe(), target_label=target_label, pad=pad,
                     output=output, notes=zeroed_weight_notes(network, target))
     return Attribution(factors, result(src_cfg), [result(c) for c in steps], [result(c) for c in loo],
-                       [result(c) for c in solo], populations, output, n_samples, labels is not None, settings)
+                       [result(c) for c in solo], populations, output, n_samples, labels is not None, settings,
+                       ref_mism)

@@ -61,10 +61,10 @@ def load_test_set(data, out: Path, per_class: int, ticks: int):
     return np.stack(frames), np.array(labels)
 
 
-def run_float(graph, settings: Settings, frames: np.ndarray) -> dict:
-    """The float reference's spikes of every LIF layer, (N, T, neurons) each."""
+def run_float(graph, settings: Settings, frames: np.ndarray):
+    """The float reference's run, and the spikes of every LIF layer, (N, T, neurons) each."""
     run = FloatReference(graph, **dataclasses.asdict(settings.float))(frames)
-    return {n: run.raster(n) for n in run.v}  # the neuron layers: those with a membrane
+    return run, {n: run.raster(n) for n in run.v}  # the neuron layers: those with a membrane
 
 
 def aligned_chip_spikes(result, network, profile: SemanticsProfile, ticks: int) -> dict:
@@ -100,7 +100,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
 
     settings = demo_settings(graph, percentile, str(model))
     t0 = time.perf_counter()
-    float_spikes = run_float(graph, settings, frames)
+    float_run, float_spikes = run_float(graph, settings, frames)
     out_name = list(float_spikes)[-1]
     float_pred = predicted_classes(float_spikes[out_name])
     t_float = time.perf_counter() - t0
@@ -130,6 +130,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
         print(f"  {r['population']:>6}: float {r['float_spikes']:>7} spikes, chip {r['chip_spikes']:>7}, "
               f"mismatching cells {r['mismatch_rate']:.2%}")
     att = attribute(network, frames.reshape(len(frames), frames.shape[1], -1), labels, target=chip_profile,
+                    reference=float_run,
                     output=out_name, progress=True)
     print(att.sentence())
 

@@ -9,6 +9,7 @@ from emu.nir_import import from_nir, read_nir
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
 from validate.attribution import attribute
+from validate.float_reference import FloatReference
 
 
 def main(args) -> int:
@@ -21,8 +22,10 @@ def main(args) -> int:
     files = input_files(args.inputs, exclude=args.labels)
     samples = read_samples(files, network, settings.conversion.dt, args.ticks)
     labels = read_labels(args.labels) if args.labels is not None else None
+    reference = FloatReference(graph, settings.float.dt, settings.float.integrator, source.reset_mode,
+                               source.reset_timing)
     att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
-                    pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone)
+                    pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone, reference=reference)
     rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
     for note in att.settings.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
