@@ -8,4 +8,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -e '.[dev,sweep]'
+# the peer simulators of tests/test_peers.py, without letting pip replace torch or nir
+bash scripts/install_peers.sh .venv
 echo "setup done: .venv ready (s2emu at .venv/bin/s2emu)"

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import GOLDEN
+from browser import look
+from conftest import GOLDEN, plotly_figures
 from emu.cli import main
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
@@ -168,21 +169,28 @@ def _result(name, acc, mismatch, switched=()):
                         np.zeros(3, int), acc)
 
 
-def test_sentence_says_where_the_drop_comes_from():
+def test_finding_says_where_the_drop_comes_from():
     factors = [Factor("latency", "synaptic latency", ()), Factor("reset_timing", "reset timing", ()),
                Factor("weights", "int8 weights (truncate)", ()), Factor("arithmetic", "float32 arithmetic", ())]
     steps = [_result("+latency", 0.941, 50), _result("+reset", 0.937, 350), _result("+weights", 0.935, 400),
              _result("chip", 0.935, 400)]
     loo = [_result(f"chip - {f.key}", 0.935, 400) for f in factors]
     att = Attribution(factors, _result("float", 0.941, 0), steps, loo, [], ["o"], "o", 1000, True)
-    text = att.sentence()
-    assert "float (snnTorch semantics) 94.1 %, chip 93.5 %" in text
-    assert "Of the 0.6 % drop, 0.4 % comes from reset timing and 0.2 % comes from int8 weights (truncate)." in text
-    assert "400 (sample, tick, neuron) cells differ" in text and "75 % of them come from reset timing" in text
+    assert att.finding() == ("Chip accuracy 93.5 % vs float 94.1 % on 1000 samples: the 0.6-point drop splits as "
+                             "0.4 points from reset timing and 0.2 points from int8 weights (truncate); spikes differ "
+                             "in 0.40 % of (sample, tick, neuron) cells.")
     rows = att.rows()
-    assert [r["mismatch added"] for r in rows] == [50, 300, 50, 0]
+    assert [r["mismatching cells added"] for r in rows] == [50, 300, 50, 0]
     assert [round(r["drop added (pp)"], 9) for r in rows] == [0, 0.4, 0.2, 0]
-    assert sum(r["mismatch share"] for r in rows) == pytest.approx(1)
+    assert all(0 <= r["mismatch rate after"] <= 1 for r in rows)
+    # one factor alone: "comes from"; no loss: the spikes and where most of their difference comes from
+    one = [_result("+latency", 0.941, 50), _result("+reset", 0.935, 350), _result("+weights", 0.935, 400),
+           _result("chip", 0.935, 400)]
+    assert "the 0.6-point drop comes from reset timing;" in Attribution(factors, _result("float", 0.941, 0), one, loo,
+                                                                        [], ["o"], "o", 1000, True).finding()
+    none = [_result(s.name, 0.941, s.total_mismatch) for s in steps]
+    assert Attribution(factors, _result("float", 0.941, 0), none, loo, [], ["o"], "o", 1000, True).finding().endswith(
+        "no accuracy is lost; spikes differ in 0.40 % of (sample, tick, neuron) cells, most from reset timing.")
 
 
 def test_bookkeeping_on_the_braille_network():
@@ -198,7 +206,7 @@ def test_bookkeeping_on_the_braille_network():
     keys = [f.key for f in att.factors]
     assert keys == ["latency", "reset_timing", "weights", "arithmetic"]
     assert att.factors[0].delays  # the converter's extra delay of 1 per connection
-    assert sum(r["mismatch added"] for r in att.rows()) == att.target.total_mismatch > 0
+    assert sum(r["mismatching cells added"] for r in att.rows()) == att.target.total_mismatch > 0
     assert sum(r["drop added (pp)"] for r in att.rows()) == pytest.approx(100 * att.drop)
     for f, loo in zip(att.factors, att.leave_one_out):
         assert set(loo.switched) == set(keys) - {f.key}
@@ -207,7 +215,7 @@ def test_bookkeeping_on_the_braille_network():
     assert att.source.accuracy == np.mean(att.source.predictions == labels)
     d = att.to_dict()
     json.dumps(d, allow_nan=False)
-    assert d["sentence"] == att.sentence()
+    assert d["finding"] == att.finding()
 
 
 def test_bad_inputs():
@@ -256,23 +264,24 @@ def model(tmp_path):
 CONV = ["--dt", "1e-3", "--auto-scale"]
 
 
-def test_attribute_command(tmp_path, model, capsys):
+def test_attribute_command(tmp_path, model, capsys, chrome):
     argv = ["attribute", str(model), "--inputs", str(tmp_path / "in"), "--labels", str(tmp_path / "labels.txt"),
             "--report", str(tmp_path / "a.html"), "--out", str(tmp_path / "a_full.json"), "--fixed"] + CONV
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("On 5 samples, accuracy: float (snnTorch semantics)")
-    assert "chip + fixed point" in out.splitlines()[0]
+    assert out.startswith("Chip + fixed point accuracy") and "on 5 samples" in out.splitlines()[0]
     full = json.loads((tmp_path / "a_full.json").read_text())
     assert full["n_samples"] == 5
     assert [r["key"] for r in full["rows"]] == ["latency", "reset_timing", "weights", "arithmetic", "fixed"]
     assert full["steps"][-1]["profile"]["arithmetic"] == "fixed"
-    blocks = json.loads((tmp_path / "a.json").read_text())["blocks"]
-    assert blocks[0]["text"] == full["sentence"]
-    figures = [b for b in blocks if b["type"] == "figure"]
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["finding"] == full["finding"]
+    figures = [b for b in report["blocks"] if b["type"] == "figure"]
     assert len(figures) == 3
     assert set(figures[0]["data"]) == {f["label"] for f in full["factors"]}
-    assert (tmp_path / "a.html").read_text().count("data:image/png;base64,") == 3
+    html = (tmp_path / "a.html").read_text()
+    assert plotly_figures(html) == 3 and full["finding"].split(":")[0] in html
+    look(chrome, tmp_path / "a.html", full["finding"], min_figures=3)
 
 
 def _error(capsys, argv, match):

@@ -6,12 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from conftest import GOLDEN
+from browser import look
+from conftest import GOLDEN, plotly_figures
 from emu.cli import main
 from validate.compare import CompareError, build_report, compare, pair_populations
 from emu.spike_io import load_recording, save_recording
 from emu.spikes import UNNAMED, Recording
-from validate.report import Report, waterfall_chart
+from validate.figures import waterfall
+from validate.report import Report
 
 BRAILLE_CHIP = GOLDEN / "braille_rnn" / "s2_activity_noDelay_noBias_subtract.npy"
 BRAILLE_SNNTORCH = GOLDEN / "braille_rnn" / "snntorch_activity_noDelay_noBias_subtract.npy"
@@ -132,16 +134,18 @@ def test_report_is_self_contained_with_json_beside(tmp_path):
     pairs, _ = pair_populations(a, b)
     summary = compare(a, b)
     report = build_report(summary, pairs)
-    report.add_figure(waterfall_chart(["reset timing", "quantization", "rest"], [-1.5, 0.75, -0.2]), "gap", data=[1])
+    report.add_figure(waterfall(["reset timing", "quantization", "rest"], [-1.5, 0.75, -0.2], "gap", "points",
+                                "total"), "gap", data=[1])
     html_path, json_path = report.write(tmp_path / "report.html")
     text = html_path.read_text()
     assert json_path == tmp_path / "report.json"
-    assert text.count("data:image/png;base64,") == 5
-    assert "http://" not in text and "https://" not in text and "<script" not in text
     data = json.loads(json_path.read_text())
-    assert data["title"].startswith("Spike comparison")
+    assert data["title"].startswith("Spike comparison") and data["finding"] == summary["finding"]
+    assert text.index(summary["finding"][:40]) < text.index("<table")  # the answer before any number
     kinds = [blk["type"] for blk in data["blocks"]]
-    assert kinds.count("figure") == 5 and "table" in kinds
+    # mismatch rates, lag profile, the rasters, one divergence map per population that differs, the waterfall
+    differing = sum(1 for sec in summary["populations"].values() if sec["mismatches_lag0"] or sec["best_lag"])
+    assert plotly_figures(text) == kinds.count("figure") == 4 + differing and "table" in kinds
     assert data["blocks"][-1] == {"type": "figure", "caption": "gap", "data": [1]}
     with pytest.raises(ValueError, match="not ending in .json"):
         Report("x").write(tmp_path / "x.json")
@@ -164,14 +168,15 @@ def _run(argv: list[str]) -> int:
     return main(argv)
 
 
-def test_cli_compare_writes_summary_and_report(tmp_path, capsys):
+def test_cli_compare_writes_summary_and_report(tmp_path, capsys, chrome):
     out, report = tmp_path / "summary.json", tmp_path / "report.html"
     rc = _run(["compare", str(BRAILLE_CHIP), str(BRAILLE_SNNTORCH), "--max-lag", "3", "--out", str(out), "--report", str(report)])
     assert rc == 0
     summary = json.loads(out.read_text())
     assert summary["best_lag"] == 1 and list(summary["coincidences_by_lag"]) == [str(k) for k in range(-3, 4)]
-    assert "data:image/png;base64," in report.read_text()
-    json.loads((tmp_path / "report.json").read_text())
+    assert plotly_figures(report.read_text()) >= 3
+    assert json.loads((tmp_path / "report.json").read_text())["finding"] == summary["finding"]
+    look(chrome, report, summary["finding"], min_figures=3)
     assert "best lag +1" in capsys.readouterr().out
 
 

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from browser import look
+from conftest import plotly_figures
 from emu.cli import main
 from emu.apps.demo import MODEL, demo_settings
 from emu.engine import Emulator
@@ -14,12 +16,20 @@ from emu.nir_import import from_nir, read_nir
 
 
 @pytest.mark.slow
-def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys):
+def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys, chrome):
     out = tmp_path / "demo"
     assert main(["demo", "--per-class", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "demo_summary.json").read_text())
-    assert (out / "demo_report.html").read_text().count("data:image/png;base64") >= 4
+    html = (out / "demo_report.html").read_text()
+    # the answer first: accuracies, where the drop comes from, where chip and float first part
+    assert summary["finding"].startswith("Chip accuracy") and "First difference: population" in summary["finding"]
+    assert json.loads((out / "demo_report.json").read_text())["finding"] == summary["finding"]
+    assert plotly_figures(html) >= 8 and len(html) < 8e6
+    k = summary["closest_look"]["sample"]
+    assert f"of sample {k} " in summary["finding"]
+    seen = look(chrome, out / "demo_report.html", summary["finding"], min_figures=8)
+    assert any(f["title"].startswith("first divergence: ") for f in seen)
     assert (out / "gesture_chip_int8.nir").exists()
     # the shipped model is clearly above chance (1/11) in float and on the emulated chip
     assert summary["accuracy_float"] > 0.5 and summary["accuracy_chip"] > 0.5

@@ -12,6 +12,8 @@ from emu.cli import main
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
+from browser import look
+from conftest import plotly_figures
 from netgen import networks
 from emu.timing import latency_shifts, projection_lags
 from validate.localize import LocalizeError, localize
@@ -55,7 +57,7 @@ def test_a_change_in_population_k_is_localized_there(data):
     if not differs:
         return
     assert loc.population == k
-    assert loc.kind == "entered", loc.sentence()
+    assert loc.kind == "entered", loc.finding()
     if what == "threshold":
         assert loc.neuron == j
     assert a.raster(k)[loc.sample, loc.tick, loc.neuron] != b.raster(k)[loc.sample, loc.tick, loc.neuron]
@@ -91,7 +93,7 @@ def test_inherited_through_a_back_edge_and_unknown_without_the_inputs():
     assert loc.sources == [dict(population="b", tick=3, neuron=1, projection="back", lag=1)]
     assert loc.earliest == dict(population="b", tick=3)
     assert loc.first_ticks == {"a": 5, "b": 3}
-    assert "inherited from 'b'" in loc.sentence() and "B spiked" in loc.sentence()
+    assert "inherited from 'b'" in loc.finding() and "B spiked" in loc.finding()
     # the b difference at tick 3 could reach a at tick 4 at the earliest: at tick 3 it is "entered"
     other["a"][5, 2] = False
     other["a"][3, 0] = True
@@ -100,7 +102,7 @@ def test_inherited_through_a_back_edge_and_unknown_without_the_inputs():
     # b not recorded: a's own difference cannot be told apart
     loc = localize({"a": base["a"]}, {"a": other["a"]}, net)
     assert loc.kind == "unknown" and loc.unchecked == ["b"]
-    assert "not in both runs" in loc.sentence()
+    assert "not in both runs" in loc.finding()
     # an input that differs
     other["in"][0, 0] = True
     assert localize(base, other, net).kind == "input"
@@ -144,7 +146,7 @@ def test_latency_alignment_makes_chip_timing_and_snntorch_timing_equal():
     assert latency_shifts(net, slow, reference_delays=False) == {"in": 0, "l0": 1, "l1": 3, "l2": 4}
     assert b.spike_counts("l2").sum() > 0
     loc = localize(a, b, net, shift=shifts)
-    assert loc.identical, loc.sentence()
+    assert loc.identical, loc.finding()
     unaligned = localize(a, b, net)
     assert not unaligned.identical and unaligned.population == "l0"
     # ticks are in B's time base; A's tick is shifted
@@ -223,10 +225,12 @@ def test_validate_against_snntorch_and_a_chip_recording(tmp_path, model, capsys)
     out = capsys.readouterr().out
     assert "emulator vs snnTorch" in out and "First difference" in out
     html = (tmp_path / "r.html").read_text()
-    assert html.count("data:image/png;base64,") == 5  # mismatch bars, 2 x (rasters, heat map)
-    blocks = json.loads((tmp_path / "r.json").read_text())["blocks"]
-    texts = [b["text"] for b in blocks if b["type"] == "text"]
-    assert any(t.startswith("First difference: population 'lif1'") for t in texts)
+    report = json.loads((tmp_path / "r.json").read_text())
+    figures = [b for b in report["blocks"] if b["type"] == "figure"]
+    # rates, the membranes at the first divergence (and at the worst population's), the rasters, where they differ
+    assert plotly_figures(html) == len(figures) >= 4
+    assert "First difference: population 'lif1'" in report["finding"]
+    assert any(b["caption"].startswith("membrane of lif1 neuron") for b in figures)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert list(summary["comparisons"]) == ["emulator_vs_snntorch"]  # implied without --chip
     sn = summary["comparisons"]["emulator_vs_snntorch"]
@@ -242,6 +246,25 @@ def test_validate_against_snntorch_and_a_chip_recording(tmp_path, model, capsys)
     chip = json.loads((tmp_path / "s2.json").read_text())["comparisons"]["emulator_vs_chip"]
     assert chip["mismatches"] == 0 and chip["localization"]["identical"]
     assert all(r["best lag"] == 0 for r in chip["rows"])
+
+
+def test_validate_report_with_chip_voltages_in_a_browser(tmp_path, model, capsys, chrome):
+    """A "chip" recording with membranes (a run with the reset one tick late) against the emulator:
+    the report draws both membranes where they first part, in a real browser."""
+    x, chip = str(tmp_path / "x.npy"), str(tmp_path / "chip.json")
+    assert main(["run", str(model), "--input", x, "--record", "spikes,v", "--reset-timing", "next_tick",
+                 "--out", chip] + CONV) == 0
+    assert main(["validate", str(model), "--input", x, "--chip", chip, "--report", str(tmp_path / "r.html"),
+                 "--out", str(tmp_path / "s.json")] + CONV) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert set(summary["comparisons"]) == {"emulator_vs_chip"}
+    loc = summary["comparisons"]["emulator_vs_chip"]["localization"]
+    assert not loc["identical"] and summary["finding"].startswith("emulator and chip differ in")
+    seen = look(chrome, tmp_path / "r.html", summary["finding"], min_figures=3)
+    traces = [f for f in seen if f["title"].startswith("first divergence: ")]
+    assert traces and f"{loc['population']} neuron {loc['neuron']} around tick {loc['tick']}" in traces[0]["title"]
+    blocks = json.loads((tmp_path / "r.json").read_text())["blocks"]
+    assert any(b["type"] == "figure" and b["caption"].startswith("membrane of") for b in blocks)
 
 
 def _error(capsys, argv, match):

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from browser import look
 from emu.network import Network, Population, Projection
 from emu.apps import sweep as sw
 from emu.chip.budget import fit_table
@@ -142,7 +143,7 @@ def test_pareto_points_not_dominated(pts):
 # --------------------------------------------------------------------------- sweep
 
 
-def test_full_grid_and_report(tiny, tmp_path):
+def test_full_grid_and_report(tiny, tmp_path, chrome):
     from emu.cli import main
 
     path, x, y, d = tiny
@@ -163,7 +164,8 @@ def test_full_grid_and_report(tiny, tmp_path):
     w4 = [r for r in rows if r["weight_bits"] == 4]
     assert min(r["memory_bytes"] for r in w8) > max(r["memory_bytes"] for r in w4 if r["membrane_bits"] == 16) - 1
     html = rep.read_text()
-    assert "Pareto" in html and "<img" in html and rep.with_suffix(".json").exists()
+    assert "Pareto" in html and "Plotly.newPlot(" in html
+    look(chrome, rep, json.loads(rep.with_suffix(".json").read_text())["finding"])
 
 
 def test_resume_does_not_redo_points(tiny, tmp_path):

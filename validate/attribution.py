@@ -53,7 +53,8 @@ from emu.timing import align, latency_shifts
 
 from .factors import AttributionError, Configuration, Factor, configuration, default_factors, without_delays
 from .metrics import predicted_classes
-from .report import Report, mismatch_bars, waterfall_chart
+from .figures import rate_bars, waterfall
+from .report import Report, percent
 
 
 @dataclass
@@ -138,7 +139,8 @@ class Attribution:
     def rows(self) -> List[Dict[str, Any]]:
         """One row per factor: cumulative and leave-one-out contributions to accuracy drop and mismatch."""
         rows = []
-        total_m, drop = self.target.total_mismatch, self.drop
+        total_m = self.target.total_mismatch
+        cells = max(1, sum(self.target.cells.values()))
         prev = self.source
         for i, f in enumerate(self.factors):
             step, loo = self.steps[i], self.leave_one_out[i]
@@ -146,18 +148,16 @@ class Attribution:
             da = prev.accuracy - step.accuracy
             lm = total_m - loo.total_mismatch
             la = loo.accuracy - self.target.accuracy
+            # signed changes (a factor can remove mismatch again), never shares of a total above 100 %
             row = {
                 "factor": f.label,
                 "key": f.key,
-                "mismatch after": step.total_mismatch,
-                "mismatch added": dm,
-                "mismatch share": dm / total_m if total_m else None,
                 f"{self.metric} after": step.accuracy,
                 "drop added (pp)": 100 * da,
-                "drop share": da / drop if drop else None,
-                "leave-one-out mismatch": lm,
-                "leave-one-out mismatch share": lm / total_m if total_m else None,
+                "mismatch rate after": step.total_mismatch / cells,
+                "mismatching cells added": dm,
                 "leave-one-out drop (pp)": 100 * la,
+                "leave-one-out cells": lm,
             }
             if self.alone:
                 row["alone mismatch"] = self.alone[i].total_mismatch
@@ -179,43 +179,52 @@ class Attribution:
             rows.append(row)
         return rows
 
-    def sentence(self) -> str:
-        """The summary: accuracy drop and spike mismatch, and which factors they come from."""
-        metric = self.metric
-        src, tgt = self.source.accuracy, self.target.accuracy
-        contrib = [(f.label, self.source.accuracy if i == 0 else self.steps[i - 1].accuracy, s.accuracy)
-                   for i, (f, s) in enumerate(zip(self.factors, self.steps))]
-        parts = [(label, before - after) for label, before, after in contrib]
-        head = (f"On {self.n_samples} sample{'s' if self.n_samples != 1 else ''}, {metric}: float (snnTorch "
-                f"semantics) {_pct(src)} %, {self.target_label} {_pct(tgt)} %.")
+    def contributions(self) -> List[tuple]:
+        """(factor, accuracy lost, mismatching cells added) per factor, cumulative in waterfall order."""
+        out, prev = [], self.source
+        for f, step in zip(self.factors, self.steps):
+            out.append((f, prev.accuracy - step.accuracy, step.total_mismatch - prev.total_mismatch))
+            prev = step
+        return out
+
+    def finding(self) -> str:
+        """The answer in one sentence: how much accuracy is lost and which factor it comes from;
+        or, when none is lost, how much the spikes differ and where from."""
+        metric, src, tgt = self.metric, self.source.accuracy, self.target.accuracy
         drop = src - tgt
+        head = (f"{self.target_label.capitalize()} {metric} {percent(tgt)} vs float {percent(src)} on "
+                f"{self.n_samples} sample{'s' if self.n_samples != 1 else ''}")
         if not self.factors:
-            return head + " The two profiles do not differ in any factor."
-        if abs(drop) < 1e-12 and not any(abs(d) > 1e-12 for _, d in parts):
-            text = f"{head} No {metric} is lost."
+            return f"{head}: the two profiles do not differ in any factor that can change this network."
+        parts = self.contributions()
+        cells = sum(self.target.cells.values())
+        mism = self.target.total_mismatch
+        spikes = f"spikes differ in {percent(mism / cells if cells else 0.0, 2)} of (sample, tick, neuron) cells"
+        if abs(drop) < 1e-12:
+            movers = sorted([p for p in parts if p[2] > 0], key=lambda p: -p[2])
+            why = f", most from {movers[0][0].label}" if movers else ""
+            text = f"{head}: no {metric} is lost; {spikes}{why}."
         else:
             big = sorted([p for p in parts if abs(p[1]) > 1e-12], key=lambda p: -abs(p[1]))
-            said = [f"{_pct(d)} % comes from {label}" if d > 0 else f"{label} recovers {_pct(-d)} %"
-                    for label, d in big]
-            word = "drop" if drop >= 0 else "gain"
-            text = f"{head} Of the {_pct(abs(drop))} % {word}, {_join(said)}."
-        total_m = self.target.total_mismatch
-        if total_m:
-            spikes = sum(self.source.spikes.values())
-            shares = [(f.label, (s.total_mismatch - (self.source if i == 0 else self.steps[i - 1]).total_mismatch)
-                       / total_m) for i, (f, s) in enumerate(zip(self.factors, self.steps))]
-            shares = sorted([s for s in shares if abs(s[1]) > 1e-12], key=lambda s: -abs(s[1]))
-            text += (f" Spikes: {total_m} (sample, tick, neuron) cells differ from the float run "
-                     f"({_pct(total_m / spikes) if spikes else 'n/a'} % of its {spikes} spikes); "
-                     f"{_join([_share_phrase(label, v) for label, v in shares])}.")
-        else:
-            text += f" The {self.target_label}'s spikes equal the float run's after latency alignment."
-        text += f" (Cumulative, in the order {' -> '.join(f.key for f in self.factors)}.)"
+            lost = [p for p in big if p[1] > 0]
+            gained = [p for p in big if p[1] < 0]
+            word = "drop" if drop > 0 else "gain"
+            if drop > 0 and len(lost) == 1 and not gained:
+                why = f"comes from {lost[0][0].label}"
+            else:
+                said = [f"{100 * d:.1f} points from {f.label}" for f, d, _ in lost]
+                said += [f"{f.label} recovers {100 * -d:.1f}" for f, d, _ in gained]
+                why = "splits as " + _join(said)
+            text = f"{head}: the {100 * abs(drop):.1f}-point {word} {why}; {spikes}."
+        if self.reference_mismatches and any(self.reference_mismatches.values()):
+            n = sum(self.reference_mismatches.values())
+            text += (f" Note: the float reference (snnTorch) and the emulator's float profile differ in {n:,} cells, "
+                     f"so the float side itself is not exact.")
         return text
 
     def to_dict(self) -> Dict[str, Any]:
         return {
-            "sentence": self.sentence(),
+            "finding": self.finding(),
             "metric": self.metric,
             "n_samples": self.n_samples,
             "output": self.output,
@@ -231,54 +240,57 @@ class Attribution:
             "population_rows": self.population_rows(),
         }
 
-    def report(self, title: str = "Where accuracy is lost: snnTorch float -> SpiNNaker2 chip") -> Report:
-        """The waterfall report: the sentence, waterfall charts (accuracy, mismatch), tables."""
-        rep = Report(title)
-        rep.add_text(self.sentence())
+    def report(self, title: str = "Where accuracy is lost: float model -> SpiNNaker2 chip",
+               rate_chart: bool = True) -> Report:
+        """The waterfall report: the finding, the numbers behind it, waterfalls of accuracy and of
+        spike mismatch, per-factor and per-population tables of rates (and, with ``rate_chart``,
+        a chart of the rates), the settings."""
+        rep = Report(title, self.finding())
+        cells = sum(self.target.cells.values())
+        rep.add_table([{"": "float (source profile)", self.metric: percent(self.source.accuracy),
+                        "mismatching cells": 0, "mismatch rate": percent(0.0, 2)},
+                       {"": self.target_label, self.metric: percent(self.target.accuracy),
+                        "mismatching cells": self.target.total_mismatch,
+                        "mismatch rate": percent(self.target.total_mismatch / cells if cells else 0.0, 2)}],
+                      caption=f"{self.n_samples} samples; mismatch = (sample, tick, neuron) cells whose spike differs "
+                              f"from the float run after latency alignment")
         for note in self.settings.get("notes", []):
-            rep.add_text(f"Note: {note}")
-        truth = "labels given" if self.labels_given else "no labels: agreement with the float prediction"
-        rep.add_text(
-            f"{self.n_samples} samples; class = argmax of the spike counts of population {self.output!r} "
-            f"(ties to the lowest index); {truth}. Mismatch = (sample, tick, neuron) cells whose spike differs "
-            f"from the float run, after shifting each population back by its latency. Settings: {self.settings}."
-        )
-        labels = [f.label for f in self.factors]
-        rows = self.rows()
-        if self.factors:
+            rep.add_text(f"Note: {note}", note=True)
+        parts = self.contributions()
+        if parts:
+            labels = [f.label for f, _, _ in parts]
             rep.add_heading("Waterfall")
-            rep.add_figure(
-                waterfall_chart(labels, [r["drop added (pp)"] for r in rows],
-                                title=f"{self.metric} lost per factor (percentage points, cumulative)",
-                                total_label=self.target_label),
-                f"{self.metric} drop from float ({_pct(self.source.accuracy)} %) to {self.target_label} "
-                f"({_pct(self.target.accuracy)} %), one factor at a time",
-                data={label: r["drop added (pp)"] for label, r in zip(labels, rows)},
-            )
-            rep.add_figure(
-                waterfall_chart(labels, [r["mismatch added"] for r in rows],
-                                title="mismatching spike cells added per factor (cumulative)",
-                                total_label=self.target_label),
-                "spike mismatch against the float run, one factor at a time",
-                data={label: r["mismatch added"] for label, r in zip(labels, rows)},
-            )
+            rep.add_figure(waterfall(labels, [100 * d for _, d, _ in parts],
+                                     f"{self.metric} lost per factor, switched on one after the other",
+                                     "points", self.target_label),
+                           f"{self.metric} from float ({percent(self.source.accuracy)}) to {self.target_label} "
+                           f"({percent(self.target.accuracy)}); positive bars lose accuracy",
+                           data={label: 100 * d for label, (_, d, _) in zip(labels, parts)})
+            rep.add_figure(waterfall(labels, [100 * m / cells if cells else 0.0 for _, _, m in parts],
+                                     "spike mismatch added per factor", "% of cells", self.target_label),
+                           "mismatching cells against the float run, in % of all cells, factor by factor",
+                           data={label: m for label, (_, _, m) in zip(labels, parts)})
         rep.add_heading("Factors")
-        rep.add_table(rows, caption="cumulative (switching factors on in order) and leave-one-out (chip without "
-                                    "the factor) contributions")
+        rep.add_table(self.rows(), caption="cumulative (switching factors on in order) and leave-one-out (chip "
+                                           "without the factor) contributions")
+        rep.add_heading("Per population")
+        pops = self.populations
+        rates = [self.target.mismatches[p] / max(1, self.target.cells[p]) for p in pops]
+        if rate_chart:
+            rep.add_figure(rate_bars(pops, rates, [self.target.mismatches[p] for p in pops],
+                                     [self.target.cells[p] for p in pops],
+                                     f"{self.target_label} vs float: mismatching cells per population"),
+                           "mismatch rate per population (counts in the hover)", data=self.population_rows())
+        rep.add_table(self.population_rows(), caption="mismatching cells each factor adds, per population")
         configs = [self.source] + self.steps + self.leave_one_out + self.alone
         rep.add_table([{"configuration": c.name, "switched": ", ".join(c.switched) or "-",
-                        self.metric: c.accuracy, "mismatch": c.total_mismatch,
-                        "spikes": int(sum(c.spikes.values())), "shifts": str(c.shifts)} for c in configs],
-                      caption="every configuration run")
-        rep.add_heading("Per population")
-        rep.add_table(self.population_rows(), caption="mismatching cells each factor adds, per population")
-        rep.add_figure(
-            mismatch_bars(self.populations, [self.source.spikes[p] for p in self.populations],
-                          [self.target.spikes[p] for p in self.populations],
-                          [self.target.mismatches[p] for p in self.populations], "float", self.target_label),
-            f"spikes of the float and {self.target_label} runs and their mismatching cells, per population",
-            data=self.population_rows(),
-        )
+                        self.metric: percent(c.accuracy), "mismatch rate": percent(
+                            c.total_mismatch / max(1, sum(c.cells.values())), 2),
+                        "mismatching cells": c.total_mismatch, "spikes": int(sum(c.spikes.values()))}
+                       for c in configs], caption="every configuration run")
+        truth = "labels given" if self.labels_given else "no labels: agreement with the float prediction"
+        rep.add_settings(dict(self.settings, samples=self.n_samples, classes=f"argmax of the spike counts of "
+                              f"{self.output!r} (ties to the lowest index)", truth=truth))
         return rep
 
 
@@ -292,16 +304,6 @@ def _reference_rasters(reference, rasters, idx, ticks: int, populations) -> Dict
         r = reference.raster(p)[idx, :ticks]
         out[p] = np.pad(r, ((0, 0), (0, ticks - r.shape[1]), (0, 0)))
     return out
-
-
-def _share_phrase(label: str, share: float) -> str:
-    if share >= 0:
-        return f"{_pct(share)} % of them come from {label}"
-    return f"{label} removes {_pct(-share)} % of them again"
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}".rstrip("0").rstrip(".")
 
 
 def _join(items: List[str]) -> str:

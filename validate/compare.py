@@ -19,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from emu.timing import align
+
 from . import metrics
 from emu.errors import UserError
 from emu.spikes import Recording
-from .report import Report, divergence_heatmap, lag_figure, mismatch_bars, raster_figure
+from .figures import divergence_map, lag_profile, rate_bars, raster_overlay
+from .report import Report, percent
 
 MAX_REPORT_ROWS = 200
 """At most this many per-neuron rows go into the HTML report (the summary has them all)."""
@@ -41,6 +44,7 @@ class PopulationPair:
     b: np.ndarray
     v_a: np.ndarray | None = None
     v_b: np.ndarray | None = None
+    is_input: bool = False  # an input population: identical by construction, left out of the totals
 
 
 def pair_populations(
@@ -82,6 +86,7 @@ def pair_populations(
                 f"but {rb.shape[1]} in {b.source}"
             )
         va, vb = (np.asarray(r.v[n][sample], np.float64) if n in r.v else None for r, n in ((a, name_a), (b, name_b)))
+        is_input = name_a in (a.meta.get("inputs") or ()) or name_b in (b.meta.get("inputs") or ())
         pairs.append(
             PopulationPair(
                 name,
@@ -89,6 +94,7 @@ def pair_populations(
                 rb[:ticks],
                 None if va is None else va[:ticks],
                 None if vb is None else vb[:ticks],
+                is_input,
             )
         )
     return pairs, notes
@@ -138,7 +144,9 @@ def summarize(
 ) -> dict[str, Any]:
     """The summary of paired populations.
 
-    Top level (all populations together): ``spike_counts`` {"a", "b"},
+    Top level (all populations together, input populations left out when the
+    recordings name them in ``meta["inputs"]``: their spikes are identical by
+    construction): ``finding`` (the answer in one sentence), ``spike_counts`` {"a", "b"},
     ``coincidences_by_lag`` {"<lag>": count}, ``best_lag`` (most coincidences; ties
     to the smallest |lag|, then the smaller), ``coincidences`` (exact and windowed,
     at lag 0 and at the best lag), ``mismatches_lag0`` (cells where A != B),
@@ -163,7 +171,10 @@ def summarize(
         "settings": {"max_lag": max_lag, "window": window, "tau": tau, "q": q},
         "notes": list(notes),
     }
-    summary.update(_lag_summary(pairs, max_lag, window))
+    counted = [p for p in pairs if not p.is_input] or list(pairs)
+    summary["inputs_left_out"] = [p.name for p in pairs if p.is_input and len(counted) < len(pairs)]
+    summary.update(_lag_summary(counted, max_lag, window))
+    summary["cells"] = int(sum(p.a.size for p in counted))
     summary["per_neuron"] = []
     summary["populations"] = {}
     for pair in pairs:
@@ -176,7 +187,23 @@ def summarize(
             section["voltage"] = _voltage_summary(pair.v_a, pair.v_b)
         summary["populations"][pair.name] = section
         summary["per_neuron"] += [{"population": pair.name, **r} for r in rows]
+    summary["finding"] = compare_finding(summary)
     return summary
+
+
+def compare_finding(summary: dict[str, Any]) -> str:
+    """The answer of a comparison in one sentence: agreement at the best lag, and where it first parts."""
+    a, b = summary["spike_counts"]["a"], summary["spike_counts"]["b"]
+    best, coinc = summary["best_lag"], summary["coincidences"]["best_lag"]
+    first = summary["first_divergence"]["best_lag"]
+    if a == b == coinc:
+        return (f"A and B spike identically ({a:,} spikes){'' if best == 0 else f' once A is shifted by {best:+d} tick(s)'}"
+                f" in every compared population.")
+    share = coinc / max(a, b) if max(a, b) else 1.0
+    worst = max(summary["populations"].items(), key=lambda kv: kv[1]["mismatches_lag0"] / max(1, kv[1]["neurons"]))
+    where = f"; first divergence at tick {first} of A" if first is not None else ""
+    return (f"{percent(share)} of spikes coincide at the best lag {best:+d} ({coinc:,} of {max(a, b):,}; A "
+            f"{a:,}, B {b:,} spikes){where}; most mismatch per neuron in population {worst[0]!r}.")
 
 
 def _describe(rec: Recording) -> dict[str, Any]:
@@ -226,73 +253,58 @@ def _voltage_summary(va: np.ndarray, vb: np.ndarray) -> dict[str, Any]:
 
 
 def build_report(summary: dict[str, Any], pairs: Sequence[PopulationPair]) -> Report:
-    """An HTML report of a :func:`summarize` result: overview, lag profile, and per population
-    rasters (unmatched spikes in red), a divergence heat map and the neurons that differ."""
+    """An HTML report of a :func:`summarize` result: the finding, the mismatch rate per
+    population, the lag profile, every population's rasters overlaid (mismatches coloured) and
+    divergence map, and the neurons that differ."""
     a, b = summary["a"]["source"], summary["b"]["source"]
-    report = Report(f"Spike comparison: {a} vs {b}")
-    report.add_text(
-        f"A = {a} ({summary['a']['ticks']} ticks), B = {b} ({summary['b']['ticks']} ticks); "
-        f"compared {summary['ticks_compared']} ticks. Lag L pairs A at tick t with B at t - L. "
-        f"Settings: {summary['settings']}."
-    )
-    for note in summary["notes"]:
-        report.add_text(f"Note: {note}")
+    report = Report(f"Spike comparison: {a} vs {b}", summary["finding"])
     sections = summary["populations"]
-    overview = [
-        {
-            "population": name,
-            "neurons": s["neurons"],
-            "spikes A": s["spike_counts"]["a"],
-            "spikes B": s["spike_counts"]["b"],
-            "mismatches lag 0": s["mismatches_lag0"],
-            "best lag": s["best_lag"],
-            "coinc. lag 0": s["coincidences"]["lag_0"],
-            "coinc. best lag": s["coincidences"]["best_lag"],
-            f"coinc. +-{summary['settings']['window']} best lag": s["coincidences"]["window_best_lag"],
-            "van Rossum": s["van_rossum_best_lag"],
-            "Victor-Purpura": s["victor_purpura_best_lag"],
-            "first divergence lag 0": s["first_divergence"]["lag_0"],
-        }
-        for name, s in sections.items()
-    ]
-    report.add_heading("Overview")
-    report.add_table(overview, caption="per population (distances at the population's best lag)")
-    report.add_figure(
-        mismatch_bars(
-            list(sections),
-            [s["spike_counts"]["a"] for s in sections.values()],
-            [s["spike_counts"]["b"] for s in sections.values()],
-            [s["mismatches_lag0"] for s in sections.values()],
-        ),
-        "spikes and mismatching cells (lag 0) per population",
-        data=overview,
-    )
+    lag = summary["best_lag"]
+    overview = [{"population": name, "neurons": sec["neurons"],
+                 "mismatch rate (lag 0)": percent(sec["mismatches_lag0"] / max(1, sec["neurons"] *
+                                                                            summary["ticks_compared"]), 2),
+                 "coincident at best lag": percent(sec["coincidences"]["best_lag"] /
+                                                   max(1, sec["spike_counts"]["a"], sec["spike_counts"]["b"])),
+                 "best lag": sec["best_lag"], "spikes A": sec["spike_counts"]["a"], "spikes B": sec["spike_counts"]["b"],
+                 "mismatching cells (lag 0)": sec["mismatches_lag0"],
+                 "first divergence (lag 0)": sec["first_divergence"]["lag_0"],
+                 "van Rossum": sec["van_rossum_best_lag"], "Victor-Purpura": sec["victor_purpura_best_lag"]}
+                for name, sec in sections.items()]
+    report.add_table(overview, caption="per population (rates first; distances at the population's best lag)")
+    for note in summary["notes"]:
+        report.add_text(f"Note: {note}", note=True)
+    if summary["inputs_left_out"]:
+        report.add_text(f"Input populations {', '.join(summary['inputs_left_out'])} are left out of the totals "
+                        f"(identical by construction).", note=True)
+    cells = [sec["neurons"] * summary["ticks_compared"] for sec in sections.values()]
+    report.add_figure(rate_bars(list(sections), [s["mismatches_lag0"] / max(1, c) for s, c in zip(sections.values(), cells)],
+                                [s["mismatches_lag0"] for s in sections.values()], cells,
+                                "mismatching (tick, neuron) cells per population, lag 0"),
+                      "rate of cells where A and B differ, per population", data=overview)
     lags = [int(k) for k in summary["coincidences_by_lag"]]
-    totals = list(summary["coincidences_by_lag"].values())
-    report.add_figure(
-        lag_figure(lags, totals, summary["best_lag"]),
-        f"coincidences by lag, all populations; best lag {summary['best_lag']:+d}",
-        data=summary["coincidences_by_lag"],
-    )
-    for pair in pairs:
-        s = sections[pair.name]
-        lag = s["best_lag"]
-        report.add_heading(f"Population {pair.name}")
-        report.add_figure(
-            raster_figure(pair.a, pair.b, "A", "B", lag, f"{pair.name}: rasters, red = no partner at lag {lag:+d}"),
-            f"{pair.name}: spike rasters, partners at the best lag {lag:+d}",
-        )
-        report.add_figure(
-            divergence_heatmap(pair.a, pair.b, lag=lag),
-            f"{pair.name}: where A and B (shifted by the best lag {lag:+d}) differ",
-        )
-        rows = [
-            r
-            for r in summary["per_neuron"]
-            if r["population"] == pair.name and r["first_divergence_at_lag"] is not None
-        ]
-        caption = f"{pair.name}: neurons that differ at the best lag ({len(rows)})"
-        if len(rows) > MAX_REPORT_ROWS:
-            caption += f", first {MAX_REPORT_ROWS} shown (all are in the summary JSON)"
-        report.add_table([{k: v for k, v in r.items() if k != "population"} for r in rows[:MAX_REPORT_ROWS]], caption=caption)
+    report.add_figure(lag_profile(lags, list(summary["coincidences_by_lag"].values()), lag,
+                                  f"coincidences by lag; best lag {lag:+d}"),
+                      "exact coincidences of A and B as A is shifted", data=summary["coincidences_by_lag"])
+    report.add_heading("Rasters, A shifted by the best lag")
+    layers = {p.name: _shifted_pair(p.a, p.b, sections[p.name]["best_lag"]) for p in pairs}
+    report.add_figure(raster_overlay(layers, "A", "B", "spikes of A and B (choose the population)"),
+                      "grey: both spike; red: only A; blue: only B (A shifted back by its population's best lag)")
+    for p in pairs:
+        sec = sections[p.name]
+        if sec["mismatches_lag0"] or sec["best_lag"]:
+            report.add_figure(divergence_map(p.a, p.b, sec["best_lag"], f"{p.name}: where A and B differ "
+                                             f"(lag {sec['best_lag']:+d})"), f"{p.name}: mismatches per neuron and time")
+        rows = [r for r in summary["per_neuron"] if r["population"] == p.name and r["first_divergence_at_lag"] is not None]
+        if rows:
+            caption = f"{p.name}: neurons that differ at the best lag ({len(rows)})"
+            if len(rows) > MAX_REPORT_ROWS:
+                caption += f", first {MAX_REPORT_ROWS} shown (all are in the summary JSON)"
+            report.add_table([{k: v for k, v in r.items() if k != "population"} for r in rows[:MAX_REPORT_ROWS]],
+                             caption=caption)
+    report.add_settings(dict(summary["settings"], a=a, b=b, ticks_compared=summary["ticks_compared"]))
     return report
+
+
+def _shifted_pair(a: np.ndarray, b: np.ndarray, lag: int):
+    """A's tick t + lag against B's tick t, both cut to the ticks they share."""
+    return align(a, b, lag)

@@ -259,13 +259,16 @@ class FloatReference(nn.Module):
         return snn.Leaky(beta=d(a), threshold=t(P("v_threshold")), reset_mechanism=self.reset, reset_delay=delay)
 
     # running ------------------------------------------------------------------------------
-    def forward(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None) -> Recording:
-        return self.run(inputs, ticks, progress)
+    def forward(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
+                record_v: bool = True) -> Recording:
+        return self.run(inputs, ticks, progress, record_v)
 
-    def run(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None) -> Recording:
-        """Spikes and NIR-unit membranes of every population for ``ticks`` steps (default: the
-        input length). ``inputs``: 0/1 rasters per Input node, as the emulator takes them
-        ((T, N) or (B, T, N), trailing axes may be the node's shape), or a Recording."""
+    def run(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
+            record_v: bool = True) -> Recording:
+        """Spikes (and, with ``record_v``, NIR-unit membranes) of every population for ``ticks``
+        steps (default: the input length). ``inputs``: 0/1 rasters per Input node, as the
+        emulator takes them ((T, N) or (B, T, N), trailing axes may be the node's shape), or a
+        Recording."""
         rasters, ticks = normalize_inputs({n: self.shapes[n] for n in self.inputs}, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
         threads = torch.get_num_threads()
@@ -273,16 +276,16 @@ class FloatReference(nn.Module):
             torch.set_num_threads(1)  # small steps: waking torch's thread pool costs more than it shares
         try:
             with torch.no_grad():
-                spikes, mems = self._steps(rasters, ticks, batch, progress)
+                spikes, mems = self._steps(rasters, ticks, batch, progress, record_v)
         finally:
             torch.set_num_threads(threads)
         meta = dict(runner="float reference (snnTorch)", snntorch_version=snn.__version__, dt=self.dt,
                     integrator=self.integrator, reset=self.reset, reset_timing=self.reset_timing,
                     dtype=str(self.dtype), decay_dtype=str(self.decay_dtype), voltage_units="NIR", ticks=ticks,
-                    batch=batch, order=self.order)
+                    batch=batch, order=self.order, inputs=list(self.inputs))
         return Recording.from_rasters(spikes, self.shapes, mems, meta=meta, source="float reference (snnTorch)")
 
-    def _steps(self, rasters, ticks: int, batch: int, progress):
+    def _steps(self, rasters, ticks: int, batch: int, progress, record_v: bool):
         x_in = {n: torch.as_tensor(r, dtype=self.dtype).reshape((batch, ticks) + self.shapes[n])
                 for n, r in rasters.items()}
         neuron = {name: self.neurons[f"n{i}"] for i, name in enumerate(self.order) if name not in self.inputs}
@@ -291,7 +294,8 @@ class FloatReference(nn.Module):
                  for n, m in neuron.items()}
         now = {n: torch.zeros((batch,) + self.shapes[n], dtype=self.dtype) for n in self.order}
         spikes = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), bool) for n in self.order}
-        mems = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in neuron}
+        mems = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in neuron} if record_v \
+            else {}
         steps = range(ticks)
         if progress if progress is not None else batch * ticks * sum(s.size for s in spikes.values()) > 5e10:
             from tqdm import tqdm
@@ -317,7 +321,8 @@ class FloatReference(nn.Module):
                         s, mem = neuron[name](cur, state[name])
                         state[name] = mem
                     s = s.to(self.dtype)
-                    mems[name][:, t] = mem.reshape(batch, -1).numpy()
+                    if record_v:
+                        mems[name][:, t] = mem.reshape(batch, -1).numpy()
                 now[name] = s
                 spikes[name][:, t] = s.reshape(batch, -1).numpy() > 0
         return spikes, mems

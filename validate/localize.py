@@ -85,10 +85,10 @@ class Localization:
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
-        d["sentence"] = self.sentence()
+        d["finding"] = self.finding()
         return d
 
-    def sentence(self) -> str:
+    def finding(self) -> str:
         """One plain-language statement of the result."""
         a, b = self.labels
         if self.identical:
@@ -140,6 +140,16 @@ def _voltages(run: Any) -> Dict[str, np.ndarray]:
     if not isinstance(v, Mapping):
         return {}
     return {n: (np.asarray(x)[None] if np.ndim(x) == 2 else np.asarray(x)) for n, x in v.items()}
+
+
+def _sample_number(a: Any, b: Any, index: int) -> int:
+    """The sample's number in the user's data: a one-sample recording cut out by
+    :meth:`Recording.sample` keeps its number in ``meta["sample"]``."""
+    for run in (a, b):
+        meta = getattr(run, "meta", None)
+        if isinstance(meta, Mapping) and meta.get("sample") is not None and getattr(run, "batch", 0) == 1:
+            return int(meta["sample"]) + index
+    return index
 
 
 def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfile] = None,
@@ -203,7 +213,7 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
     loc = Localization(
         False, population=name, neuron=neuron,
         neuron_index=tuple(int(i) for i in np.unravel_index(neuron, pops[name].shape)),
-        tick=t, tick_a=t + s, sample=sample, a_spiked=bool(xa[sample, t, neuron]),
+        tick=t, tick_a=t + s, sample=_sample_number(a, b, sample), a_spiked=bool(xa[sample, t, neuron]),
         first_ticks=first, compared=common, labels=labels,
     )
     t_min = min(first.values())

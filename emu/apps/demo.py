@@ -32,7 +32,9 @@ from emu.timing import latency_shifts
 from validate.attribution import attribute
 from validate.float_reference import FloatReference
 from validate.metrics import predicted_classes
-from validate.report import Report, mismatch_bars, raster_figure
+from validate.figures import rate_bars
+from validate.report import Report, percent
+from validate.validation import compare_runs
 
 MODEL = Path(__file__).parents[1] / "models" / "gesture_float.nir"
 DEMO_SEED = 2026  # the shipped model was trained on seed 0: the demo's test samples are new
@@ -61,19 +63,16 @@ def load_test_set(data, out: Path, per_class: int, ticks: int):
     return np.stack(frames), np.array(labels)
 
 
-def run_float(graph, settings: Settings, frames: np.ndarray):
-    """The float reference's run, and the spikes of every LIF layer, (N, T, neurons) each."""
-    run = FloatReference(graph, **dataclasses.asdict(settings.float))(frames)
-    return run, {n: run.raster(n) for n in run.v}  # the neuron layers: those with a membrane
+def run_float(graph, settings: Settings, frames: np.ndarray, record_v: bool = False):
+    """The float reference's run, and the spikes of every neuron layer, (N, T, neurons) each."""
+    run = FloatReference(graph, **dataclasses.asdict(settings.float))(frames, record_v=record_v)
+    return run, {n: run.raster(n) for n in run.populations if n not in run.meta["inputs"]}
 
 
-def aligned_chip_spikes(result, network, profile: SemanticsProfile, ticks: int) -> dict:
-    """Every neuron layer's chip spikes (N, ticks, neurons), shifted back by its depth
-    (one tick per connection) so that tick t lines up with snnTorch's tick t; and
-    the shifts."""
+def chip_shifts(network, profile: SemanticsProfile) -> dict:
+    """Per neuron layer, how many ticks the chip answers later than snnTorch (one per connection)."""
     shifts = latency_shifts(network, profile, SemanticsProfile.snntorch(), reference_delays=False)
-    layers = [n for n in shifts if network.populations[n].model != "input"]
-    return {n: result.raster(n)[:, shifts[n]:shifts[n] + ticks] for n in layers}, {n: shifts[n] for n in layers}
+    return {n: s for n, s in shifts.items() if network.populations[n].model != "input"}
 
 
 def layer_mismatch(float_spikes: dict, chip_spikes: dict, shifts: dict) -> list:
@@ -82,9 +81,18 @@ def layer_mismatch(float_spikes: dict, chip_spikes: dict, shifts: dict) -> list:
     for name, ref in float_spikes.items():
         chip = chip_spikes[name]
         rows.append(dict(population=name, depth=shifts[name], float_spikes=int(ref.sum()), chip_spikes=int(chip.sum()),
-                         mismatching_cells=int((chip != ref).sum()),
+                         mismatching_cells=int((chip != ref).sum()), cells=int(ref.size),
                          mismatch_rate=float((chip != ref).mean())))
     return rows
+
+
+def closest_look(pred_a: np.ndarray, pred_b: np.ndarray, out_a: np.ndarray, out_b: np.ndarray) -> int:
+    """The sample to look at closely: the first whose predicted class differs, else the one whose
+    output spikes differ most."""
+    differ = np.flatnonzero(pred_a != pred_b)
+    if differ.size:
+        return int(differ[0])
+    return int(np.argmax((out_a != out_b).reshape(len(out_a), -1).sum(axis=1)))
 
 
 def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, percentile: float = 99.9,
@@ -117,7 +125,9 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     # the chip answers one tick per connection later: run that many extra silent ticks
     result = emulator(inputs, ticks=frames.shape[1] + depth, progress=True)
     t_chip = time.perf_counter() - t0
-    chip_spikes, shifts = aligned_chip_spikes(result, network, chip_profile, frames.shape[1])
+    shifts = chip_shifts(network, chip_profile)
+    aligned = result.shifted(shifts, frames.shape[1])
+    chip_spikes = {n: aligned.raster(n) for n in shifts}
     mism = layer_mismatch(float_spikes, chip_spikes, shifts)
     chip_pred = predicted_classes(chip_spikes[out_name])
     acc_float, acc_chip = float(np.mean(float_pred == labels)), float(np.mean(chip_pred == labels))
@@ -129,33 +139,55 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     for r in mism:
         print(f"  {r['population']:>6}: float {r['float_spikes']:>7} spikes, chip {r['chip_spikes']:>7}, "
               f"mismatching cells {r['mismatch_rate']:.2%}")
-    att = attribute(network, frames.reshape(len(frames), frames.shape[1], -1), labels, target=chip_profile,
-                    reference=float_run,
-                    output=out_name, progress=True)
-    print(att.sentence())
+    att = attribute(network, inputs, labels, target=chip_profile, reference=float_run, output=out_name, progress=True)
+    print(att.finding())
 
     chip_graph_path = out / "gesture_chip_int8.nir"
     _write_chip_model(graph, percentile, chip_graph_path)
+    k = closest_look(chip_pred, float_pred, chip_spikes[out_name], float_spikes[out_name])
     report = Report("SpiNNaker2 emulator demo: DVS gestures, snnTorch float vs emulated chip")
-    report.add_text(f"{len(labels)} test samples x {frames.shape[1]} ticks, model {model}. Chip: int8 PTQ "
-                    f"({percentile}th percentile of |W| per population, truncation), chip semantics profile. "
-                    f"Chip-ready model written to {chip_graph_path.name}.")
-    report.add_table([dict(run="snnTorch float", accuracy=acc_float, seconds=t_float),
-                      dict(run="emulated SpiNNaker2", accuracy=acc_chip, seconds=t_chip)], caption="accuracy")
-    report.add_heading("Per-layer spike mismatch")
-    report.add_table(mism)
-    report.add_figure(mismatch_bars([r["population"] for r in mism], [r["float_spikes"] for r in mism],
-                                    [r["chip_spikes"] for r in mism], [r["mismatching_cells"] for r in mism],
-                                    label_a="float", label_b="chip"), caption="spikes and mismatching cells per layer")
-    report.add_figure(raster_figure(float_spikes["lif4"][0], chip_spikes["lif4"][0],
-                                    label_a="snnTorch float", label_b="chip (aligned)", title="lif4, sample 0"))
-    report.extend(att.report())
-    html, js = report.write(out / "demo_report.html")
-    summary = dict(samples=len(labels), ticks=int(frames.shape[1]), accuracy_float=acc_float, accuracy_chip=acc_chip,
-                   agreement=float(np.mean(float_pred == chip_pred)), layers=mism, attribution=att.to_dict())
+    report.add_table([dict(run="snnTorch float (the NIR model)", accuracy=percent(acc_float), seconds=round(t_float, 2)),
+                      dict(run="emulated SpiNNaker2 (int8 PTQ)", accuracy=percent(acc_chip), seconds=round(t_chip, 3))],
+                     caption=f"{len(labels)} test samples x {frames.shape[1]} ticks; predictions agree on "
+                             f"{percent(float(np.mean(float_pred == chip_pred)))} of samples (chance {percent(1 / 11)})")
+    report.add_text(f"Model {model}. Chip: int8 PTQ ({percentile}th percentile of |W| per population, truncation), "
+                    f"chip semantics profile; chip-ready model written to {chip_graph_path.name}. The chip answers "
+                    f"one tick per connection later; its spikes are shifted back by that depth "
+                    f"({', '.join(f'{n} {s}' for n, s in shifts.items())}) before comparing.", note=True)
+    report.add_heading("Per-layer spike mismatch, all samples")
+    report.add_figure(rate_bars([r["population"] for r in mism], [r["mismatch_rate"] for r in mism],
+                                [r["mismatching_cells"] for r in mism], [r["cells"] for r in mism],
+                                "chip vs float: mismatching cells per layer"),
+                      "mismatching (sample, tick, neuron) cells in % of the layer's cells (counts in the hover)",
+                      data=mism)
+    report.add_table([dict(r, mismatch_rate=percent(r["mismatch_rate"], 2)) for r in mism])
+    report.add_heading(f"Sample {k} up close (label {labels[k]}, float says {float_pred[k]}, chip says {chip_pred[k]})")
+    closer = _sample_comparison(report, graph, settings, network, emulator, inputs[k:k + 1], k, depth, shifts)
+    report.extend(att.report(rate_chart=False))  # the per-layer rates are at the top
+    report.add_settings(dict(model=str(model), samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
+                             profile=chip_profile.describe(), conversion=network.meta.get("conversion", {}),
+                             sources=settings.sources))
+    report.finding = f"{att.finding()} {closer['localization']['finding']}"
+    html, _ = report.write(out / "demo_report.html")
+    summary = dict(finding=report.finding, samples=len(labels), ticks=int(frames.shape[1]), accuracy_float=acc_float,
+                   accuracy_chip=acc_chip, agreement=float(np.mean(float_pred == chip_pred)), layers=mism,
+                   closest_look=dict(sample=k, **closer), attribution=att.to_dict())
     atomic_write(out / "demo_summary.json", json.dumps(summary, default=float))
     print(f"report: {html.resolve()}  ({time.perf_counter() - t_start:.0f} s in all)")
     return summary
+
+
+def _sample_comparison(report: Report, graph, settings: Settings, network, emulator, one, k: int, depth: int,
+                       shifts) -> dict:
+    """Sample ``k`` (``one``) again with membranes recorded on both sides, compared into ``report``;
+    the comparison's summary without its per-neuron tables."""
+    ticks = one.shape[1]
+    chip = emulator(one, ticks=ticks + depth, record_v=True).shifted(shifts, ticks).sample(0)
+    flt = run_float(graph, settings, one, record_v=True)[0].sample(0)
+    chip.source, chip.meta["sample"], flt.meta["sample"] = "emulated chip (shifted back by its latency)", k, k
+    comp = compare_runs(report, network, chip, flt, "chip", "float", None, None, {n: 0 for n in network.populations},
+                        max_lag=3, units={"A": "chip", "B": "nir"}, where=f", sample {k}")
+    return {key: comp[key] for key in ("finding", "rows", "mismatches", "cells", "localization")}
 
 
 def _write_chip_model(graph, percentile: float, path: Path) -> None:

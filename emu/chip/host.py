@@ -299,7 +299,7 @@ def save_chip_recording(spikes_by_pop, voltages_by_pop, manifest, path, ticks):
                           for k, vs in sorted(volts.items(), key=lambda kv: int(kv[0]))}
         populations[str(name)] = entry
     meta = {"ticks": int(ticks), "source": "spinnaker2 " + str((manifest or {}).get("backend", "chip")) + " run",
-            "manifest": manifest}
+            "manifest": manifest, "inputs": list((manifest or {}).get("input_populations") or [])}
     # the format of emu.spike_io (version 1)
     text = json.dumps({"format": "s2emu-recording", "version": 1, "populations": populations, "meta": meta},
                       allow_nan=False)

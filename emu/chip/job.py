@@ -191,7 +191,8 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
     if out is not None:
         save_chip_recording(spikes, voltages, manifest, out, job.ticks)
     sizes = {n: s for n, s in manifest["population_sizes"].items() if n in spikes}
-    meta = {"ticks": job.ticks, "source": f"spinnaker2 {backend} run", "manifest": manifest}
+    meta = {"ticks": job.ticks, "source": f"spinnaker2 {backend} run", "manifest": manifest,
+            "inputs": list(manifest.get("input_populations") or [])}
     return from_spike_dict({k: {str(n): t for n, t in d.items()} for k, d in spikes.items()},
                                      v={k: {str(n): t for n, t in d.items()} for k, d in voltages.items()},
                                      ticks=job.ticks, sizes=sizes, meta=meta, source=str(out or f"{backend} run"))

@@ -33,6 +33,6 @@ def main(args) -> int:
     if args.out is not None:
         atomic_write(args.out, dumps_json(att.to_dict(), source=str(args.out), indent=1))
         written.append(args.out)
-    print(att.sentence())
+    print(att.finding())
     print("wrote " + ", ".join(map(str, written)))
     return 0

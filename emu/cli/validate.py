@@ -17,9 +17,10 @@ from validate.report import Report
 from validate.validation import compare_runs
 
 
-def _one(result, source: str):
+def _one(result, source: str, sample: int):
+    """The run of one sample as a recording that keeps the sample's number in the input."""
     rec = result.sample(0)
-    rec.source = source
+    rec.source, rec.meta["sample"] = source, sample
     return rec
 
 
@@ -35,13 +36,13 @@ def main(args) -> int:
     if not 0 <= args.sample < batch:
         raise CommandFileError(f"--sample {args.sample}: the input has {batch} sample(s)")
     one = {k: r[args.sample:args.sample + 1] for k, r in rasters.items()}
-    emu_rec = _one(Emulator(network, profile)(one, ticks=ticks, record_v=True), f"emulator ({args.profile} profile)")
+    emu_rec = _one(Emulator(network, profile)(one, ticks=ticks, record_v=True), f"emulator ({args.profile} profile)",
+                   args.sample)
     use_snntorch = args.snntorch or args.chip is None
-    report = Report(f"Validation of {args.model.name}")
-    report.add_text(f"Model {args.model}, input {args.input} (sample {args.sample}, {ticks} ticks), profile "
-                    f"{profile.describe()}, conversion {network.meta.get('conversion', {})}.")
+    report = Report(f"Validation of {args.model.name}: input {args.input.name}, sample {args.sample}, {ticks} ticks, "
+                    f"{args.profile} profile")
     if args.chip is None and not args.snntorch:
-        report.add_text("No --chip recording given: compared with the snnTorch float reference.")
+        report.add_text("No --chip recording given: compared with the float reference.", note=True)
     summary = dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
                    profile=profile.describe(), settings=settings.sources, comparisons={})
     lines = []
@@ -57,22 +58,27 @@ def main(args) -> int:
         else:
             report.add_text(f"Chip recording {args.chip} has no manifest: not checked against model and input.")
         comp = compare_runs(report, network, emu_rec, chip, "emulator", "chip", args.populations, profile,
-                            {n: 0 for n in network.populations}, args.max_lag)
+                            {n: 0 for n in network.populations}, args.max_lag, units={"A": "chip", "B": "chip"})
         summary["comparisons"]["emulator_vs_chip"] = comp
         lines.append(("emulator vs chip", comp))
     if use_snntorch:
         ref_profile = SemanticsProfile.snntorch(reset_mode=profile.reset_mode)
         sn_rec = _one(FloatReference(graph, **dataclasses.asdict(settings.float))(one, ticks=ticks),
-                      "float reference (snnTorch)")
+                      "float reference (snnTorch)", args.sample)
         shifts = latency_shifts(network, profile, ref_profile, reference_delays=False)
         report.add_text(f"Float reference: the NIR graph as snnTorch runs it ({settings.float.integrator} "
                         f"integrator, {settings.float.reset} reset, {settings.float.reset_timing.replace('_', ' ')}; "
                         f"no latency or delays; voltages in NIR units). The emulator's populations lag it by "
                         f"{shifts} ticks; comparisons shift them back.")
-        comp = compare_runs(report, network, emu_rec, sn_rec, "emulator", "snnTorch", None, None, shifts,
-                            args.max_lag)
+        comp = compare_runs(report, network, emu_rec, sn_rec, "emulator", "float reference", None, None, shifts,
+                            args.max_lag, units={"A": "chip", "B": "nir"})
         summary["comparisons"]["emulator_vs_snntorch"] = comp
         lines.append(("emulator vs snnTorch", comp))
+    report.finding = " ".join(comp["finding"] for _, comp in lines)
+    report.add_settings(dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
+                             profile=profile.describe(), conversion=network.meta.get("conversion", {}),
+                             sources=settings.sources))
+    summary["finding"] = report.finding
     written = list(report.write(args.report))
     if args.out is not None:
         atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
@@ -81,7 +87,6 @@ def main(args) -> int:
         print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): not checked "
               f"against this model, input and options")
     for title, comp in lines:
-        print(f"{title}: {comp['mismatches']} mismatching cells after alignment "
-              f"({comp['spikes_a']} vs {comp['spikes_b']} spikes). {comp['localization']['sentence']}")
+        print(f"{title}: {comp['finding']}")
     print("wrote " + ", ".join(map(str, written)))
     return 0

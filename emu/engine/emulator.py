@@ -97,6 +97,7 @@ class Emulator:
             saturations={n: int(sat[i]) for i, n in enumerate(c.order) if sat[i]},
             conversion=self.network.meta.get("conversion", {}),
             notes=list(self.notes),
+            inputs=list(self.network.inputs),
         )
         shapes = {n: self.network.populations[n].shape for n in c.order}
         return Recording(shapes, ticks, neurons, tick_end, v, meta, source=f"emulator ({self.profile.arithmetic})")

@@ -100,6 +100,7 @@ def _evaluate(task: dict) -> dict:
         cells += r.size
     ref_pred = predicted_classes(ref[out])
     row = dict(accuracy=float(np.mean(pred == labels)), agreement=float(np.mean(pred == ref_pred)),
+               unquantized_accuracy=float(np.mean(ref_pred == labels)),
                spike_mismatch=diff / max(cells, 1), spike_mismatch_per_population=per_pop,
                membrane_frac_bits=frac, clipped_weights=int(sum(result.meta["clipped_weights"].values())),
                membrane_saturations=dict(result.meta["saturations"]),
@@ -112,8 +113,9 @@ def _evaluate(task: dict) -> dict:
     return row
 
 
-def float_reference(model, options: dict, inputs, ticks: int):
-    """Rasters of every non-input population under float64 with float weights (packed bits, shapes)."""
+def unquantized_run(model, options: dict, inputs, ticks: int):
+    """Rasters of every non-input population under float64 with float weights and the chip's timing
+    (packed bits, shapes): what each point's spike mismatch and agreement are measured against."""
     network = from_nir(read_nir(model), ConversionOptions(**options))
     result = Emulator(network, SemanticsProfile.float64(weight_bits=None))(inputs, ticks=ticks)
     packed, shapes = {}, {}

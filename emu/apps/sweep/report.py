@@ -4,10 +4,8 @@ from __future__ import annotations
 import json
 from typing import List, Optional, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from validate.report import Report
+from validate.figures import pareto
+from validate.report import Report, percent
 
 from .results import latest
 
@@ -34,43 +32,42 @@ def choose(rows: Sequence[dict], tolerance: float = 0.01) -> Optional[dict]:
     return min(near, key=lambda r: (r["memory_bytes"], -r["accuracy"]))
 
 
-def pareto_figure(rows, front, chosen):
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ok = [r for r in rows if r.get("status") == "ok"]
-    ax.scatter([r["memory_bytes"] / 1024 for r in ok], [r["accuracy"] for r in ok], c="0.6", label="grid points")
-    ax.plot([r["memory_bytes"] / 1024 for r in front], [r["accuracy"] for r in front], "o-", c="tab:blue",
-            label="Pareto front")
-    if chosen:
-        ax.scatter([chosen["memory_bytes"] / 1024], [chosen["accuracy"]], s=160, facecolors="none",
-                   edgecolors="tab:red", linewidths=2, label=f"chosen: {chosen['key']}")
-    for r in front:
-        ax.annotate(r["key"].split("/", 1)[1], (r["memory_bytes"] / 1024, r["accuracy"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("memory (weights + neuron state), kB")
-    ax.set_ylabel("accuracy")
-    ax.legend(fontsize=8)
-    return fig
-
-
 def write_report(rows, path, title="Quantization sweep on the emulated SpiNNaker2", tolerance=0.01, note=""):
+    """The sweep's report: the chosen point first, the Pareto front (hover names each point, the
+    float-weight accuracy as a line), the front and every point as tables (scrollable)."""
     rows = latest(rows)
     front, chosen = pareto_front(rows), choose(rows, tolerance)
-    rep = Report(title)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    baseline = ok[0].get("unquantized_accuracy") if ok else None
+    rep = Report(title, sweep_finding(ok, chosen, tolerance, baseline, len(rows) - len(ok)))
     if note:
-        rep.add_text(note)
-    if chosen:
-        rep.add_text(f"Chosen point (cheapest within {tolerance:.0%} of the best accuracy): {chosen['key']}, "
-                     f"accuracy {chosen['accuracy']:.3f}, memory {chosen['memory_bytes']} B.")
-    cols = ("key", "status", "accuracy", "agreement", "spike_mismatch", "memory_bytes", "weight_bytes",
-            "state_bytes", "synaptic_events", "clipped_weights", "membrane_frac_bits", "seconds", "error")
-    table = [{c: (json.dumps(r.get(c)) if isinstance(r.get(c), dict) else r.get(c)) for c in cols} for r in rows]
-    rep.add_heading("Pareto front (accuracy vs memory)")
-    rep.add_figure(pareto_figure(rows, front, chosen), caption="accuracy vs memory; non-dominated points joined",
-                   data=[{k: r[k] for k in ("key", "accuracy", "memory_bytes")} for r in front])
-    rep.add_table([{c: r.get(c) for c in ("key", "accuracy", "memory_bytes", "spike_mismatch")} for r in front],
-                  caption="Pareto front")
+        rep.add_text(note, note=True)
+    if ok:
+        rep.add_figure(pareto(rows, front, chosen, "accuracy against chip memory", baseline),
+                       "every grid point (hover for its key); the non-dominated ones joined; the chosen one circled; "
+                       "dashed: the same network with float weights (float64, chip timing)",
+                       data=[{k: r[k] for k in ("key", "accuracy", "memory_bytes")} for r in front])
+        rep.add_table([{"key": r["key"], "accuracy": percent(r["accuracy"]), "memory (kB)": r["memory_bytes"] / 1024,
+                        "spike mismatch": percent(r["spike_mismatch"], 2)} for r in front], caption="Pareto front")
+    cols = ("key", "status", "accuracy", "agreement", "spike_mismatch", "memory_bytes", "synaptic_events",
+            "clipped_weights", "membrane_frac_bits", "seconds", "error")
     rep.add_heading("All points")
-    rep.add_table(table)
+    rep.add_table([{c: (json.dumps(r.get(c)) if isinstance(r.get(c), dict) else r.get(c)) for c in cols}
+                   for r in rows])
+    if ok:
+        rep.add_settings(ok[0].get("settings") or {}, caption="the sweep's settings (the same for every row)")
     return rep.write(path)
+
+
+def sweep_finding(ok, chosen, tolerance: float, baseline, failed: int) -> str:
+    """The sweep's answer in one sentence: the cheapest point within ``tolerance`` of the best."""
+    if not chosen:
+        return f"No grid point ran ({failed} failed): see the table of all points."
+    best = max(r["accuracy"] for r in ok)
+    biggest = max(r["memory_bytes"] for r in ok)
+    text = (f"{chosen['key']} is the cheapest point within {100 * tolerance:.1f} points of the best accuracy: "
+            f"{percent(chosen['accuracy'])} (best {percent(best)}"
+            f"{f', float weights {percent(baseline)}' if baseline is not None else ''}) with "
+            f"{chosen['memory_bytes'] / 1024:.1f} kB of chip memory, {percent(chosen['memory_bytes'] / biggest)} of the "
+            f"largest point.")
+    return text + (f" {failed} point(s) failed." if failed else "")

@@ -13,7 +13,7 @@ from emu.apps.demo import load_test_set
 from emu.nir_import import ConversionOptions, from_nir, read_nir
 from emu.timing import depth
 
-from .points import evaluate_point, float_reference
+from .points import evaluate_point, unquantized_run
 from .qat import QatTraining, SweepError, conversion_of, train_missing_qat
 from emu.chip.manifest import sha256_file
 
@@ -88,7 +88,7 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
         todo = [p for p in todo if p not in untrained]
         # the chip answers depth ticks after its input: run that many extra silent ticks
         run_ticks = (ticks or inputs.shape[1]) + depth(from_nir(read_nir(model), ConversionOptions(**options)))
-        packed, shapes, _, _ = float_reference(model, options, inputs, run_ticks)
+        packed, shapes, _, _ = unquantized_run(model, options, inputs, run_ticks)
         tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=labels,
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
                       output=output, seed=seed) for p in todo]
