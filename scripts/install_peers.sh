@@ -9,8 +9,9 @@
 # and torchvision for norse, nir<=1.0.4 and samna (the Speck/DynapCNN driver) for
 # sinabs. None of these are needed to import the NIR importers the tests use, so
 # every peer is installed pinned and alone. The one dependency they add at import
-# time is pbr (sinabs/__init__.py reads its version with pbr.version; pbr needs
-# setuptools, already in the venv); numpy, torch, nir and matplotlib are there.
+# time are pbr (sinabs/__init__.py reads its version with pbr.version; pbr needs
+# setuptools, already in the venv) and matplotlib (sinabs/network.py imports pylab),
+# which depends on neither torch nor nir and is installed with its own dependencies.
 # norse 1.1.0 is an sdist without a setup.py: pip builds a pure-Python wheel (build
 # isolation fetches setuptools and setuptools_scm for the build only); no C++
 # extension is compiled (the sdist ships no norse/csrc sources).
@@ -28,6 +29,7 @@ PY=$VENV/bin/python
 
 TORCH_WANT=2.13.0
 PEERS=(norse==1.1.0 sinabs==3.1.3 nirtorch==2.6 pbr==7.1.3)
+PEER_DEPS=("matplotlib>=3.6")  # with their dependencies: none of them touches torch or nir
 IMPORTS="import norse.torch, sinabs, nirtorch, snntorch.import_nir"
 
 versions() {  # prints "torch nir" as installed (torch without its local tag, e.g. +cpu)
@@ -61,11 +63,12 @@ if [ "$NIR_BEFORE" = missing ]; then
     exit 2
 fi
 
-if peers_ok; then
+if peers_ok && "$PY" -c "import matplotlib" 2>/dev/null; then
     echo "install_peers: already installed (${PEERS[*]}); torch $TORCH_BEFORE, nir $NIR_BEFORE"
     exit 0
 fi
 
+"$PY" -m pip install -q "${PEER_DEPS[@]}"
 "$PY" -m pip install -q --no-deps "${PEERS[@]}"
 
 read -r TORCH_AFTER NIR_AFTER < <(versions)

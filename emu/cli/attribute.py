@@ -4,8 +4,7 @@ from __future__ import annotations
 import sys
 
 from emu.cli.files import check_outputs, input_files, read_labels, read_samples
-from emu.cli.options import settings_from_args
-from emu.nir_import import from_nir, read_nir
+from emu.cli.options import model_from_args
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
 from validate.attribution import attribute
@@ -14,9 +13,7 @@ from validate.float_reference import FloatReference
 
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
-    graph = read_nir(args.model)
-    settings = settings_from_args(args, graph)
-    network = from_nir(graph, settings.conversion)
+    graph, settings, network = model_from_args(args)
     target = settings.profile
     source = SemanticsProfile.snntorch(reset_mode=args.float_reset or target.reset_mode)
     files = input_files(args.inputs, exclude=args.labels)

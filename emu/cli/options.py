@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from emu.nir_import import from_nir, read_nir
 from emu.settings import Settings, resolve
 
 #: profile flags and the SemanticsProfile field each sets
@@ -26,3 +27,10 @@ def settings_from_args(args, graph, preset: Optional[str] = None, **overrides) -
     """The run's settings: the flags of ``args`` (and ``overrides``) over ``graph``'s metadata."""
     flags = dict(flags_from_args(args), **overrides)
     return resolve(flags, graph, preset=preset or getattr(args, "profile", None) or "chip", source=str(args.model))
+
+
+def model_from_args(args):
+    """(NIR graph, settings, converted network) of ``args.model`` under the command's flags."""
+    graph = read_nir(args.model)
+    settings = settings_from_args(args, graph)
+    return graph, settings, from_nir(graph, settings.conversion)

@@ -5,10 +5,9 @@ import dataclasses
 
 from emu.chip import check_manifest
 from emu.cli.files import CommandFileError, check_outputs
-from emu.cli.options import settings_from_args
+from emu.cli.options import model_from_args
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
-from emu.nir_import import from_nir, read_nir
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
 from emu.timing import latency_shifts
@@ -26,9 +25,7 @@ def _one(result, source: str, sample: int):
 
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
-    graph = read_nir(args.model)
-    settings = settings_from_args(args, graph)
-    network = from_nir(graph, settings.conversion)
+    graph, settings, network = model_from_args(args)
     profile = settings.profile
     inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
     rasters, ticks = normalize_inputs(network, inputs, args.ticks)
