@@ -14,9 +14,13 @@ Graph metadata: the graph's own ``metadata`` first, else a value every neuron no
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Mapping, Optional
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
 
 import nir
 import numpy as np
@@ -53,6 +57,41 @@ class Settings:
     profile: SemanticsProfile
     float: FloatSettings
     sources: Dict[str, str] = field(default_factory=dict)
+
+
+#: a calibrated profile file (``s2emu calibrate --out``): its "profile" and "conversion" fields
+PROFILE_FILE_CONVERSION = ("dt", "integrator", "conn_delay", "weight_scale", "scale_percentile")
+
+
+def load_profile_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """The settings a calibrated profile file fixes, as :func:`resolve`'s ``profile_file``
+    mapping (``reset_mode`` under its flag name ``reset``), and ``profile_file``: the file's
+    path and sha256, which outputs record."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        data = json.loads(raw)
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read the profile file: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise SettingsError(f"{path}: not a JSON profile file ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("profile", {}), dict) \
+            or not isinstance(data.get("conversion", {}), dict) or not ({"profile", "conversion"} & set(data)):
+        raise SettingsError(f"{path}: a profile file holds an object with \"profile\" and/or \"conversion\" "
+                            f"objects (as s2emu calibrate --out writes it)")
+    known = {f.name for f in fields(SemanticsProfile)}
+    out: Dict[str, Any] = {}
+    for name, value in data.get("profile", {}).items():
+        if name not in known:
+            raise SettingsError(f"{path}: profile.{name}: not a SemanticsProfile field (known: {', '.join(sorted(known))})")
+        out["reset" if name == "reset_mode" else name] = value
+    for name, value in data.get("conversion", {}).items():
+        if name not in PROFILE_FILE_CONVERSION:
+            raise SettingsError(f"{path}: conversion.{name}: not a conversion option a profile file may fix "
+                                f"({', '.join(PROFILE_FILE_CONVERSION)})")
+        out[name] = value
+    out["profile_file"] = dict(path=str(path), sha256=hashlib.sha256(raw).hexdigest())
+    return out
 
 
 def graph_metadata(graph: nir.NIRGraph) -> Dict[str, Any]:
@@ -117,10 +156,14 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
     reset = _pick("reset", flags, pfile, meta, CONVERSION_DEFAULTS["reset"], sources)
     conn_delay = _pick("conn_delay", flags, pfile, {}, CONVERSION_DEFAULTS["conn_delay"], sources)
     bits = flags.get("weight_bits", pfile.get("weight_bits"))
+    scale = _pick("weight_scale", flags, pfile, {}, None, sources)
+    percentile = _pick("scale_percentile", flags, pfile, {}, None, sources)
+    if "profile_file" in pfile:
+        sources["profile_file"] = f"{pfile['profile_file']['path']} (sha256 {pfile['profile_file']['sha256'][:16]})"
     try:
-        conversion = ConversionOptions(dt=dt, integrator=integrator, weight_scale=flags.get("weight_scale"),
+        conversion = ConversionOptions(dt=dt, integrator=integrator, weight_scale=scale,
                                        weight_max=weight_max(bits or 8),
-                                       scale_percentile=flags.get("scale_percentile"), conn_delay=conn_delay,
+                                       scale_percentile=percentile, conn_delay=conn_delay,
                                        allow_unsupported=bool(flags.get("allow_unsupported", False)))
     except UserError as exc:
         raise SettingsError(str(exc)) from None

@@ -24,14 +24,12 @@ from emu.apps.gesture.data import SynthConfig, ensure_synthetic_dataset, load_dv
 from emu.apps.gesture.ptq import quantize
 from emu.engine import Emulator
 from emu.nir_import import from_nir, read_nir
-from emu.profile import SemanticsProfile
 from emu.settings import Settings, resolve
 from emu.spike_io import atomic_write
 from emu.timing import depth as timing_depth
-from emu.timing import latency_shifts
+from validate.accuracy import chip_vs_float
 from validate.attribution import attribute
 from validate.float_reference import FloatReference
-from validate.metrics import predicted_classes
 from validate.figures import rate_bars
 from validate.report import Report, percent
 from validate.validation import compare_runs
@@ -61,18 +59,6 @@ def load_test_set(data, out: Path, per_class: int, ticks: int):
         frames.append(np.asarray(x) > 0)
         labels.append(int(y))
     return np.stack(frames), np.array(labels)
-
-
-def run_float(graph, settings: Settings, frames: np.ndarray, record_v: bool = False):
-    """The float reference's run, and the spikes of every neuron layer, (N, T, neurons) each."""
-    run = FloatReference(graph, **dataclasses.asdict(settings.float))(frames, record_v=record_v)
-    return run, {n: run.raster(n) for n in run.populations if n not in run.meta["inputs"]}
-
-
-def chip_shifts(network, profile: SemanticsProfile) -> dict:
-    """Per neuron layer, how many ticks the chip answers later than snnTorch (one per connection)."""
-    shifts = latency_shifts(network, profile, SemanticsProfile.snntorch(), reference_delays=False)
-    return {n: s for n, s in shifts.items() if network.populations[n].model != "input"}
 
 
 def layer_mismatch(float_spikes: dict, chip_spikes: dict, shifts: dict) -> list:
@@ -107,30 +93,18 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     print(f"{len(labels)} test samples x {frames.shape[1]} ticks; model {model}")
 
     settings = demo_settings(graph, percentile, str(model))
-    t0 = time.perf_counter()
-    float_run, float_spikes = run_float(graph, settings, frames)
-    out_name = list(float_spikes)[-1]
-    float_pred = predicted_classes(float_spikes[out_name])
-    t_float = time.perf_counter() - t0
-
     network = from_nir(graph, settings.conversion)
-    chip_profile = settings.profile
-    depth = timing_depth(network, chip_profile.synaptic_latency)
-    t0 = time.perf_counter()
-    emulator = Emulator(network, chip_profile)
-    inputs = frames.reshape(len(frames), frames.shape[1], -1)
-    emulator(inputs[:1, :1])  # the kernels: compiled on first use (numba's disk cache after), loaded
-    t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    # the chip answers one tick per connection later: run that many extra silent ticks
-    result = emulator(inputs, ticks=frames.shape[1] + depth, progress=True)
-    t_chip = time.perf_counter() - t0
-    shifts = chip_shifts(network, chip_profile)
-    aligned = result.shifted(shifts, frames.shape[1])
-    chip_spikes = {n: aligned.raster(n) for n in shifts}
+    emulator = Emulator(network, settings.profile)
+    runs = chip_vs_float(graph, settings, frames, progress=True, emulator=emulator)
+    shifts, out_name = runs.shifts, runs.output
+    float_spikes = {n: runs.float_run.raster(n) for n in shifts}
+    chip_spikes = {n: runs.chip_run.raster(n) for n in shifts}
     mism = layer_mismatch(float_spikes, chip_spikes, shifts)
-    chip_pred = predicted_classes(chip_spikes[out_name])
-    acc_float, acc_chip = float(np.mean(float_pred == labels)), float(np.mean(chip_pred == labels))
+    float_pred, chip_pred = runs.float_classes, runs.chip_classes
+    t_float, t_load, t_chip = runs.seconds["float"], runs.seconds["load"], runs.seconds["chip"]
+    chip_profile = settings.profile
+    inputs = frames.reshape(len(frames), frames.shape[1], -1)
+    acc_float, acc_chip = runs.accuracies(labels)
 
     print(f"accuracy: snnTorch float {acc_float:.1%}, emulated SpiNNaker2 (int8 PTQ, chip profile) {acc_chip:.1%} "
           f"(chance {1 / 11:.1%}); predictions agree on {np.mean(float_pred == chip_pred):.1%} of samples")
@@ -139,7 +113,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     for r in mism:
         print(f"  {r['population']:>6}: float {r['float_spikes']:>7} spikes, chip {r['chip_spikes']:>7}, "
               f"mismatching cells {r['mismatch_rate']:.2%}")
-    att = attribute(network, inputs, labels, target=chip_profile, reference=float_run, output=out_name, progress=True)
+    att = attribute(network, inputs, labels, target=chip_profile, reference=runs.float_run, output=out_name, progress=True)
     print(att.finding())
 
     chip_graph_path = out / "gesture_chip_int8.nir"
@@ -162,7 +136,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
                       data=mism)
     report.add_table([dict(r, mismatch_rate=percent(r["mismatch_rate"], 2)) for r in mism])
     report.add_heading(f"Sample {k} up close (label {labels[k]}, float says {float_pred[k]}, chip says {chip_pred[k]})")
-    closer = _sample_comparison(report, graph, settings, network, emulator, inputs[k:k + 1], k, depth, shifts)
+    closer = _sample_comparison(report, graph, settings, network, emulator, inputs[k:k + 1], k, shifts)
     report.extend(att.report(rate_chart=False))  # the per-layer rates are at the top
     report.add_settings(dict(model=str(model), samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
                              profile=chip_profile.describe(), conversion=network.meta.get("conversion", {}),
@@ -177,13 +151,14 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     return summary
 
 
-def _sample_comparison(report: Report, graph, settings: Settings, network, emulator, one, k: int, depth: int,
+def _sample_comparison(report: Report, graph, settings: Settings, network, emulator, one, k: int,
                        shifts) -> dict:
     """Sample ``k`` (``one``) again with membranes recorded on both sides, compared into ``report``;
     the comparison's summary without its per-neuron tables."""
     ticks = one.shape[1]
+    depth = timing_depth(network, settings.profile.synaptic_latency)
     chip = emulator(one, ticks=ticks + depth, record_v=True).shifted(shifts, ticks).sample(0)
-    flt = run_float(graph, settings, one, record_v=True)[0].sample(0)
+    flt = FloatReference(graph, **dataclasses.asdict(settings.float))(one, record_v=True).sample(0)
     chip.source, chip.meta["sample"], flt.meta["sample"] = "emulated chip (shifted back by its latency)", k, k
     comp = compare_runs(report, network, chip, flt, "chip", "float", None, None, {n: 0 for n in network.populations},
                         max_lag=3, units={"A": "chip", "B": "nir"}, where=f", sample {k}")
