@@ -190,3 +190,30 @@ def pareto(rows: Sequence[Mapping], front: Sequence[Mapping], chosen: Optional[M
     fig.update_xaxes(title="memory on the chip (synapses + state, all PEs), kB")
     fig.update_yaxes(title="accuracy, %")
     return _layout(fig, title, height=420)
+
+
+def option_values(per_value: Mapping[str, Mapping[str, Mapping]], chosen: Mapping[str, object], title: str,
+                  by_voltage: bool = False) -> go.Figure:
+    """Per option, each value's distance from the recording with every other option at the chosen
+    profile: the largest voltage error in units of the threshold (``by_voltage``, log scale; the
+    mismatching cells as labels) or the mismatching cells. Grey: reproduces the recording, red:
+    does not; the chosen value outlined."""
+    fig = go.Figure()
+    for option, rows in per_value.items():
+        names = [f"{option}={value}" for value in rows]
+        cells = [r["mismatching_cells"] for r in rows.values()]
+        errors = [r["max_v_error"] for r in rows.values()]
+        y = [max(e, 1e-17) for e in errors] if by_voltage else [max(c, 0.5) for c in cells]
+        fig.add_trace(go.Bar(x=names, y=y, customdata=np.c_[cells, errors],
+                             text=[f"{c:,}" if c else "" for c in cells] if by_voltage else None,
+                             textposition="outside",
+                             marker=dict(color=[BOTH if r["exact"] else ONLY_A for r in rows.values()],
+                                         line=dict(color="#222", width=[2.5 if str(chosen.get(option)) == value
+                                                                        else 0 for value in rows])),
+                             name=option, showlegend=False,
+                             hovertemplate="%{x}: %{customdata[0]:,} mismatching cells, voltage error "
+                                           "%{customdata[1]:.2e} of the threshold<extra></extra>"))
+    fig.update_yaxes(type="log", title="voltage error / threshold" if by_voltage
+                     else "mismatching cells (0 shown as 0.5)")
+    fig.update_xaxes(tickangle=-35, automargin=True)
+    return _layout(fig, title, height=440)

@@ -24,7 +24,7 @@ from emu.apps.gesture.data import SynthConfig, ensure_synthetic_dataset, load_dv
 from emu.apps.gesture.ptq import quantize
 from emu.engine import Emulator
 from emu.nir_import import from_nir, read_nir
-from emu.settings import Settings, resolve
+from emu.settings import Settings, load_profile_file, resolve
 from emu.spike_io import atomic_write
 from emu.timing import depth as timing_depth
 from validate.accuracy import chip_vs_float
@@ -38,12 +38,14 @@ MODEL = Path(__file__).parents[1] / "models" / "gesture_float.nir"
 DEMO_SEED = 2026  # the shipped model was trained on seed 0: the demo's test samples are new
 
 
-def demo_settings(graph, percentile: float, source: str = "the model") -> Settings:
+def demo_settings(graph, percentile: float, source: str = "the model", profile_file=None) -> Settings:
     """How the demo runs the float model on the chip: the paper's PTQ as converter options
     (per-population scale from a percentile of |W|, int8, no extra delay), weights above the
-    scale clipped and counted as PTQ does; dt, integrator and reset from the graph's metadata."""
+    scale clipped and counted as PTQ does; dt, integrator and reset from the graph's metadata;
+    ``profile_file``: a calibrated profile (a path), the board's semantics under these options."""
     return resolve(dict(weight_scale="auto", scale_percentile=percentile, conn_delay=0, weight_overflow="saturate"),
-                   graph, preset="chip", source=source)
+                   graph, profile_file=load_profile_file(profile_file) if profile_file else None, preset="chip",
+                   source=source)
 
 
 def load_test_set(data, out: Path, per_class: int, ticks: int):
@@ -82,7 +84,7 @@ def closest_look(pred_a: np.ndarray, pred_b: np.ndarray, out_a: np.ndarray, out_
 
 
 def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, percentile: float = 99.9,
-             out="s2emu-demo") -> dict:
+             out="s2emu-demo", profile_file=None) -> dict:
     """The demo (module doc); prints as it goes, writes the report and summary into ``out``
     and returns the summary."""
     t_start = time.perf_counter()
@@ -92,7 +94,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     graph = read_nir(model)
     print(f"{len(labels)} test samples x {frames.shape[1]} ticks; model {model}")
 
-    settings = demo_settings(graph, percentile, str(model))
+    settings = demo_settings(graph, percentile, str(model), profile_file)
     network = from_nir(graph, settings.conversion)
     emulator = Emulator(network, settings.profile)
     runs = chip_vs_float(graph, settings, frames, progress=True, emulator=emulator)

@@ -48,6 +48,9 @@ class ChipJob:
     prescale: Optional[Dict[str, float]]
     max_atoms_per_core: Dict[str, int]
     warnings: List[str]
+    #: the calibrated profile file the emulator side uses (path, sha256): recorded in the manifest,
+    #: not applied to the board, whose semantics cannot be chosen
+    profile_file: Optional[Dict[str, str]] = None
 
 
 def _prescale_for(network: Network, options: dict) -> Optional[Dict[str, float]]:
@@ -64,7 +67,8 @@ def _prescale_for(network: Network, options: dict) -> Optional[Dict[str, float]]
 def prepare_chip_job(model_path, input, ticks: int, options: Optional[ConversionOptions] = None,
                      reset: str = "subtract", record: Sequence[str] = ("spikes",), sample: int = 0,
                      profile: Optional[SemanticsProfile] = None, budget: Optional[ChipBudget] = None,
-                     max_atoms_per_core: Optional[Mapping[str, int]] = None) -> ChipJob:
+                     max_atoms_per_core: Optional[Mapping[str, int]] = None,
+                     profile_file: Optional[Mapping[str, str]] = None) -> ChipJob:
     """Convert the model as the emulator does, bin the input, check chip constraints, collect warnings.
 
     ``input``: an input file (anything :func:`emu.io.read_input` reads) or
@@ -130,7 +134,8 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
     return ChipJob(model_path=model_path, model_sha256=sha256_file(model_path), input_file=input_file,
                    input_sha256=input_sha, input_spikes=input_spikes, input_spikes_sha256=spikes_digest(input_spikes),
                    sample=int(sample), options=opts, ticks=ticks, record=record, network=network, prescale=prescale,
-                   max_atoms_per_core=atoms, warnings=warnings)
+                   max_atoms_per_core=atoms, warnings=warnings,
+                   profile_file=dict(profile_file) if profile_file else None)
 
 
 
@@ -151,7 +156,8 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
                    backend: str = "brian2", eth_ip: Optional[str] = None, *, reset: str = "subtract",
                    record: Sequence[str] = ("spikes",), sample: int = 0, out=None,
                    max_atoms_per_core: Optional[Mapping[str, int]] = None, run_kwargs: Optional[dict] = None,
-                   profile: Optional[SemanticsProfile] = None, warn=None):
+                   profile: Optional[SemanticsProfile] = None, warn=None,
+                   profile_file: Optional[Mapping[str, str]] = None):
     """Run the model with py-spinnaker2 in this process; returns a :class:`emu.spikes.Recording`.
 
     ``backend``: ``brian2`` (py-spinnaker2's brian2 simulation) or ``chip``
@@ -169,7 +175,7 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
     if out is not None and not str(out).lower().endswith(".json"):
         raise ChipScriptError(f"{out}: a chip recording is saved as .json")
     job = prepare_chip_job(model_path, input, ticks, options, reset, record, sample, profile=profile,
-                           max_atoms_per_core=max_atoms_per_core)
+                           max_atoms_per_core=max_atoms_per_core, profile_file=profile_file)
     for line in job.warnings:
         if warn:
             warn(line)
@@ -185,6 +191,7 @@ def run_on_backend(model_path, input, ticks: int, options: Optional[ConversionOp
             raise ChipBackendUnavailable(f"cannot import {exc.name}: {hint}") from None
         raise
     info["input_sample"] = job.sample
+    info["emulator_profile_file"] = job.profile_file
     manifest = build_manifest(job.model_path.name, job.model_sha256, job.input_file, job.input_sha256,
                               job.input_spikes_sha256, job.options, job.ticks, info,
                               generator("chip-run"), host_code_sha256())

@@ -66,6 +66,7 @@ def main(argv=None):
                 print(INSTALL_HINT, file=sys.stderr)
             return 2
     info["input_sample"] = INPUT_SAMPLE
+    info["emulator_profile_file"] = EMULATOR_PROFILE_FILE
     manifest = build_manifest(MODEL_FILE, MODEL_SHA256, INPUT_FILE, INPUT_SHA256, INPUT_SPIKES_SHA256, OPTIONS,
                               TICKS, info, GENERATOR, HOST_CODE_SHA256)
     save_chip_recording(spikes, voltages, manifest, args.out, TICKS)
@@ -145,6 +146,7 @@ INPUT_SPIKES_SHA256 = {job.input_spikes_sha256!r}
 INPUT_SAMPLE = {job.sample!r}
 TICKS = {job.ticks!r}
 OPTIONS = {job.options!r}
+EMULATOR_PROFILE_FILE = {job.profile_file!r}
 RECORD = {job.record!r}
 POPULATION_SIZES = {sizes!r}
 PRESCALE = {job.prescale!r}

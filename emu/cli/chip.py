@@ -6,7 +6,7 @@ import sys
 
 from emu.chip import prepare_chip_job, run_on_backend, write_chip_script
 from emu.cli.files import check_outputs
-from emu.cli.options import settings_from_args
+from emu.cli.options import profile_file_from_args, settings_from_args
 from emu.cli.parser import CHIP_WEIGHTS
 from emu.nir_import import read_nir
 from emu.numerics import weight_max
@@ -23,15 +23,19 @@ def main(args) -> int:
     # automatic scaling aims at the chip model's weight range
     options = dataclasses.replace(settings.conversion, weight_max=weight_max(bits))
     reset = settings.profile.reset_mode
+    pfile = profile_file_from_args(args)
+    identity = pfile["profile_file"] if pfile else None
     if args.command == "chip-run":
         rec = run_on_backend(args.model, args.input, args.ticks, options, backend=args.backend, eth_ip=args.eth_ip,
                              reset=reset, record=args.record.split(","), sample=args.sample, out=args.out,
-                             max_atoms_per_core=dict(args.max_atoms), profile=settings.profile, warn=_warn)
+                             max_atoms_per_core=dict(args.max_atoms), profile=settings.profile, warn=_warn,
+                             profile_file=identity)
         counts = ", ".join(f"{n}: {int(rec.spike_counts(n).sum())}" for n in rec.populations)
         print(f"ran {rec.ticks} ticks on {args.backend}; spikes {counts}; wrote {args.out}")
         return 0
     job = prepare_chip_job(args.model, args.input, args.ticks, options, reset=reset, record=args.record.split(","),
-                           sample=args.sample, profile=settings.profile, max_atoms_per_core=dict(args.max_atoms))
+                           sample=args.sample, profile=settings.profile, max_atoms_per_core=dict(args.max_atoms),
+                           profile_file=identity)
     for line in job.warnings:
         _warn(line)
     path = write_chip_script(job, args.out, sys_tick_in_s=args.sys_tick_in_s)

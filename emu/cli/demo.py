@@ -10,5 +10,5 @@ from emu.cli.files import check_output_folder
 def main(args) -> int:
     check_output_folder(Path(args.out))
     run_demo(data=args.data, model=args.model or MODEL, per_class=args.per_class, ticks=args.ticks,
-             percentile=args.percentile, out=args.out)
+             percentile=args.percentile, out=args.out, profile_file=args.profile_file)
     return 0

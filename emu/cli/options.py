@@ -4,12 +4,15 @@ from __future__ import annotations
 from typing import Optional
 
 from emu.nir_import import from_nir, read_nir
-from emu.settings import Settings, resolve
+from emu.settings import Settings, load_profile_file, resolve
 
 #: profile flags and the SemanticsProfile field each sets
 PROFILE_FLAGS = (("reset", "reset"), ("reset_timing", "reset_timing"), ("weight_bits", "weight_bits"),
                  ("weight_rounding", "weight_rounding"), ("membrane_bits", "membrane_bits"),
-                 ("frac_bits", "membrane_frac_bits"), ("rounding", "fixed_rounding"), ("seed", "seed"))
+                 ("frac_bits", "membrane_frac_bits"), ("rounding", "fixed_rounding"), ("seed", "seed"),
+                 ("arithmetic", "arithmetic"), ("spike_condition", "spike_condition"),
+                 ("synaptic_latency", "synaptic_latency"), ("cuba_current", "cuba_current"),
+                 ("bias_path", "bias_path"), ("decay_storage", "decay_storage"))
 
 
 def flags_from_args(args) -> dict:
@@ -23,10 +26,18 @@ def flags_from_args(args) -> dict:
     return flags
 
 
+def profile_file_from_args(args) -> Optional[dict]:
+    """The calibrated profile file given with ``--profile-file``, loaded (None without one)."""
+    path = getattr(args, "profile_file", None)
+    return load_profile_file(path) if path is not None else None
+
+
 def settings_from_args(args, graph, preset: Optional[str] = None, **overrides) -> Settings:
-    """The run's settings: the flags of ``args`` (and ``overrides``) over ``graph``'s metadata."""
+    """The run's settings: the flags of ``args`` (and ``overrides``) over a ``--profile-file``
+    over ``graph``'s metadata."""
     flags = dict(flags_from_args(args), **overrides)
-    return resolve(flags, graph, preset=preset or getattr(args, "profile", None) or "chip", source=str(args.model))
+    return resolve(flags, graph, profile_file=profile_file_from_args(args),
+                   preset=preset or getattr(args, "profile", None) or "chip", source=str(args.model))
 
 
 def model_from_args(args):

@@ -118,14 +118,29 @@ def add_conversion_args(p: argparse.ArgumentParser) -> None:
                    help="emulate graph shapes the chip converter rejects (not a chip prediction then)")
 
 
-def add_profile_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("semantics profile")
-    g.add_argument("--profile", choices=PRESETS, default="chip")
+def add_profile_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
+    """The semantics profile's flags (``docs/semantics.md``); ``presets``: with ``--profile``
+    (calibrate searches the arithmetic instead and takes ``--arithmetic``)."""
+    g = p.add_argument_group("semantics profile (unset: a --profile-file, else the graph's metadata, else the "
+                             "preset's)")
+    if presets:
+        g.add_argument("--profile", choices=PRESETS, default="chip")
+        g.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
+                       help="a calibrated profile (s2emu calibrate --out): the board's semantics, under the flags")
+    else:
+        g.add_argument("--arithmetic", choices=("chip", "brian2", "float64"), help="fix the arithmetic")
     g.add_argument("--reset", choices=("zero", "subtract"),
                    help="default: the graph's metadata, else subtract (the converter's)")
     g.add_argument("--reset-timing", choices=("same_tick", "next_tick"),
                    help="the emulator profile's reset timing; with --backend snntorch, snnTorch's reset_delay "
                         "(next_tick: True; default: the graph's metadata, else True)")
+    g.add_argument("--spike-condition", choices=(">", ">="), help="fire above the threshold, or at or above it")
+    g.add_argument("--synaptic-latency", type=non_negative_int, help="ticks every connection adds (chip: 1)")
+    g.add_argument("--cuba-current", choices=("this_tick", "last_tick"),
+                   help="whether a CubaLIF membrane integrates this tick's synaptic current")
+    g.add_argument("--bias-path", choices=("membrane", "synaptic"),
+                   help="a CubaLIF bias: the converter's steady state on the membrane, or NIR's synaptic current")
+    g.add_argument("--decay-storage", choices=("arithmetic", "float32"), help="how decays are stored")
     g.add_argument("--weight-bits", type=positive_int,
                    help="weight bits incl. sign (8: [-127,127]; 5: [-15,15], the 4-bit+sign lif model)")
     g.add_argument("--weight-rounding", choices=ROUNDINGS)
@@ -156,6 +171,9 @@ def _run(sub) -> None:
                    help="emulator (default); snntorch: the float reference, the NIR graph as snnTorch runs it "
                         "(voltages in NIR units); or py-spinnaker2's brian2 backend / a board (extra [chip])")
     p.add_argument("--eth-ip", help="with --backend chip: the board's IP address")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="also rerun with every other value of each open option (docs/semantics.md) and say which "
+                        "would change these spikes: whether this result depends on what calibration settles")
     add_conversion_args(p)
     add_profile_args(p)
 
@@ -200,6 +218,27 @@ def _validate(sub) -> None:
     add_profile_args(p)
 
 
+def _calibrate(sub) -> None:
+    p = _command(sub, "calibrate", "calibrate",
+                 help="find the semantics a board follows from one of its recordings",
+                 description="Run MODEL.nir on the recorded input under every combination of the options that are "
+                             "not proven by data (and not fixed by a flag here), layer by layer, and compare with "
+                             "the board's recording spike by spike (and by voltage where recorded). Writes the "
+                             "profile that reproduces it (a --profile-file for the other commands), which options "
+                             "the data pins and which it leaves undetermined, with an input that would settle them.")
+    p.add_argument("model", type=Path, help="NIR file")
+    p.add_argument("--input", required=True, type=Path, help="the input that ran on the board")
+    p.add_argument("--chip", required=True, type=Path, metavar="RECORDING",
+                   help="the board's recording (.json, .npz, .npy with --population, .pkl)")
+    p.add_argument("--out", required=True, type=Path, metavar="PROFILE.json", help="the calibrated profile")
+    p.add_argument("--report", type=Path, metavar="REPORT.html", help="HTML report (+ JSON beside it)")
+    p.add_argument("--ticks", type=positive_int, help="ticks compared (default: the recording's)")
+    p.add_argument("--sample", type=non_negative_int, default=0, help="which sample of a batch input ran (0)")
+    p.add_argument("--population", help="the population a bare (T, N) raster recording belongs to")
+    add_conversion_args(p)
+    add_profile_args(p, presets=False)
+
+
 def _attribute(sub) -> None:
     q = _command(sub, "attribute", "attribute",
                  help="waterfall: which semantic factor costs how much spike agreement and accuracy",
@@ -241,6 +280,9 @@ def _chip_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chip-weights", choices=tuple(CHIP_WEIGHTS), default="int8",
                    help="integer weights of the chip model: int8 [-127, 127] (lif_no_delay, lif_conv2d; default) "
                         "or 4bit [-15, 15] (lif with delays); --auto-scale aims at that range")
+    p.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
+                   help="the calibrated profile the emulator side uses: its conversion options apply, its hash "
+                        "goes into the manifest (the board's semantics cannot be chosen)")
     add_conversion_args(p)
 
 
@@ -314,6 +356,8 @@ def _sweep(sub) -> None:
     s.add_argument("--scheduler", help="dask.distributed scheduler address (optional extra [sweep])")
     s.add_argument("--out", required=True, type=Path, help="RESULTS.jsonl (appended; existing points skipped)")
     s.add_argument("--report", type=Path, help="REPORT.html")
+    s.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
+                   help="a calibrated profile (s2emu calibrate): the base every grid point varies")
     add_conversion_args(s)
 
 
@@ -353,9 +397,11 @@ def _demo(sub) -> None:
     p.add_argument("--ticks", type=positive_int, default=300, help="1 ms ticks per sample (600 fit on the chip)")
     p.add_argument("--percentile", type=percentile, default=99.9, help="PTQ scale percentile of |W|")
     p.add_argument("--out", default="s2emu-demo", help="output folder")
+    p.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
+                   help="a calibrated profile (s2emu calibrate): the emulated chip follows it")
 
 
-COMMANDS = (_run, _compare, _validate, _attribute, _chip, _fit, _sweep, _train, _demo)
+COMMANDS = (_run, _compare, _validate, _calibrate, _attribute, _chip, _fit, _sweep, _train, _demo)
 
 
 #: argparse takes "-1e-3" for an option; numbers in any notation are values

@@ -8,11 +8,12 @@ import time
 
 from emu.chip import run_on_backend
 from emu.cli.files import check_outputs
-from emu.cli.options import settings_from_args
+from emu.cli.options import flags_from_args, profile_file_from_args, settings_from_args
 from emu.engine import Emulator
-from emu.inputs import InputError
+from emu.inputs import InputError, normalize_inputs
 from emu.nir_import import from_nir, read_nir
 from emu.spike_io import read_input, write_output
+from validate.calibration import sensitivity
 from validate.float_reference import FloatReference
 
 
@@ -42,7 +43,7 @@ def main(args) -> int:
         emulator = Emulator(network, settings.profile)
         for note in emulator.notes:
             warn(note)
-        what = f"{args.profile} profile"
+        what = f"{args.profile} profile" + (f", {args.profile_file}" if args.profile_file else "")
         run = lambda: emulator(inputs, ticks=args.ticks, record_v="v" in record)  # noqa: E731
     if info.get("merged_same_tick_events"):
         print(f"note: {info['merged_same_tick_events']} events fell on a pixel that already spiked in that tick "
@@ -53,11 +54,34 @@ def main(args) -> int:
     if "v" not in record:
         result.v = {}
     result.meta.update(input=dict(info, file=str(args.input)), settings=settings.sources)
+    if args.sensitivity:
+        if args.backend != "emulator":
+            raise InputError("--sensitivity reruns the emulator: use it with --backend emulator")
+        result.meta["sensitivity"] = _sensitivity(args, graph, network, inputs, result)
     out = write_output(result, args.out)
     counts = ", ".join(f"{n}: {int(result.spike_counts(n).sum())}" for n in result.populations)
     print(f"ran {result.ticks} ticks x {result.batch} sample(s) in {elapsed:.2f} s ({what}); spikes {counts}; "
           f"wrote {out}")
     return 0
+
+
+def _sensitivity(args, graph, network, inputs, result) -> dict:
+    """Which open options (docs/semantics.md) would change these spikes; printed and returned."""
+    rasters, _ = normalize_inputs(network, inputs, result.ticks)
+    found = sensitivity(graph, flags_from_args(args), rasters, result, preset=args.profile or "chip",
+                        profile_file=profile_file_from_args(args), source=str(args.model))
+    moving = {flag: values for flag, values in found.items() if values}
+    for flag, values in moving.items():
+        said = ", ".join(f"{v} changes {cells:,} spike cells" for v, cells in values.items())
+        print(f"depends on {flag} (not proven by data, not set here): {said}")
+    still = [flag for flag, values in found.items() if not values]
+    if still:
+        print(f"does not depend on {', '.join(still)}: no other value changes these spikes")
+    if not found:
+        print("sensitivity: every option not proven by data is set (flags, profile file or the graph's metadata)")
+    if moving:
+        print("calibrate the board (s2emu calibrate) or set these options to make the result certain")
+    return found
 
 
 def _on_backend(args, settings, record) -> int:

@@ -22,6 +22,15 @@ def _options(args) -> dict:
     return opts
 
 
+def _base_profile(args):
+    """With --profile-file: the calibrated profile every grid point varies (its bits, rounding and
+    arithmetic are the point's), else None (the chip's)."""
+    if args.profile_file is None:
+        return None
+    settings = settings_from_args(args, read_nir(args.model), preset="chip")
+    return dict(settings.profile.describe(), profile_file=settings.sources.get("profile_file"))
+
+
 def _qat_training(args, ticks: int):
     """The qat method's training as the command line says, on samples of the test data's ``ticks``."""
     if "qat" not in args.method:
@@ -44,7 +53,7 @@ def main(args) -> int:
     rows = run_sweep(args.model, x.reshape(x.shape[0], x.shape[1], -1), y, points, args.out,
                      options=_options(args), workers=args.workers, scheduler=args.scheduler,
                      frac_bits=args.frac_bits, output=args.output, seed=args.seed or 0,
-                     qat=_qat_training(args, x.shape[1]), log=log)
+                     qat=_qat_training(args, x.shape[1]), log=log, base_profile=_base_profile(args))
     keys = {point_key(p) for p in points}
     rows = [r for r in latest(rows) if r.get("key") in keys]
     chosen = choose(rows, args.tolerance)

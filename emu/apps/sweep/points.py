@@ -81,9 +81,9 @@ def _evaluate(task: dict) -> dict:
     options = ConversionOptions(**dict(task["options"], weight_max=weight_max(wb)))
     network = from_nir(read_nir(task["model"]), options)
     frac = frac_bits_for(network, mb, task.get("frac_bits"))
-    profile = SemanticsProfile.fixed(weight_bits=wb, membrane_bits=mb, membrane_frac_bits=frac,
-                                     fixed_rounding=point["rounding"], weight_overflow="saturate",
-                                     seed=int(task.get("seed", 0)))
+    profile = point_profile(task.get("base_profile"), arithmetic="fixed", weight_bits=wb, membrane_bits=mb,
+                            membrane_frac_bits=frac, fixed_rounding=point["rounding"], weight_overflow="saturate",
+                            seed=int(task.get("seed", 0)))
     inputs, labels, ticks = task["inputs"], np.asarray(task["labels"]), int(task["ticks"])
     result = Emulator(network, profile)(inputs, ticks=ticks)
     out = output_of(network, task.get("output"))
@@ -113,11 +113,25 @@ def _evaluate(task: dict) -> dict:
     return row
 
 
-def unquantized_run(model, options: dict, inputs, ticks: int):
+#: what a grid point sets itself; the rest of its profile is the chip's, or a calibrated base profile's
+POINT_FIELDS = ("arithmetic", "weight_bits", "membrane_bits", "membrane_frac_bits", "fixed_rounding",
+                "weight_overflow", "seed")
+
+
+def point_profile(base: Optional[dict], **point) -> SemanticsProfile:
+    """A grid point's profile: the base profile's fields (None: the chip's) under the point's own."""
+    fields = {k: v for k, v in (base or {}).items() if k in SemanticsProfile.__dataclass_fields__
+              and k not in POINT_FIELDS}
+    return SemanticsProfile(**dict(fields, **point))
+
+
+def unquantized_run(model, options: dict, inputs, ticks: int, base_profile: Optional[dict] = None):
     """Rasters of every non-input population under float64 with float weights and the chip's timing
-    (packed bits, shapes): what each point's spike mismatch and agreement are measured against."""
+    (or the base profile's) (packed bits, shapes): what each point's spike mismatch and agreement
+    are measured against."""
     network = from_nir(read_nir(model), ConversionOptions(**options))
-    result = Emulator(network, SemanticsProfile.float64(weight_bits=None))(inputs, ticks=ticks)
+    result = Emulator(network, point_profile(base_profile, arithmetic="float64", weight_bits=None))(inputs,
+                                                                                                  ticks=ticks)
     packed, shapes = {}, {}
     for name, p in network.populations.items():
         if p.model == "input":

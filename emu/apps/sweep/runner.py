@@ -57,14 +57,15 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
               options: dict, ticks: Optional[int] = None, workers: int = 2, scheduler: Optional[str] = None,
               frac_bits: Optional[int] = None, output: Optional[str] = None, seed: int = 0,
               qat: Optional[QatTraining] = None, evaluate: Callable[[dict], dict] = evaluate_point,
-              log: Callable[[str], None] = lambda s: None) -> List[dict]:
+              log: Callable[[str], None] = lambda s: None, base_profile: Optional[dict] = None) -> List[dict]:
     """Evaluate the ``points`` not yet ``ok`` in ``out``; return every row of ``out`` afterwards.
 
     ``options``: conversion options of the ptq method (qat: see :func:`conversion_of`;
     its percentile is ``options["scale_percentile"]``). ``qat``: the training of the
     qat method, needed when a qat point's weight-bit count has no trained graph
     (:func:`train_missing_qat`). ``workers``: local worker processes (0: in this
-    process). ``scheduler``: a dask.distributed scheduler address instead.
+    process). ``scheduler``: a dask.distributed scheduler address instead. ``base_profile``: a
+    calibrated profile's fields that every point varies (:func:`~.points.point_profile`).
     ``evaluate`` must be picklable (module-level) for worker processes.
     """
     out = Path(out)
@@ -72,7 +73,7 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
     repair(out)
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     settings = sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, seed,
-                              qat.recipe(options.get("scale_percentile")) if qat is not None else None)
+                              qat.recipe(options.get("scale_percentile")) if qat is not None else None, base_profile)
     rows = read_results(out)
     check_resume(rows, settings, out)
     done = {r["key"] for r in rows if r.get("status") == "ok"}
@@ -88,22 +89,27 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
         todo = [p for p in todo if p not in untrained]
         # the chip answers depth ticks after its input: run that many extra silent ticks
         run_ticks = (ticks or inputs.shape[1]) + depth(from_nir(read_nir(model), ConversionOptions(**options)))
-        packed, shapes, _, _ = unquantized_run(model, options, inputs, run_ticks)
+        packed, shapes, _, _ = unquantized_run(model, options, inputs, run_ticks, base_profile)
         tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=labels,
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
-                      output=output, seed=seed) for p in todo]
+                      output=output, seed=seed, base_profile=base_profile) for p in todo]
         results = _dask_map(evaluate, tasks, scheduler) if scheduler else _local_map(evaluate, tasks, workers)
         for row in results:
             _record(out, dict(row, **stamp), log)
     return read_results(out)
 
 
-def sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, seed, qat_recipe) -> dict:
-    """Everything that decides a sweep row besides its point (module doc of :mod:`.results`)."""
-    return dict(format=FORMAT, version=VERSION, model_sha256=sha256_file(model), data_sha256=digest(inputs, labels),
-                samples=int(len(labels)), ticks=int(ticks or inputs.shape[1]), options=dict(sorted(options.items())),
-                frac_bits=frac_bits,
-                output=output, seed=int(seed), qat=qat_recipe)
+def sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, seed, qat_recipe,
+                   base_profile=None) -> dict:
+    """Everything that decides a sweep row besides its point (module doc of :mod:`.results`); a
+    calibrated base profile (with its file and hash) only when there is one."""
+    settings = dict(format=FORMAT, version=VERSION, model_sha256=sha256_file(model),
+                    data_sha256=digest(inputs, labels), samples=int(len(labels)), ticks=int(ticks or inputs.shape[1]),
+                    options=dict(sorted(options.items())), frac_bits=frac_bits, output=output, seed=int(seed),
+                    qat=qat_recipe)
+    if base_profile:
+        settings["base_profile"] = dict(sorted(base_profile.items()))
+    return settings
 
 
 def _record(out, row: dict, log: Callable[[str], None]) -> None:
