@@ -469,3 +469,24 @@ def test_run_backend_without_spinnaker2_exits_2_with_install_message(files, tmp_
                "--out", str(tmp_path / "o.json")])
     err = capsys.readouterr().err
     assert rc == 2 and "s2emu run: error:" in err and "py-spinnaker2" in err
+
+
+def test_chip_script_records_the_calibrated_profile_in_the_manifest(files, tmp_path, capsys):
+    """The board's semantics cannot be chosen: a --profile-file only goes into the manifest (path
+    and sha256), so a recording says which calibrated profile its emulator side used."""
+    import hashlib
+
+    from emu.cli import main
+
+    board = tmp_path / "board.json"
+    board.write_text(json.dumps({"profile": {"spike_condition": ">="}, "conversion": {"conn_delay": 0}}))
+    out = tmp_path / "run_on_chip.py"
+    assert main(["chip-script", str(files[0]), "--input", str(files[1]), "--ticks", "40", "--dt", "1e-3",
+                 "--scale", "2.5", "--profile-file", str(board), "--out", str(out)]) == 0
+    tree = ast.parse(out.read_text())
+    consts = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+              if isinstance(t, ast.Name)}
+    recorded = ast.literal_eval(consts["EMULATOR_PROFILE_FILE"])
+    assert recorded == dict(path=str(board), sha256=hashlib.sha256(board.read_bytes()).hexdigest())
+    assert ast.literal_eval(consts["OPTIONS"])["conn_delay"] == 0  # its conversion options apply
+    assert 'info["emulator_profile_file"] = EMULATOR_PROFILE_FILE' in out.read_text()

@@ -207,6 +207,33 @@ def test_a_resume_with_other_settings_is_refused_with_the_differences(tiny, tmp_
     assert len(sw.read_results(out)) == 1  # nothing mixed in
 
 
+def test_a_calibrated_profile_is_the_base_of_the_grid(tiny, tmp_path, capsys):
+    """--profile-file: every point keeps the calibrated fields it does not set itself, the rows
+    name the file and hash, and a resume with another profile file is refused."""
+    from emu.apps.sweep.points import point_profile
+    from emu.profile import SemanticsProfile
+    from emu.cli import main
+
+    path, x, y, d = tiny
+    assert point_profile({"spike_condition": ">=", "weight_bits": 4, "arithmetic": "brian2"}, arithmetic="fixed",
+                         weight_bits=8) == SemanticsProfile.fixed(spike_condition=">=", weight_bits=8)
+    boards = []
+    for i, condition in enumerate((">=", ">")):
+        boards.append(tmp_path / f"board{i}.json")
+        boards[-1].write_text(json.dumps({"profile": {"spike_condition": condition, "reset_timing": "same_tick"}}))
+    out = tmp_path / "r.jsonl"
+    base = ["sweep", str(path), "--data", str(d / "data.npz"), "--weight-bits", "8", "--membrane-bits", "16",
+            "--rounding", "truncate", "--workers", "0", "--out", str(out)]
+    assert main(base + ["--profile-file", str(boards[0])]) == 0
+    row = sw.read_results(out)[0]
+    assert row["settings"]["base_profile"]["spike_condition"] == ">="
+    assert row["settings"]["base_profile"]["profile_file"].startswith(f"{boards[0]} (sha256 ")
+    capsys.readouterr()
+    assert main(base + ["--profile-file", str(boards[1])]) == 2
+    err = capsys.readouterr().err
+    assert "holds results made with other settings" in err and "base_profile" in err, err
+
+
 FAIL_KEYS = set()
 
 

@@ -27,7 +27,8 @@ def _base_profile(args):
     arithmetic are the point's), else None (the chip's)."""
     if args.profile_file is None:
         return None
-    settings = settings_from_args(args, read_nir(args.model), preset="chip")
+    settings = settings_from_args(args, read_nir(args.model), preset="chip", weight_bits=None, membrane_bits=None,
+                                  fixed_rounding=None)  # the grid's lists: each point sets its own
     return dict(settings.profile.describe(), profile_file=settings.sources.get("profile_file"))
 
 
