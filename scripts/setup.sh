@@ -10,4 +10,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e '.[dev,sweep]'
 # the peer simulators of tests/test_peers.py, without letting pip replace torch or nir
 bash scripts/install_peers.sh .venv
+# every kernel specialisation compiled once, into numba's cache: no command pays it later
+.venv/bin/python -m emu.engine.warm
 echo "setup done: .venv ready (s2emu at .venv/bin/s2emu)"

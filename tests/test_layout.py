@@ -106,3 +106,22 @@ def test_help_loads_no_engine_torch_or_nir():
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_an_emulator_run_does_not_import_torch():
+    """s2emu run (the emulator) and the other engine-only commands leave torch unloaded: only the
+    float reference (run --backend snntorch, validate, attribute, demo) needs it."""
+    code = ("import sys, emu.cli.run, emu.cli.fit, emu.cli.compare, emu.cli.calibrate\n"
+            "print(sorted(m for m in ('torch', 'snntorch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_setup_warms_every_preset():
+    from emu.engine.warm import VARIANTS
+    from emu.profile import SemanticsProfile
+
+    assert {name for name, _ in VARIANTS} == set(SemanticsProfile.PRESETS)
+    assert "emu.engine.warm" in (ROOT / "scripts" / "setup.sh").read_text()

@@ -22,7 +22,9 @@ __all__ = ["build_parser", "main"]
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        handler = import_module(f"emu.cli.{args.handler_module}")  # the engine, torch, NIR: only now
+        # a backend may have a handler of its own (--backend snntorch: the only one importing torch)
+        module = getattr(args, "handler_by_backend", {}).get(getattr(args, "backend", None), args.handler_module)
+        handler = import_module(f"emu.cli.{module}")  # the engine, torch, NIR: only now
         return int(handler.main(args) or 0)
     except (UserError, OSError) as exc:
         print(f"s2emu {args.command}: error: {_one_line(exc)}", file=sys.stderr)

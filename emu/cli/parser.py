@@ -162,6 +162,7 @@ def _command(sub, name: str, module: str, **kw) -> argparse.ArgumentParser:
 def _run(sub) -> None:
     p = _command(sub, "run", "run", help="emulate a NIR model on input spikes, write spikes/voltages",
                  description="Emulate MODEL.nir as SpiNNaker2 would run it.")
+    p.set_defaults(handler_by_backend={"snntorch": "run_float"})
     p.add_argument("model", type=Path, help="NIR file")
     p.add_argument("--input", required=True, type=Path, help="spike JSON, raster .npy/.npz or events (x,y,p,t)")
     p.add_argument("--ticks", type=positive_int, help="ticks to run (default: input length)")

@@ -1,8 +1,8 @@
-"""``s2emu run``: emulate a NIR model on input spikes, or run it as the float reference or through
-py-spinnaker2, and write what it did."""
+"""``s2emu run``: emulate a NIR model on input spikes, or run it through py-spinnaker2, and write
+what it did (``--backend snntorch``, the float reference, is :mod:`emu.cli.run_float`: only it
+imports torch)."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 
@@ -14,50 +14,49 @@ from emu.inputs import InputError, normalize_inputs
 from emu.nir_import import from_nir, read_nir
 from emu.spike_io import read_input, write_output
 from validate.calibration import sensitivity
-from validate.float_reference import FloatReference
 
 
 def warn(line: str) -> None:
     print(f"warning: {line}", file=sys.stderr)
 
 
-def main(args) -> int:
+def parse_record(args) -> set:
     record = {r.strip() for r in args.record.split(",") if r.strip()}
     if not record <= {"spikes", "v"}:
         raise InputError(f"--record takes spikes and/or v, got {args.record!r}")
+    return record
+
+
+def main(args) -> int:
+    record = parse_record(args)
     check_outputs(args.out)
+    if args.sensitivity and args.backend != "emulator":
+        raise InputError("--sensitivity reruns the emulator: use it with --backend emulator")
     graph = read_nir(args.model)
     settings = settings_from_args(args, graph)
     if args.backend in ("brian2", "chip"):
         return _on_backend(args, settings, record)
-    if args.backend == "snntorch":
-        model = FloatReference(graph, **dataclasses.asdict(settings.float))
-        inputs, info = read_input(args.input, {n: model.shapes[n] for n in model.inputs}, dt=settings.float.dt,
-                                  ticks=args.ticks)
-        what = f"float reference (snnTorch, {settings.float.integrator}, {settings.float.reset} reset, " \
-               f"{settings.float.reset_timing.replace('_', ' ')})"
-        run = lambda: model(inputs, ticks=args.ticks)  # noqa: E731
-    else:
-        network = from_nir(graph, settings.conversion)
-        inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
-        emulator = Emulator(network, settings.profile)
-        for note in emulator.notes:
-            warn(note)
-        what = f"{args.profile} profile" + (f", {args.profile_file}" if args.profile_file else "")
-        run = lambda: emulator(inputs, ticks=args.ticks, record_v="v" in record)  # noqa: E731
+    network = from_nir(graph, settings.conversion)
+    inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
+    emulator = Emulator(network, settings.profile)
+    for note in emulator.notes:
+        warn(note)
+    what = f"{args.profile} profile" + (f", {args.profile_file}" if args.profile_file else "")
+    t0 = time.perf_counter()
+    result = emulator(inputs, ticks=args.ticks, record_v="v" in record)
+    elapsed = time.perf_counter() - t0
+    extra = {"sensitivity": _sensitivity(args, graph, network, inputs, result)} if args.sensitivity else {}
+    return finish(args, result, info, settings, record, what, elapsed, extra)
+
+
+def finish(args, result, info, settings, record, what: str, elapsed: float, extra: dict) -> int:
+    """Write the run (its meta: the input, where each setting came from, ``extra``) and say what ran."""
     if info.get("merged_same_tick_events"):
         print(f"note: {info['merged_same_tick_events']} events fell on a pixel that already spiked in that tick "
               f"and were merged (one spike per neuron per tick)", file=sys.stderr)
-    t0 = time.perf_counter()
-    result = run()
-    elapsed = time.perf_counter() - t0
     if "v" not in record:
         result.v = {}
-    result.meta.update(input=dict(info, file=str(args.input)), settings=settings.sources)
-    if args.sensitivity:
-        if args.backend != "emulator":
-            raise InputError("--sensitivity reruns the emulator: use it with --backend emulator")
-        result.meta["sensitivity"] = _sensitivity(args, graph, network, inputs, result)
+    result.meta.update(input=dict(info, file=str(args.input)), settings=settings.sources, **extra)
     out = write_output(result, args.out)
     counts = ", ".join(f"{n}: {int(result.spike_counts(n).sum())}" for n in result.populations)
     print(f"ran {result.ticks} ticks x {result.batch} sample(s) in {elapsed:.2f} s ({what}); spikes {counts}; "
