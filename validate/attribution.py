@@ -47,6 +47,7 @@ from emu.numerics import zeroed_weight_notes
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
+from emu.parallel import parallel_map
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording
 from emu.timing import align, latency_shifts
@@ -306,6 +307,63 @@ def _reference_rasters(reference, rasters, idx, ticks: int, populations) -> Dict
     return out
 
 
+def chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any]:
+    """Every configuration (``shared["emulators"]``, the source first) on one batch of samples
+    (``task``: their indices ``idx`` and ``rasters``), counted against the source run: per
+    configuration the mismatching cells, cells and spikes per population and each sample's
+    predicted class; and the float reference's mismatches against the source, when there is
+    one. A module-level function: :func:`emu.parallel.parallel_map` runs it anywhere."""
+    idx, rasters = task["idx"], task["rasters"]
+    populations, reference = shared["populations"], shared["reference"]
+    ticks = next(iter(rasters.values())).shape[1]
+    counts, base, ref_mism = [], None, None
+    for emulator, sh in zip(shared["emulators"], shared["shifts"]):
+        extra = max(0, max(sh.values())) if shared["pad"] else 0
+        res = emulator(rasters, ticks=ticks + extra)
+        if base is None:  # the source: the others are measured against its run
+            base = {p: res.raster(p) for p in populations}
+            if reference is not None:
+                ref = _reference_rasters(reference, rasters, idx, ticks + extra, populations)
+                ref_mism = {p: int((r != base[p]).sum()) for p, r in ref.items()}
+        c = dict(mismatches={}, cells={}, spikes={}, predictions=None)
+        counts.append(c)
+        for p in populations:
+            cfg, src = align(res.raster(p), base[p], sh[p], axis=1)
+            c["mismatches"][p], c["cells"][p], c["spikes"][p] = int((cfg != src).sum()), int(cfg.size), int(cfg.sum())
+            if p == shared["output"]:
+                c["predictions"] = predicted_classes(cfg)
+    return dict(idx=idx, counts=counts, reference=ref_mism)
+
+
+def _run_chunks(chunks, shared, n_samples: int, progress, workers: int, scheduler: Optional[str]):
+    """:func:`chunk_counts` of every batch, here or on ``workers`` processes or a dask cluster,
+    added up in order: (per configuration: totals and predictions, reference mismatches)."""
+    populations = shared["populations"]
+    acc = [dict(mismatches={p: 0 for p in populations}, spikes={p: 0 for p in populations},
+                cells={p: 0 for p in populations}, predictions=np.full(n_samples, -1, np.int64))
+           for _ in shared["emulators"]]
+    ref_mism = {p: 0 for p in populations} if shared["reference"] is not None else None
+    total = len(chunks) * len(acc)
+    bar = None
+    if progress if progress is not None else total > 4:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="attribution", unit="run")
+    for part in parallel_map(chunk_counts, chunks, shared=shared, workers=workers, scheduler=scheduler):
+        for a, c in zip(acc, part["counts"]):
+            for what in ("mismatches", "cells", "spikes"):
+                for p, n in c[what].items():
+                    a[what][p] += n
+            a["predictions"][part["idx"]] = c["predictions"]
+        for p, n in (part["reference"] or {}).items():
+            ref_mism[p] += n
+        if bar is not None:
+            bar.update(len(part["counts"]))
+    if bar is not None:
+        bar.close()
+    return acc, ref_mism
+
+
 def _join(items: List[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -316,7 +374,8 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
               source: Optional[SemanticsProfile] = None, target: Optional[SemanticsProfile] = None,
               factors: Optional[Sequence[Factor]] = None, output: Optional[str] = None, pad: bool = True,
               include_fixed: bool = False, alone: bool = False, reference=None,
-              chunk: int = 64, progress: Optional[bool] = None) -> Attribution:
+              chunk: int = 64, progress: Optional[bool] = None, workers: int = 0,
+              scheduler: Optional[str] = None) -> Attribution:
     """Run the waterfall (module doc) over ``inputs`` and return an :class:`Attribution`.
 
     ``inputs``: a batch as the emulator takes it ((B, T, N) or a dict), or a list
@@ -328,7 +387,11 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
     run each factor switched on alone from the source. ``reference``: the float
     reference (a :class:`validate.float_reference.FloatReference`, run on the same
     samples, or its :class:`~emu.spikes.Recording` of every sample in order), checked
-    against the source profile (``reference_mismatches``).
+    against the source profile (``reference_mismatches``). ``chunk``: samples per batch,
+    the unit of work; ``workers`` local processes or a dask ``scheduler`` address run the
+    batches (:func:`emu.parallel.parallel_map`), gathered in order: the same numbers as in
+    this process (the float reference runs the same batches; the emulator's samples never
+    depend on each other).
     """
     network.validate()
     source = source or SemanticsProfile.snntorch()
@@ -371,47 +434,16 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
     unique: Dict[Any, Configuration] = {}
     for c in [src_cfg] + steps + loo + solo:
         unique.setdefault(c.key, c)
-    emulators = {k: Emulator(nets[c.delays], c.profile) for k, c in unique.items()}
     shifts = {k: latency_shifts(network, c.profile, source, reference_delays=False, delays=c.delays)
               for k, c in unique.items()}
-    acc = {k: dict(mismatches={p: 0 for p in populations}, spikes={p: 0 for p in populations},
-                   cells={p: 0 for p in populations}, predictions=np.full(n_samples, -1, np.int64))
-           for k in unique}
-
-    chunks = [(idx[s:s + chunk], {n: r[s:s + chunk] for n, r in rasters.items()})
+    chunks = [dict(idx=idx[s:s + chunk], rasters={n: r[s:s + chunk] for n, r in rasters.items()})
               for idx, rasters in groups for s in range(0, len(idx), chunk)]
-    total = len(chunks) * len(unique)
-    show = progress if progress is not None else total > 4
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc="attribution", unit="run")
-    ref_mism = {p: 0 for p in populations} if reference is not None else None
-    for idx, rasters in chunks:
-        ticks = next(iter(rasters.values())).shape[1]
-        base = None
-        for k in [src_cfg.key] + [k for k in unique if k != src_cfg.key]:
-            sh = shifts[k]
-            extra = max(0, max(sh.values())) if pad else 0
-            res = emulators[k](rasters, ticks=ticks + extra)
-            if k == src_cfg.key:
-                base = {p: res.raster(p) for p in populations}
-                if reference is not None:
-                    for p, r in _reference_rasters(reference, rasters, idx, ticks + extra, populations).items():
-                        ref_mism[p] += int((r != base[p]).sum())
-            a = acc[k]
-            for p in populations:
-                cfg, ref = align(res.raster(p), base[p], sh[p], axis=1)
-                a["mismatches"][p] += int((cfg != ref).sum())
-                a["cells"][p] += int(cfg.size)
-                a["spikes"][p] += int(cfg.sum())
-                if p == output:
-                    a["predictions"][idx] = predicted_classes(cfg)
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    # the source first (the first key of unique): every other configuration is measured against its run
+    shared = dict(emulators=[Emulator(nets[c.delays], c.profile) for c in unique.values()],
+                  shifts=[shifts[k] for k in unique], populations=populations, output=output, pad=pad,
+                  reference=reference)
+    totals, ref_mism = _run_chunks(chunks, shared, n_samples, progress, workers, scheduler)
+    acc = dict(zip(unique, totals))
     src_pred = acc[src_cfg.key]["predictions"]
 
     def result(c: Configuration) -> ConfigResult:

@@ -192,6 +192,12 @@ class FloatReference(nn.Module):
             if name not in self.inputs:
                 self.neurons[f"n{i}"] = self._neuron(name)
 
+    def __reduce__(self):
+        """Pickled as its recipe (snnTorch's surrogate gradients are closures that do not pickle):
+        a worker process or dask worker builds the same modules from the same graph."""
+        return (type(self), (self.graph, self.dt, self.integrator, self.reset, self.reset_timing, self.dtype,
+                             self.decay_dtype))
+
     # building -----------------------------------------------------------------------------
     def _shapes(self) -> Dict[str, Tuple[int, ...]]:
         """Neuron shapes: an Input's declared type, a population's from what its links deliver."""

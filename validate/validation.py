@@ -5,7 +5,8 @@
 of mismatch rates per population, the membrane traces of the neuron where they first
 part (and of the worst population's first differing neuron) on both sides around that
 tick, every population's rasters overlaid with the mismatches coloured, and where in
-time each population differs.
+time each population differs. :func:`measure_runs` is its numbers without the report (what
+:mod:`validate.dataset` computes for every sample of a set).
 """
 from __future__ import annotations
 
@@ -23,13 +24,11 @@ from .localize import localize
 from .report import Report, percent
 
 
-def compare_runs(report: Report, network: Network, a: Recording, b: Recording, label_a: str, label_b: str,
-                 populations, profile, shifts: Dict[str, int], max_lag: int,
-                 units: Optional[Mapping[str, str]] = None, where: str = "") -> dict:
-    """Compare runs A and B of ``network`` (module doc) into ``report``; return the summary with
-    its ``finding``. ``units``: per side ("A", "B") ``"chip"`` (voltages times the population's
-    scale, as the emulator and the chip hold them) or ``"nir"`` (the float reference's);
-    traces are drawn in NIR units. ``where``: added to the figures' titles (e.g. ", sample 4")."""
+def measure_runs(network: Network, a: Recording, b: Recording, label_a: str, label_b: str, populations, profile,
+                 shifts: Dict[str, int], max_lag: int) -> dict:
+    """The numbers of :func:`compare_runs` without the report: the compared population pairs,
+    notes, lag summary, localization, one row per population, the aligned rasters, and the
+    totals (neuron populations only, unless only inputs were compared) with the finding."""
     pairs, notes = pair_populations(a, b, populations)
     lag_span = max_lag + max([0] + [shifts.get(p.name, 0) for p in pairs])
     summary = summarize(a, b, pairs, notes, max_lag=lag_span)
@@ -59,6 +58,20 @@ def compare_runs(report: Report, network: Network, a: Recording, b: Recording, l
     shifted = f", after shifting {label_a} back by its latency" if any(shifts.get(p.name, 0) for p in pairs) else ""
     finding = (f"{label_a} and {label_b} differ in {percent(total / cells if cells else 0.0, 2)} of cells "
                f"({total:,} of {cells:,}{shifted}). {loc.finding()}")
+    return dict(pairs=pairs, notes=notes, summary=summary, loc=loc, rows=rows, aligned=aligned, counted=counted,
+                mismatches=total, cells=cells, finding=finding)
+
+
+def compare_runs(report: Report, network: Network, a: Recording, b: Recording, label_a: str, label_b: str,
+                 populations, profile, shifts: Dict[str, int], max_lag: int,
+                 units: Optional[Mapping[str, str]] = None, where: str = "") -> dict:
+    """Compare runs A and B of ``network`` (module doc) into ``report``; return the summary with
+    its ``finding``. ``units``: per side ("A", "B") ``"chip"`` (voltages times the population's
+    scale, as the emulator and the chip hold them) or ``"nir"`` (the float reference's);
+    traces are drawn in NIR units. ``where``: added to the figures' titles (e.g. ", sample 4")."""
+    m = measure_runs(network, a, b, label_a, label_b, populations, profile, shifts, max_lag)
+    pairs, notes, summary, loc, rows, aligned = (m[k] for k in ("pairs", "notes", "summary", "loc", "rows", "aligned"))
+    counted, total, cells, finding = m["counted"], m["mismatches"], m["cells"], m["finding"]
     report.add_heading(f"{label_a} vs {label_b}")
     report.add_text(finding)
     for note in notes:

@@ -5,6 +5,7 @@ import sys
 
 from emu.cli.files import check_outputs, input_files, read_labels, read_samples
 from emu.cli.options import model_from_args
+from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
 from validate.attribution import attribute
@@ -13,6 +14,7 @@ from validate.float_reference import FloatReference
 
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
+    check_scheduler(args.scheduler)
     graph, settings, network = model_from_args(args)
     target = settings.profile
     source = SemanticsProfile.snntorch(reset_mode=args.float_reset or target.reset_mode)
@@ -22,7 +24,8 @@ def main(args) -> int:
     reference = FloatReference(graph, settings.float.dt, settings.float.integrator, source.reset_mode,
                                source.reset_timing)
     att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
-                    pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone, reference=reference)
+                    pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone, reference=reference,
+                    chunk=args.chunk, scheduler=args.scheduler)
     rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
     for note in att.settings.get("notes", []):
         print(f"note: {note}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -63,18 +63,25 @@ def input_files(path: Path, exclude: Optional[Path] = None) -> List[Path]:
 
 def read_samples(files: List[Path], network: Network, dt: float, ticks: Optional[int], progress=None) -> list:
     """Every sample of every file, as ``{input population: (1, T, N)}`` in file order."""
+    return named_samples(files, network, dt, ticks, progress)[0]
+
+
+def named_samples(files: List[Path], network: Network, dt: float, ticks: Optional[int],
+                  progress=None) -> Tuple[list, List[str]]:
+    """(:func:`read_samples`, each sample's name: its file's, ``NAME[b]`` for sample b of a batch file)."""
     items = files
     if progress if progress is not None else len(files) > 5:
         from tqdm import tqdm
 
         items = tqdm(files, desc="reading inputs", unit="file")
-    samples = []
+    samples, names = [], []
     for f in items:
         inputs, _ = read_input(f, network, dt=dt, ticks=ticks)
         rasters, _ = normalize_inputs(network, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
         samples += [{k: r[b:b + 1] for k, r in rasters.items()} for b in range(batch)]
-    return samples
+        names += [f.name] if batch == 1 else [f"{f.name}[{b}]" for b in range(batch)]
+    return samples, names
 
 
 def read_labels(path: Path) -> np.ndarray:

@@ -151,6 +151,13 @@ def add_profile_args(p: argparse.ArgumentParser, presets: bool = True) -> None:
     g.add_argument("--seed", type=int, help="seed of stochastic rounding")
 
 
+def add_scheduler_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """``--scheduler ADDRESS``: run the command's ``what`` on an existing dask.distributed cluster."""
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help=f"dask.distributed scheduler address (e.g. tcp://host:8786): run {what} on that cluster; "
+                        f"the numbers are a local run's (optional extra [sweep])")
+
+
 def _command(sub, name: str, module: str, **kw) -> argparse.ArgumentParser:
     p = sub.add_parser(name, **kw)
     p.set_defaults(handler_module=module)
@@ -203,18 +210,25 @@ def _validate(sub) -> None:
                  description="Emulate MODEL.nir with the chip profile on one input sample and compare it with a "
                              "chip recording (--chip) and/or the snnTorch float reference (--snntorch, implied "
                              "without --chip): rasters, mismatches per population, divergence heat maps and where "
-                             "the runs first differ.")
+                             "the runs first differ. With --inputs: every sample of a folder against the float "
+                             "reference, one by one, and pooled (mismatching cells per population, each sample's "
+                             "first divergence, how many are identical).")
     p.add_argument("model", type=Path, help="NIR file")
-    p.add_argument("--input", required=True, type=Path, help="input spikes: JSON spike dict, raster .npy/.npz, events")
+    one = p.add_mutually_exclusive_group(required=True)
+    one.add_argument("--input", type=Path, help="input spikes: JSON spike dict, raster .npy/.npz, events")
+    one.add_argument("--inputs", type=Path, metavar="DIR_OR_FILE",
+                     help="many samples: a folder of input files (.json, .npy, .npz; sorted by name) or a batch file; "
+                          "each sample validated alone against the float reference, then pooled")
     p.add_argument("--chip", type=Path, metavar="RECORDING", help="chip recording (.json, .npz, .npy, .pkl)")
     p.add_argument("--snntorch", action="store_true", help="also run the snnTorch float reference")
     p.add_argument("--report", required=True, type=Path, metavar="REPORT.html", help="HTML report (+ JSON beside it)")
     p.add_argument("--out", type=Path, metavar="SUMMARY.json", help="also write the full summary as JSON")
     p.add_argument("--ticks", type=positive_int, help="ticks to run (default: input length)")
-    p.add_argument("--sample", type=non_negative_int, default=0, help="which sample of a batch input to validate (0)")
+    p.add_argument("--sample", type=non_negative_int, help="which sample of a batch --input to validate (0)")
     p.add_argument("--population", dest="populations", action="extend", nargs="+", metavar="NAME",
                    help="compare with the chip recording only these populations")
     p.add_argument("--max-lag", type=non_negative_int, default=3, help="lags searched around the expected one (3)")
+    add_scheduler_arg(p, "the samples of --inputs")
     add_conversion_args(p)
     add_profile_args(p)
 
@@ -262,6 +276,10 @@ def _attribute(sub) -> None:
     q.add_argument("--alone", action="store_true", help="also run each factor switched on alone")
     q.add_argument("--no-pad", action="store_true",
                    help="run latency-shifted configurations for the input length only (cut the late response)")
+    q.add_argument("--chunk", type=positive_int, default=64, metavar="N",
+                   help="samples per batch (64): the unit of work of a --scheduler worker; the float reference "
+                        "runs these batches, so compare runs made with the same N")
+    add_scheduler_arg(q, "the batches of samples")
     add_conversion_args(q)
     add_profile_args(q)
 
@@ -354,7 +372,7 @@ def _sweep(sub) -> None:
     s.add_argument("--tolerance", type=non_negative_float, default=0.01,
                    help="accuracy tolerance of the chosen point (0.01)")
     s.add_argument("--workers", type=non_negative_int, default=2, help="local worker processes (0: in this process)")
-    s.add_argument("--scheduler", help="dask.distributed scheduler address (optional extra [sweep])")
+    add_scheduler_arg(s, "the grid points (instead of --workers)")
     s.add_argument("--out", required=True, type=Path, help="RESULTS.jsonl (appended; existing points skipped)")
     s.add_argument("--report", type=Path, help="REPORT.html")
     s.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
@@ -400,6 +418,7 @@ def _demo(sub) -> None:
     p.add_argument("--out", default="s2emu-demo", help="output folder")
     p.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
                    help="a calibrated profile (s2emu calibrate): the emulated chip follows it")
+    add_scheduler_arg(p, "the attribution's batches of samples")
 
 
 COMMANDS = (_run, _compare, _validate, _calibrate, _attribute, _chip, _fit, _sweep, _train, _demo)

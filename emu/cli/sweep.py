@@ -9,6 +9,7 @@ from emu.apps.sweep.qat import QatTraining, SweepError, load_train_set, qat_dir
 from emu.cli.files import check_outputs
 from emu.cli.options import settings_from_args
 from emu.nir_import import read_nir
+from emu.parallel import check_scheduler
 
 
 def _options(args) -> dict:
@@ -43,6 +44,7 @@ def _qat_training(args, ticks: int):
 
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
+    check_scheduler(args.scheduler)
     if not args.data and not args.synthetic:
         raise SweepError("give --data ROOT|FILE.npz or --synthetic N")
     if "qat" in args.method and not (args.train_data or args.train_synthetic):

@@ -1,16 +1,20 @@
-"""``s2emu validate``: the emulator against a chip recording and/or the float reference, on one sample."""
+"""``s2emu validate``: the emulator against a chip recording and/or the float reference, on one
+sample (``--input``), or against the float reference on every sample of a folder (``--inputs``,
+:mod:`validate.dataset`)."""
 from __future__ import annotations
 
 import dataclasses
 
 from emu.chip import check_manifest
-from emu.cli.files import CommandFileError, check_outputs
+from emu.cli.files import CommandFileError, check_outputs, input_files, named_samples
 from emu.cli.options import model_from_args
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
+from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
 from emu.timing import latency_shifts
+from validate.dataset import closer_look, validate_samples
 from validate.float_reference import FloatReference
 from validate.report import Report
 from validate.validation import compare_runs
@@ -24,6 +28,12 @@ def _one(result, source: str, sample: int):
 
 
 def main(args) -> int:
+    if args.inputs is not None:
+        return _many(args)
+    if args.scheduler is not None:
+        raise CommandFileError("--scheduler runs the samples of --inputs DIR; --input validates one sample here")
+    if args.sample is None:
+        args.sample = 0
     check_outputs(args.out, report=args.report)
     graph, settings, network = model_from_args(args)
     profile = settings.profile
@@ -85,5 +95,39 @@ def main(args) -> int:
               f"against this model, input and options")
     for title, comp in lines:
         print(f"{title}: {comp['finding']}")
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def _many(args) -> int:
+    """--inputs: every sample alone against the float reference, pooled into one report."""
+    if args.chip is not None:
+        raise CommandFileError("--chip is the recording of one sample: give it with --input FILE, not --inputs")
+    if args.sample is not None:
+        raise CommandFileError("--sample picks one sample of --input; --inputs validates every sample")
+    check_outputs(args.out, report=args.report)
+    check_scheduler(args.scheduler)
+    graph, settings, network = model_from_args(args)
+    profile = settings.profile
+    files = input_files(args.inputs)
+    samples, names = named_samples(files, network, settings.conversion.dt, args.ticks)
+    emulator = Emulator(network, profile)
+    reference = FloatReference(graph, **dataclasses.asdict(settings.float))
+    source = f"emulator ({args.profile} profile)"
+    result = validate_samples(emulator, reference, samples, names, max_lag=args.max_lag, scheduler=args.scheduler,
+                              emulator_source=source)
+    report = result.report(f"Validation of {args.model.name} on {len(samples)} samples ({args.inputs.name}): "
+                           f"emulator ({args.profile} profile) vs float reference")
+    closer_look(report, result, emulator, reference, samples, args.max_lag, source)
+    report.add_settings(dict(model=str(args.model), inputs=str(args.inputs), samples=len(samples), ticks=args.ticks,
+                             profile=profile.describe(), conversion=network.meta.get("conversion", {}),
+                             float_reference=dataclasses.asdict(settings.float), sources=settings.sources))
+    written = list(report.write(args.report))
+    if args.out is not None:
+        summary = dict(model=str(args.model), inputs=str(args.inputs), files=[str(f) for f in files], ticks=args.ticks,
+                       profile=profile.describe(), sources=settings.sources, **result.to_dict())
+        atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
+        written.append(args.out)
+    print(result.finding())
     print("wrote " + ", ".join(map(str, written)))
     return 0

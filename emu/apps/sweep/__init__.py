@@ -47,7 +47,10 @@ fsync; a point already there with ``status: ok`` is skipped (resume); a point
 that raises is recorded with ``status: error`` and its message (re-run on the
 next resume). Points run on local worker processes (default 2) or, with
 ``--scheduler ADDRESS``, on a dask.distributed cluster (optional extra
-``[sweep]``).
+``[sweep]``), both through :func:`emu.parallel.parallel_map`, the mapper that
+``attribute``, ``validate --inputs`` and ``demo`` use for their batches of samples;
+a point whose worker dies is an ``error`` row. A missing dask or an unreachable
+scheduler is a one-line error before any point runs.
 """
 from .points import evaluate_point, weight_error
 from .qat import QatTraining, SweepError, qat_model_path

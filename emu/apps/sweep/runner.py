@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
@@ -11,46 +9,21 @@ import numpy as np
 
 from emu.apps.demo import load_test_set
 from emu.nir_import import ConversionOptions, from_nir, read_nir
+from emu.parallel import parallel_map
 from emu.timing import depth
 
 from .points import evaluate_point, unquantized_run
-from .qat import QatTraining, SweepError, conversion_of, train_missing_qat
+from .qat import QatTraining, conversion_of, train_missing_qat
 from emu.chip.manifest import sha256_file
 
 from .results import FORMAT, VERSION, append_result, check_resume, digest, point_key, read_results, repair, \
     settings_key
 
 
-def _local_map(fn, tasks, workers: int):
-    if workers <= 0:
-        for t in tasks:
-            yield fn(t)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(fn, t): t for t in tasks}
-        for f in as_completed(futures):
-            try:
-                yield f.result()
-            except Exception as exc:  # noqa: BLE001  (a worker died: record it, go on)
-                p = futures[f]["point"]
-                yield dict(p, key=point_key(p), status="error", error=f"worker failed: {type(exc).__name__}: {exc}")
-
-
-def _dask_map(fn, tasks, address: str):
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError:
-        raise SweepError('--scheduler needs dask.distributed: pip install "spinnaker2-emu[sweep]" '
-                         '(or pip install "dask[distributed]")') from None
-    with Client(address) as client:
-        futures = client.map(fn, tasks, pure=False)
-        keys = {f.key: t for f, t in zip(futures, tasks)}
-        for f in as_completed(futures):
-            try:
-                yield f.result()
-            except Exception as exc:  # noqa: BLE001
-                p = keys[f.key]["point"]
-                yield dict(p, key=point_key(p), status="error", error=f"dask task failed: {type(exc).__name__}: {exc}")
+def _failed(task: dict, message: str) -> dict:
+    """The row of a point whose worker process or dask task failed: recorded, the sweep goes on."""
+    p = task["point"]
+    return dict(p, key=point_key(p), status="error", error=message)
 
 
 def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[dict], out, *,
@@ -93,8 +66,8 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
         tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=labels,
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
                       output=output, seed=seed, base_profile=base_profile) for p in todo]
-        results = _dask_map(evaluate, tasks, scheduler) if scheduler else _local_map(evaluate, tasks, workers)
-        for row in results:
+        for row in parallel_map(evaluate, tasks, workers=workers, scheduler=scheduler, ordered=False,
+                                on_error=_failed):
             _record(out, dict(row, **stamp), log)
     return read_results(out)
 

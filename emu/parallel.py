@@ -1,0 +1,127 @@
+"""THE one place that maps work over processes: in this process, on local worker processes,
+or on an existing dask.distributed cluster (``--scheduler ADDRESS``).
+
+:func:`parallel_map` yields ``fn(task)`` (or ``fn(task, shared)``) for every task. The
+sweep maps grid points with it; attribution and dataset validation map batches of
+samples and gather them in order, so a cluster run adds up to the same numbers as a
+local one. ``shared``: what every task needs (emulators, the float reference): sent
+once (scattered to every dask worker), not with each task. ``fn`` must be a
+module-level function and the tasks picklable.
+
+dask is an optional extra (``[sweep]``), imported only when a scheduler is given; when
+it is missing or the scheduler cannot be reached, :class:`ParallelError` (a
+:class:`~emu.errors.UserError`: one line, exit 2) says so.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from emu.errors import UserError
+
+INSTALL = 'pip install "spinnaker2-emu[sweep]" (or pip install "dask[distributed]")'
+
+
+class ParallelError(UserError):
+    """``--scheduler`` without dask.distributed installed, or a scheduler that cannot be reached."""
+
+
+def parallel_map(fn: Callable, tasks: Sequence[Any], *, shared: Any = None, workers: int = 0,
+                 scheduler: Optional[str] = None, ordered: bool = True,
+                 on_error: Optional[Callable[[Any, str], Any]] = None) -> Iterator[Any]:
+    """Yield ``fn(task)`` (``fn(task, shared)`` when ``shared`` is given) for every task.
+
+    ``scheduler``: a dask.distributed scheduler address (e.g. ``tcp://host:8786``): the
+    tasks run on that cluster. Else ``workers`` local processes (spawned), or this
+    process when 0. ``ordered``: results in the order of ``tasks`` (else as they
+    finish). ``on_error(task, message)``: what to yield for a task whose worker or
+    cluster task failed; without it (and always in this process) the task's exception
+    is raised here, with its own type (a :class:`~emu.errors.UserError` stays one).
+    """
+    tasks = list(tasks)
+    if scheduler:
+        return _dask_map(fn, tasks, shared, scheduler, ordered, on_error)
+    if workers <= 0 or not tasks:
+        return (fn(*_args(t, shared)) for t in tasks)
+    return _local_map(fn, tasks, shared, workers, ordered, on_error)
+
+
+def _args(task, shared) -> tuple:
+    return (task,) if shared is None else (task, shared)
+
+
+def _local_map(fn, tasks, shared, workers: int, ordered: bool, on_error) -> Iterator[Any]:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *_args(t, shared)) for t in tasks]
+        task_of = {f: t for f, t in zip(futures, tasks)}
+        for f in (futures if ordered else as_completed(futures)):
+            yield _result(f, task_of[f], on_error, "worker failed")
+
+
+def _dask_map(fn, tasks, shared, address: str, ordered: bool, on_error) -> Iterator[Any]:
+    try:
+        from dask.distributed import as_completed as dask_completed
+    except ImportError:
+        raise ParallelError(f"--scheduler needs dask.distributed: {INSTALL}") from None
+    with connect(address) as client:
+        if shared is not None:  # sent to every worker once (a list scatters its items: here one)
+            box = client.scatter([Pickled(shared)], broadcast=True, hash=False)
+            fn, extra = functools.partial(_unbox, fn), [box * len(tasks)]
+        else:
+            extra = []
+        futures = client.map(fn, tasks, *extra, pure=False) if tasks else []
+        task_of = {f.key: t for f, t in zip(futures, tasks)}
+        for f in (futures if ordered else dask_completed(futures)):
+            yield _result(f, task_of[f.key], on_error, "dask task failed")
+
+
+class Pickled:
+    """An object that dask sends pickled, whole: its own serializers would take apart what is
+    inside (a torch module's state without the module that rebuilds it, as a
+    :class:`~validate.float_reference.FloatReference` pickles)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce__(self):
+        return (Pickled, (self.value,))
+
+
+def _unbox(fn, task, box: Pickled):
+    return fn(task, box.value)
+
+
+def connect(address: str):
+    """A dask.distributed ``Client`` of the scheduler at ``address`` (its connect timeout:
+    dask's ``distributed.comm.timeouts.connect``), or a one-line :class:`ParallelError`."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ParallelError(f"--scheduler needs dask.distributed: {INSTALL}") from None
+    try:
+        return Client(address)
+    except (OSError, ValueError, TypeError) as exc:
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise ParallelError(f"--scheduler {address}: cannot reach a dask scheduler there ({why}); start one with "
+                            f"`dask scheduler` (and workers with `dask worker ADDRESS`; both come with the [sweep] "
+                            f"extra: {INSTALL}) or leave --scheduler out") from None
+
+
+def check_scheduler(address: Optional[str]) -> None:
+    """Before any work: with a scheduler address, that dask.distributed is installed and the
+    scheduler answers (one-line :class:`ParallelError` otherwise); without one, nothing."""
+    if address:
+        connect(address).close()
+
+
+def _result(future, task, on_error, what: str):
+    if on_error is None:
+        return future.result()
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001  (a worker died or its task failed: the caller records it)
+        return on_error(task, f"{what}: {type(exc).__name__}: {exc}")
