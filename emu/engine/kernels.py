@@ -110,72 +110,70 @@ def _saturate(x, consts):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, reset_prev, spiked, work,
                        alpha, alpha_syn, thr, fire_thr, ioff, sbias, vreset, modes, consts, scratch, sat_count):
     """:func:`emu.neuron.update` (synapse, decay, integrate, fire, reset, in every profile)
     for neurons [lo, hi) of population p at tick t, taking their input from
     ``buf[slot_base + lo : slot_base + hi]`` (and clearing it).
 
-    A few simple passes over views of the population, each branch-free inside
-    (mode switches sit outside the loops), indexed from 0 so that numba needs no
-    negative-index checks: that is what lets LLVM vectorise them."""
-    n = hi - lo
-    inp, w, vv, fired = buf[slot_base + lo:slot_base + hi], work[lo:hi], v[lo:hi], reset_prev[lo:hi]
-    al, th, fth, off, vr = alpha[lo:hi], thr[lo:hi], fire_thr[lo:hi], ioff[lo:hi], vreset[lo:hi]
-    neuron = nir_of[lo:hi]
+    A few simple passes over the population, each branch-free inside (mode switches sit
+    outside the loops). Indices are unsigned, so numba needs no negative-index checks
+    (which would stop LLVM vectorising), and no array views are made in the float
+    modes: each view costs two reference-count atomics, which on a small network cost
+    more than the arithmetic."""
+    u0, u1 = np.uint64(lo), np.uint64(hi)
+    b = np.uint64(slot_base)
     rounding = modes.rounding
     saturating = modes.saturating
     if is_cuba:
-        als, sy, sb = alpha_syn[lo:hi], syn[lo:hi], sbias[lo:hi]
-        for i in range(n):
-            w[i] = als[i] * sy[i]
+        for i in range(u0, u1):
+            work[i] = alpha_syn[i] * syn[i]
         if rounding != 0:
-            _round_to_grid(w, modes, consts, scratch, neuron, t, 1)
-        for i in range(n):
-            w[i] = w[i] + inp[i] + sb[i]
+            _round_to_grid(work[lo:hi], modes, consts, scratch, nir_of[lo:hi], t, 1)
+        for i in range(u0, u1):
+            work[i] = work[i] + buf[b + i] + sbias[i]
         if saturating:
-            sat_count[p] += _saturate(w, consts)
+            sat_count[p] += _saturate(work[lo:hi], consts)
         last = modes.cuba_last
-        for i in range(n):
+        for i in range(u0, u1):
             # the membrane's drive: this tick's synaptic current, or last tick's
-            inp[i] = sy[i] if last else w[i]
-            sy[i] = w[i]
+            buf[b + i] = syn[i] if last else work[i]
+            syn[i] = work[i]
     subtract = modes.subtract
     next_tick = modes.next_tick
     if next_tick and not subtract and not is_cuba:
-        for i in range(n):
+        for i in range(u0, u1):
             # snnTorch Leaky's zero reset: (1 - reset) * mem, then this tick's input
-            w[i] = al[i] * (vr[i] if fired[i] else vv[i])
+            work[i] = alpha[i] * (vreset[i] if reset_prev[i] else v[i])
     else:
-        for i in range(n):
-            w[i] = al[i] * vv[i]
+        for i in range(u0, u1):
+            work[i] = alpha[i] * v[i]
     if rounding != 0:
-        _round_to_grid(w, modes, consts, scratch, neuron, t, 0)
-    for i in range(n):
-        w[i] = w[i] + inp[i] + off[i]
-        inp[i] = 0
+        _round_to_grid(work[lo:hi], modes, consts, scratch, nir_of[lo:hi], t, 0)
+    for i in range(u0, u1):
+        work[i] = work[i] + buf[b + i] + ioff[i]
+        buf[b + i] = 0
     if next_tick and subtract:
-        for i in range(n):
-            w[i] = w[i] - th[i] if fired[i] else w[i]
+        for i in range(u0, u1):
+            work[i] = work[i] - thr[i] if reset_prev[i] else work[i]
     if next_tick and not subtract and is_cuba:
-        for i in range(n):
+        for i in range(u0, u1):
             # snnTorch Synaptic's zero reset: the whole membrane, this tick's input included
-            w[i] = vr[i] if fired[i] else w[i]
+            work[i] = vreset[i] if reset_prev[i] else work[i]
     if saturating:
-        sat_count[p] += _saturate(w, consts)
-    out = spiked[lo:hi]
-    for i in range(n):
-        vi = w[i]
-        fire = vi > fth[i]
-        fired[i] = fire
-        out[i] = fire
+        sat_count[p] += _saturate(work[lo:hi], consts)
+    for i in range(u0, u1):
+        vi = work[i]
+        fire = vi > fire_thr[i]
+        reset_prev[i] = fire
+        spiked[i] = fire
         if next_tick:
-            vv[i] = vi
+            v[i] = vi
         elif subtract:
-            vv[i] = vi - th[i] if fire else vi
+            v[i] = vi - thr[i] if fire else vi
         else:
-            vv[i] = vr[i] if fire else vi
+            v[i] = vreset[i] if fire else vi
 
 
 @njit(cache=True, inline="always")
@@ -188,7 +186,7 @@ def _lif_float(v, drive, alpha, ioff, thr, fire_thr, vreset, subtract):
     return (r if fire else vi), fire
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, spiked):
     """:func:`_update_population` for floating-point arithmetic, plain LIF / IF / LI,
     reset in the same tick (the chip's case), neurons with parameters of their own:
@@ -229,7 +227,7 @@ def _append_bits(x, base, out, n):
     return n + count
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _update_fire_uniform(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, out):
     """The arithmetic of :func:`_update_float` for a uniform population, fused with the
     extraction of its spikes: 64 neurons at a time by :func:`emu.engine.intrinsics.lif64`, whose spike mask goes straight
@@ -251,7 +249,7 @@ def _update_fire_uniform(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vrese
     return _append_bits(x, i - lo, out, n)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _set_indices(mask, lo, hi, out):
     """Indices ``i - lo`` of the set bytes of ``mask[lo:hi]``, ascending, into ``out``;
     returns their number. ``mask``: a flat C-contiguous 0/1 byte array; ``out`` needs
@@ -274,7 +272,7 @@ def _set_indices(mask, lo, hi, out):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nir_order(n, channels, internal, counts, spikes):
     """The first ``n`` of ``internal`` (ascending population-local indices of a
     channels-last population, ``(y * W + x) * C + c``) in NIR ``(c, y, x)`` order, into
@@ -295,7 +293,7 @@ def _nir_order(n, channels, internal, counts, spikes):
         counts[c] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows, blk, wpool):
     """Add the rows of projection j of every spiking pre neuron into ``dst`` (the
     float buffers, or the int16 ones of exact small sums) at slot offset ``toff``."""
