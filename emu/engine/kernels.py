@@ -52,6 +52,9 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from emu import numerics
 from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, vadd4, vadd8, vadd16
 
+#: input-buffer slots are a multiple of this many elements long (64 bytes of int16 or more)
+SLOT_ALIGN = 32
+
 # the stochastic rounding's bits are a rule of the numbers (emu.numerics), compiled here
 stochastic_bits = njit(cache=True)(numerics.stochastic_bits)
 
@@ -346,11 +349,15 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     v = np.zeros_like(alpha)
     syn = np.zeros_like(alpha)
     work = np.zeros_like(alpha)
-    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
-    buf = np.zeros(n_slots * n + buf_pad, dtype=alpha.dtype)
+    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end; a
+    # slot is a whole number of 64-byte blocks long, so every slot starts as aligned as the
+    # first (numba's arrays start on 32 bytes) and a row's vectors keep the alignment their
+    # population has in the slot instead of straddling cache lines
+    slot = (n + SLOT_ALIGN - 1) // SLOT_ALIGN * SLOT_ALIGN
+    buf = np.zeros(n_slots * slot + buf_pad, dtype=alpha.dtype)
     # the same as exact int16 sums, for populations whose every input sum fits (pop_int_drive);
     # ``int_drive`` gives the type (the state's, and no room, where no population has int16 sums)
-    ibuf = np.zeros((n_slots * n + buf_pad) if pop_int_drive.any() else 0, dtype=net.int_drive.dtype)
+    ibuf = np.zeros((n_slots * slot + buf_pad) if pop_int_drive.any() else 0, dtype=net.int_drive.dtype)
     scratch = np.zeros(1, dtype=alpha.dtype)
     reset_prev = np.zeros(n, dtype=np.bool_)
     spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
@@ -363,7 +370,7 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     cap = ev_neuron.shape[0]
     n_ev = 0
     for t in range(n_ticks):
-        boff = (t % n_slots) * n
+        boff = (t % n_slots) * slot
         for p in range(n_pops):
             lo, hi = pop_lo[p], pop_hi[p]
             if pop_is_input[p]:
@@ -399,7 +406,7 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
                 ev_neuron[n_ev + s] = nir_of[lo + spikes[s]]
             n_ev += n_spk
             for j in range(out_ptr[p], out_ptr[p + 1]):
-                toff = ((t + proj_lag[j]) % n_slots) * n
+                toff = ((t + proj_lag[j]) % n_slots) * slot
                 if proj_int_drive[j]:
                     _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
                              blk, wpool)
