@@ -323,6 +323,15 @@ def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, 
                 _add_row(dst, toff + blk[b, 0], wpool, blk[b, 1], blk[b, 2])
 
 
+@njit(cache=True, inline="always")
+def _slot_length(n):
+    """Elements of one input-buffer slot for ``n`` neurons: a whole number of 64-byte blocks, so
+    every slot starts as aligned as the first (numba's arrays start on 32 bytes) and a row's
+    vectors keep the alignment their population has in the slot instead of straddling cache
+    lines."""
+    return (n + SLOT_ALIGN - 1) // SLOT_ALIGN * SLOT_ALIGN
+
+
 @njit(cache=True)
 def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count):
     """All ticks of one sample of the network ``net`` (:class:`NetworkArrays`). ``in_flat``:
@@ -349,11 +358,8 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     v = np.zeros_like(alpha)
     syn = np.zeros_like(alpha)
     work = np.zeros_like(alpha)
-    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end; a
-    # slot is a whole number of 64-byte blocks long, so every slot starts as aligned as the
-    # first (numba's arrays start on 32 bytes) and a row's vectors keep the alignment their
-    # population has in the slot instead of straddling cache lines
-    slot = (n + SLOT_ALIGN - 1) // SLOT_ALIGN * SLOT_ALIGN
+    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
+    slot = _slot_length(n)
     buf = np.zeros(n_slots * slot + buf_pad, dtype=alpha.dtype)
     # the same as exact int16 sums, for populations whose every input sum fits (pop_int_drive);
     # ``int_drive`` gives the type (the state's, and no room, where no population has int16 sums)
