@@ -127,3 +127,19 @@ def input_rasters(draw, network, max_ticks=40, batch=None):
     n = network.populations["in"].size
     shape = (ticks, n) if batch is None else (batch, ticks, n)
     return rng.random(shape) < rate
+
+
+def two_layer_lif_graph(rng: np.random.Generator):
+    """A small NIR graph the command-line tests share: input 10 -> Affine -> LIF 16 -> Affine -> LIF 4
+    (tau 20 ms, r 1, threshold 0.1; no dt in its metadata, so commands need --dt)."""
+    import nir
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.1),
+                       v_reset=np.zeros(n))
+
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([10])}),
+               "fc1": nir.Affine(weight=rng.normal(0, 0.5, (16, 10)), bias=np.zeros(16)), "lif1": lif(16),
+               "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 16)), bias=np.zeros(4)), "lif2": lif(4)},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")], type_check=False)

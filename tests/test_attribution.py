@@ -14,7 +14,7 @@ from emu.cli import main
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
-from netgen import networks, without_biases
+from netgen import networks, without_biases, two_layer_lif_graph
 from validate.attribution import Attribution, ConfigResult, attribute
 from validate.factors import AttributionError, Factor, configuration, default_factors, without_delays
 
@@ -243,15 +243,7 @@ def test_bad_inputs():
 def model(tmp_path):
     rng = np.random.default_rng(0)
 
-    def lif(n):
-        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.1),
-                       v_reset=np.zeros(n))
-
-    graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([10])}),
-               "fc1": nir.Affine(weight=rng.normal(0, 0.5, (16, 10)), bias=np.zeros(16)), "lif1": lif(16),
-               "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 16)), bias=np.zeros(4)), "lif2": lif(4)},
-        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")], type_check=False)
+    graph = two_layer_lif_graph(rng)
     nir.write(str(tmp_path / "m.nir"), graph)
     (tmp_path / "in").mkdir()
     for i in range(3):

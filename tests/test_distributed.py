@@ -8,6 +8,7 @@ import nir
 import numpy as np
 import pytest
 
+from netgen import two_layer_lif_graph
 from emu.cli import main
 from emu.parallel import ParallelError, parallel_map
 
@@ -30,15 +31,7 @@ def model(tmp_path_factory):
     root = tmp_path_factory.mktemp("model")
     rng = np.random.default_rng(3)
 
-    def lif(n):
-        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.1),
-                       v_reset=np.zeros(n))
-
-    graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([10])}),
-               "fc1": nir.Affine(weight=rng.normal(0, 0.5, (16, 10)), bias=np.zeros(16)), "lif1": lif(16),
-               "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 16)), bias=np.zeros(4)), "lif2": lif(4)},
-        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")], type_check=False)
+    graph = two_layer_lif_graph(rng)
     nir.write(str(root / "m.nir"), graph)
     (root / "in").mkdir()
     for i in range(6):

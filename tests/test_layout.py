@@ -97,26 +97,26 @@ def test_nothing_reads_the_workplace_shared_folder():
     assert not bad, bad
 
 
-def test_help_loads_no_engine_torch_or_nir():
-    code = ("import sys\nfrom emu.cli.parser import build_parser\np = build_parser()\np.format_help()\n"
-            "for a in p._subparsers._group_actions[0].choices.values(): a.format_help()\n"
-            "print(sorted(m for m in ('numba', 'torch', 'nir', 'snntorch', 'matplotlib', 'emu.engine') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+def _heavy_modules_after(code: str, heavy) -> str:
+    """Which of ``heavy`` a fresh interpreter has imported after running ``code``."""
+    code += f"\nprint(sorted(m for m in {tuple(heavy)!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]", done.stdout
+    return done.stdout.strip()
+
+
+def test_help_loads_no_engine_torch_or_nir():
+    code = ("from emu.cli.parser import build_parser\np = build_parser()\np.format_help()\n"
+            "for a in p._subparsers._group_actions[0].choices.values(): a.format_help()")
+    assert _heavy_modules_after(code, ("numba", "torch", "nir", "snntorch", "matplotlib", "emu.engine")) == "[]"
 
 
 def test_an_emulator_run_does_not_import_torch():
     """s2emu run (the emulator) and the other engine-only commands leave torch unloaded: only the
     float reference (run --backend snntorch, validate, attribute, demo) needs it."""
-    code = ("import sys, emu.cli.run, emu.cli.fit, emu.cli.compare, emu.cli.calibrate\n"
-            "print(sorted(m for m in ('torch', 'snntorch') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]", done.stdout
+    code = "import emu.cli.run, emu.cli.fit, emu.cli.compare, emu.cli.calibrate"
+    assert _heavy_modules_after(code, ("torch", "snntorch")) == "[]"
 
 
 def test_setup_warms_every_preset():
