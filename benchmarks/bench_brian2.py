@@ -266,6 +266,8 @@ def summary(args, network: str, w: nets.Workload, sides: List[Side], compile_s: 
     print(f"emulator_ms ({args.threads} thread(s)): steady call {spread(e_steady, 1e3)}, "
           f"build {spread([r['build'] for r in emu.runs], 1e3)}, "
           f"first call {spread([r['first'] for r in emu.runs], 1e3)}")
+    # the fixed per-tick cost of a small network shows as time per sample-tick
+    print(f"emulator_ns_per_sample_tick {network}: {spread(e_steady, 1e9 / (w.batch * w.ticks), 0)}")
     for s in sides[1:]:
         if s.worker == "brian2":
             print_brian2(s, e_steady, e_fresh, compile_s if s.target == "cython" else None)

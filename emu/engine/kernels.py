@@ -27,7 +27,8 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   CubaLIF) is branch-free. A population whose parameters are uniform (as after a
   conversion) runs 64 neurons at a time as vector operations whose comparison
   gives the spike bit mask directly (:func:`_update_fire_uniform`); others run one loop with unsigned indices (:func:`_update_float`)
-  and a 0/1 byte per neuron; every other profile takes the multi-pass
+  and a 0/1 byte per neuron, a CubaLIF population one loop with its synapse step
+  fused in (:func:`_update_cuba_float`); every other profile takes the multi-pass
   :func:`_update_population`;
 * spike indices come out of 64-bit masks with four unconditional stores and a
   population count (:func:`_append_bits`), put back in NIR order by a counting
@@ -205,6 +206,24 @@ def _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subt
 
 
 @njit(cache=True, inline="always")
+def _update_cuba_float(lo, hi, buf, boff, v, syn, alpha, alpha_syn, sbias, thr, fire_thr, ioff, vreset, subtract,
+                       last, spiked):
+    """:func:`_update_float` for a CubaLIF population: the step "synapse" of
+    :mod:`emu.neuron` (``alpha_syn * syn + inputs + syn_bias``, then the membrane
+    driven by this tick's current or by last tick's where ``last``) fused into the
+    same single pass, the operations in the order of :func:`_update_population`. A
+    small recurrent network (the braille RNN) is mostly the fixed cost of its passes,
+    so one pass instead of six matters there."""
+    d = np.uint64(boff)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        s = alpha_syn[i] * syn[i] + buf[d + i] + sbias[i]
+        buf[d + i] = 0
+        drive = syn[i] if last else s
+        syn[i] = s
+        v[i], spiked[i] = _lif_float(v[i], drive, alpha[i], ioff[i], thr[i], fire_thr[i], vreset[i], subtract)
+
+
+@njit(cache=True, inline="always")
 def _append_bits(x, base, out, n):
     """``base + m`` for every set bit m of ``x``, ascending, into ``out[n:]`` (4 spare
     elements); returns the new count. The first four come out by trailing-zero
@@ -347,9 +366,8 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     pop_lo, pop_hi, pop_is_input, pop_cuba = net.pop_lo, net.pop_hi, net.pop_is_input, net.pop_cuba
     pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted = (net.pop_uniform, net.pop_int_drive, net.pop_channels,
                                                                 net.pop_nir_sorted)
-    nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset = (net.nir_of, net.alpha, net.alpha_syn, net.thr,
-                                                             net.fire_thr, net.ioff, net.vreset)
-    sbias = net.sbias
+    nir_of, alpha, alpha_syn, thr, fire_thr, ioff, vreset, sbias = (net.nir_of, net.alpha, net.alpha_syn, net.thr,
+                                                                    net.fire_thr, net.ioff, net.vreset, net.sbias)
     out_ptr, proj_lag, proj_int_drive = net.out_ptr, net.proj_lag, net.proj_int_drive
     proj_pre_base, proj_width, proj_rows, proj_stride = net.proj_pre_base, net.proj_width, net.proj_rows, net.proj_stride
     pre_rows, blk, wpool = net.pre_rows, net.blk, net.wpool
@@ -398,6 +416,9 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
                         _update_float(lo, hi, ibuf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, spiked)
                     elif single_pass:
                         _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subtract, spiked)
+                    elif fast:  # a CubaLIF in the chip's case
+                        _update_cuba_float(lo, hi, buf, boff, v, syn, alpha, alpha_syn, sbias, thr, fire_thr, ioff,
+                                           vreset, subtract, modes.cuba_last, spiked)
                     else:
                         _update_population(p, t, lo, hi, nir_of, pop_cuba[p], buf, boff, v, syn, reset_prev, spiked,
                                            work, alpha, alpha_syn, thr, fire_thr, ioff, sbias, vreset, modes, consts,
@@ -411,7 +432,7 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
             for s in range(min(n_spk, max(cap - n_ev, 0))):  # over capacity: count only
                 ev_neuron[n_ev + s] = nir_of[lo + spikes[s]]
             n_ev += n_spk
-            for j in range(out_ptr[p], out_ptr[p + 1]):
+            for j in range(out_ptr[p], out_ptr[p + 1] if n_spk else 0):  # a call costs refcounts
                 toff = ((t + proj_lag[j]) % n_slots) * slot
                 if proj_int_drive[j]:
                     _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
