@@ -70,3 +70,19 @@ class NetworkArrays(NamedTuple):
     wpool: np.ndarray
     modes: Modes
     consts: Constants
+
+
+class Workspace(NamedTuple):
+    """One sample's state and scratch arrays, zeroed, made by :func:`emu.engine.kernels.workspace`."""
+
+    v: np.ndarray  # membrane, per internal neuron, state dtype
+    syn: np.ndarray  # a CubaLIF's synaptic current
+    work: np.ndarray  # the multi-pass neuron update's intermediate values
+    buf: np.ndarray  # slot-major input buffers, state dtype, `buf_pad` spare elements at the end
+    ibuf: np.ndarray  # the same as exact int16 sums (empty where no population has them)
+    scratch: np.ndarray  # one element of the state dtype
+    reset_prev: np.ndarray  # fired last tick (the delayed reset)
+    spiked: np.ndarray  # 0/1 byte per neuron, 64 spare for whole-block reads
+    spikes: np.ndarray  # this population's spikes this tick, population-local indices
+    tmp: np.ndarray  # the same in internal order, before the NIR-order sort
+    counts: np.ndarray  # per channel, for the sort

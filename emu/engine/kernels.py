@@ -51,6 +51,7 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from emu import numerics
+from emu.engine.arrays import Workspace
 from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, vadd4, vadd8, vadd16
 
 #: input-buffer slots are a multiple of this many elements long (64 bytes of int16 or more)
@@ -352,8 +353,29 @@ def _slot_length(n):
 
 
 @njit(cache=True)
-def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count):
-    """All ticks of one sample of the network ``net`` (:class:`NetworkArrays`). ``in_flat``:
+def workspace(net):
+    """A zeroed :class:`emu.engine.arrays.Workspace` for one sample of ``net``."""
+    alpha = net.alpha
+    n = alpha.shape[0]
+    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end;
+    # int16 ones for populations whose every input sum fits (pop_int_drive), ``int_drive``
+    # giving their type (the state's, and no room, where no population has int16 sums)
+    size = net.n_slots * _slot_length(n) + net.buf_pad
+    return Workspace(np.zeros_like(alpha), np.zeros_like(alpha), np.zeros_like(alpha),
+                     np.zeros(size, dtype=alpha.dtype),
+                     np.zeros(size if net.pop_int_drive.any() else 0, dtype=net.int_drive.dtype),
+                     np.zeros(1, dtype=alpha.dtype), np.zeros(n, dtype=np.bool_), np.zeros(n + 64, dtype=np.uint8),
+                     np.zeros(n + 4, dtype=np.int64), np.zeros(n + 4, dtype=np.int64),
+                     np.zeros(max(net.pop_channels.max(), 1), dtype=np.int64))
+
+
+# Without the runtime's reference counts (_nrt=False): the tick loop allocates nothing, and
+# every helper inlined into it would otherwise take and drop a reference to each array it
+# is given, an atomic operation per array per population per tick
+@njit(cache=True, _nrt=False)
+def run_sample(n_ticks, net, ws, in_flat, in_cols, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count):
+    """All ticks of one sample of the network ``net`` (:class:`NetworkArrays`), its state and
+    scratch in ``ws`` (:func:`workspace`). ``in_flat``:
     its (ticks, in_cols) 0/1 input raster, flattened; input population p at columns
     ``in_off[p]:``. ``v_col[p] >= 0``: record population p's voltages into ``v_rec``
     from that column on.
@@ -362,7 +384,7 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     ``tick_end[t]`` = the number written up to and including tick t (module doc).
     Returns the number of spikes; it may exceed the capacity of ``ev_neuron``: then
     only the first ones are stored and the caller reruns."""
-    n_slots, buf_pad, modes, consts = net.n_slots, net.buf_pad, net.modes, net.consts
+    n_slots, modes, consts = net.n_slots, net.modes, net.consts
     pop_lo, pop_hi, pop_is_input, pop_cuba = net.pop_lo, net.pop_hi, net.pop_is_input, net.pop_cuba
     pop_uniform, pop_int_drive, pop_channels, pop_nir_sorted = (net.pop_uniform, net.pop_int_drive, net.pop_channels,
                                                                 net.pop_nir_sorted)
@@ -371,23 +393,9 @@ def run_sample(n_ticks, net, in_flat, in_cols, in_off, v_col, v_rec, tick_end, e
     out_ptr, proj_lag, proj_int_drive = net.out_ptr, net.proj_lag, net.proj_int_drive
     proj_pre_base, proj_width, proj_rows, proj_stride = net.proj_pre_base, net.proj_width, net.proj_rows, net.proj_stride
     pre_rows, blk, wpool = net.pre_rows, net.blk, net.wpool
-    n = alpha.shape[0]
+    v, syn, work, buf, ibuf, scratch, reset_prev, spiked, spikes, tmp, counts = ws
     n_pops = pop_lo.shape[0]
-    v = np.zeros_like(alpha)
-    syn = np.zeros_like(alpha)
-    work = np.zeros_like(alpha)
-    # slot-major input buffers, with room for the zero lanes of fixed-width rows at the end
-    slot = _slot_length(n)
-    buf = np.zeros(n_slots * slot + buf_pad, dtype=alpha.dtype)
-    # the same as exact int16 sums, for populations whose every input sum fits (pop_int_drive);
-    # ``int_drive`` gives the type (the state's, and no room, where no population has int16 sums)
-    ibuf = np.zeros((n_slots * slot + buf_pad) if pop_int_drive.any() else 0, dtype=net.int_drive.dtype)
-    scratch = np.zeros(1, dtype=alpha.dtype)
-    reset_prev = np.zeros(n, dtype=np.bool_)
-    spiked = np.zeros(n + 64, dtype=np.uint8)  # 0/1 per neuron; 64 spare for whole-block reads
-    spikes = np.zeros(n + 4, dtype=np.int64)
-    tmp = np.zeros(n + 4, dtype=np.int64)
-    counts = np.zeros(max(pop_channels.max(), 1), dtype=np.int64)
+    slot = _slot_length(alpha.shape[0])
     # the chip's case: float arithmetic, no saturation, same-tick reset
     fast = modes.rounding == 0 and not modes.saturating and not modes.next_tick
     subtract = modes.subtract
@@ -456,5 +464,5 @@ def run_samples(first, step, n_ticks, net, in_raster, in_off, v_col, v_rec, tick
     also compiles in less time than a parallel one."""
     cols = in_raster.shape[2]
     for b in range(first, in_raster.shape[0], step):
-        n_events[b] = run_sample(n_ticks, net, in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b], tick_end[b],
-                                 ev_neuron[b], sat_count[b])
+        n_events[b] = run_sample(n_ticks, net, workspace(net), in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b],
+                                 tick_end[b], ev_neuron[b], sat_count[b])
