@@ -124,9 +124,7 @@ def _update_population(p, t, lo, hi, nir_of, is_cuba, buf, slot_base, v, syn, re
 
     A few simple passes over the population, each branch-free inside (mode switches sit
     outside the loops). Indices are unsigned, so numba needs no negative-index checks
-    (which would stop LLVM vectorising), and no array views are made in the float
-    modes: each view costs two reference-count atomics, which on a small network cost
-    more than the arithmetic."""
+    (which would stop LLVM vectorising)."""
     u0, u1 = np.uint64(lo), np.uint64(hi)
     b = np.uint64(slot_base)
     rounding = modes.rounding
@@ -197,8 +195,7 @@ def _update_float(lo, hi, buf, boff, v, alpha, thr, fire_thr, ioff, vreset, subt
     reset in the same tick (the chip's case), neurons with parameters of their own:
     the same operations in the same order, written without data-dependent branches
     so that the loop vectorises. Indices are unsigned: numba then emits no
-    negative-index wrap-around, which would stop the vectorisation; and no array
-    views are made (a view costs reference-count atomics)."""
+    negative-index wrap-around, which would stop the vectorisation."""
     d = np.uint64(boff)
     for i in range(np.uint64(lo), np.uint64(hi)):
         drive = buf[d + i]
@@ -440,7 +437,7 @@ def run_sample(n_ticks, net, ws, in_flat, in_cols, in_off, v_col, v_rec, tick_en
             for s in range(min(n_spk, max(cap - n_ev, 0))):  # over capacity: count only
                 ev_neuron[n_ev + s] = nir_of[lo + spikes[s]]
             n_ev += n_spk
-            for j in range(out_ptr[p], out_ptr[p + 1] if n_spk else 0):  # a call costs refcounts
+            for j in range(out_ptr[p], out_ptr[p + 1] if n_spk else 0):  # silent: nothing to add
                 toff = ((t + proj_lag[j]) % n_slots) * slot
                 if proj_int_drive[j]:
                     _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
@@ -457,11 +454,9 @@ def run_samples(first, step, n_ticks, net, in_raster, in_off, v_col, v_rec, tick
     """Samples ``first, first + step, ...`` of a batch, one after the other; arrays with
     a leading batch axis are per sample, ``net`` is the :class:`NetworkArrays`.
 
-    Releases the GIL: the engine runs one call per worker thread. A numpy array
-    passed in from Python gets a reference count of its own in every call, so
-    threads sharing the network's arrays do not contend on the atomics that calls
-    in the tick loop make, as they do inside one ``prange`` loop; a serial loop
-    also compiles in less time than a parallel one."""
+    Releases the GIL: the engine runs one call per worker thread (a serial loop
+    compiles in less time than a ``prange`` loop, and the tick loop takes no
+    references that threads could contend on)."""
     cols = in_raster.shape[2]
     for b in range(first, in_raster.shape[0], step):
         n_events[b] = run_sample(n_ticks, net, workspace(net), in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b],
