@@ -69,7 +69,8 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
             k = draw(st.integers(1, min(3, *src[1:])))
             stride = draw(st.integers(1, 2))
             pad = draw(st.integers(0, k - 1))
-            c_out = draw(st.integers(1, 3))
+            # 6 and 16 channels: footprints of 3 and more vectors per row (the kernels' unrolled widths)
+            c_out = draw(st.sampled_from((1, 2, 3, 6, 16)))
             oh = (src[1] + 2 * pad - k) // stride + 1
             ow = (src[2] + 2 * pad - k) // stride + 1
             shape = (c_out, oh, ow)
@@ -79,7 +80,7 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
             shape = src
             weight = _dyadic(rng, (int(np.prod(src)),), wscale)
         else:
-            shape = (draw(st.integers(1, 10)),)
+            shape = (draw(st.one_of(st.integers(1, 10), st.sampled_from((20, 40, 70)))),)
             weight = _dyadic(rng, (shape[0], int(np.prod(src))), wscale)
         n = int(np.prod(shape))
         # per-neuron parameters, or one value per population (as converted layers have)

@@ -23,6 +23,7 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   :func:`emu.engine.layout.strided_rows`). Its rows are found by arithmetic from one
   (first post neuron, weight offset) pair, every spike runs the same vector adds,
   and no row table is read (a dependent load per row halves the rate of row adds);
+  the footprint of a 3x3 kernel (3 vectors per row) runs as straight-line code;
 * the neuron pass of the chip's case (float arithmetic, same-tick reset, no
   CubaLIF) is branch-free. A population whose parameters are uniform (as after a
   conversion) runs 64 neurons at a time as vector operations whose comparison
@@ -314,25 +315,38 @@ def _nir_order(n, channels, internal, counts, spikes):
 
 
 @njit(cache=True, inline="always")
-def _scatter(dst, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows, blk, wpool):
-    """Add the rows of projection j of every spiking pre neuron into ``dst`` (the
-    float buffers, or the int16 ones of exact small sums) at slot offset ``toff``."""
+def _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, n_rows, stride, width, nvec, lanes):
+    """The footprints of ``n_spk`` spikes of one projection: ``n_rows`` rows of ``nvec``
+    vectors of ``lanes`` each, ``stride`` apart."""
+    for s in range(n_spk):
+        k = pre_base + spikes[s]
+        d, w = toff + pre_rows[k, 0], pre_rows[k, 1]
+        for _ in range(n_rows):
+            for m in range(nvec):
+                if lanes == 16:
+                    vadd16(dst, d + 16 * m, wpool, w + 16 * m)
+                else:
+                    vadd8(dst, d + 8 * m, wpool, w + 8 * m)
+            d += stride
+            w += width
+
+
+@njit(cache=True, inline="always")
+def _scatter(dst, lanes, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows, blk,
+             wpool):
+    """Add the rows of projection j of every spiking pre neuron into ``dst`` at slot offset
+    ``toff``: the float buffers (``lanes`` 8), or the int16 ones of exact small sums (16
+    lanes to a 32-byte store; their footprints are whole multiples of 16)."""
     width, pre_base = proj_width[j], proj_pre_base[j]
     if width > 0:  # one footprint per pre neuron: rows of whole vectors, `stride` apart
         n_rows, stride = proj_rows[j], proj_stride[j]
-        wide = width % 16 == 0 and dst.itemsize == 2  # int16 lanes: 16 to a 32-byte store
-        for s in range(n_spk):
-            k = pre_base + spikes[s]
-            d, w = toff + pre_rows[k, 0], pre_rows[k, 1]
-            for _ in range(n_rows):
-                if wide:
-                    for m in range(0, width, 16):
-                        vadd16(dst, d + m, wpool, w + m)
-                else:
-                    for m in range(0, width, 8):
-                        vadd8(dst, d + m, wpool, w + m)
-                d += stride
-                w += width
+        nvec = width // lanes
+        # the common width (3x3 kernels: 3 positions of 8 or 16 channels) with a literal
+        # vector count: a row is then straight-line code, no loop counter per vector
+        if nvec == 3:
+            _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, n_rows, stride, width, 3, lanes)
+        else:
+            _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, n_rows, stride, width, nvec, lanes)
     else:
         for s in range(n_spk):
             k = pre_base + spikes[s]
@@ -440,11 +454,11 @@ def run_sample(n_ticks, net, ws, in_flat, in_cols, in_off, v_col, v_rec, tick_en
             for j in range(out_ptr[p], out_ptr[p + 1] if n_spk else 0):  # silent: nothing to add
                 toff = ((t + proj_lag[j]) % n_slots) * slot
                 if proj_int_drive[j]:
-                    _scatter(ibuf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
-                             blk, wpool)
+                    _scatter(ibuf, 16, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride,
+                             pre_rows, blk, wpool)
                 else:
-                    _scatter(buf, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows,
-                             blk, wpool)
+                    _scatter(buf, 8, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride,
+                             pre_rows, blk, wpool)
         tick_end[t] = n_ev
     return n_ev
 
