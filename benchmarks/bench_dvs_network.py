@@ -34,8 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numba  # noqa: E402
 
 import emu.engine.emulator  # noqa: E402
-from dvs_network import (build_network, calibrate_thresholds, layer_rates, random_input,  # noqa: E402
-                         random_weights, snntorch_net, synapses_per_pre, synaptic_events)
+from dvs_network import (build_network, calibrate_thresholds, l1_ns_per_vector_add, layer_rates,  # noqa: E402
+                         random_input, random_weights, snntorch_net, synapses_per_pre, synaptic_events,
+                         vector_adds)
 from emu.engine import Emulator  # noqa: E402
 from emu.profile import SemanticsProfile  # noqa: E402
 
@@ -170,6 +171,15 @@ def main(argv=None):
         tf = statistics.median(tot_full)
         print(f"breakdown_ms: total={tf * 1e3:.1f} kernel={kf * 1e3:.1f} python={(tf - kf) * 1e3:.1f} "
               f"kernel_silent_input(neuron pass)={ks * 1e3:.1f} kernel_spikes+scatter={(kf - ks) * 1e3:.1f}")
+        # the scatter against the store limit: its vector adds (one 32-byte store each), and
+        # the time per add of one core (spike handling included) vs the same adds in L1
+        adds = vector_adds(res, em.compiled)
+        per_add = (kf - ks) * numba.get_num_threads() / adds * 1e9
+        l1 = l1_ns_per_vector_add()
+        print(f"vector_adds_per_sample_tick={adds / sample_ticks:.0f} "
+              f"({n_syn / adds:.1f} synaptic events per add)")
+        print(f"scatter_ns_per_vector_add={per_add:.3f} (spike handling included; one core) "
+              f"l1_ns_per_vector_add={l1:.3f} ratio={per_add / l1:.2f}")
 
     # one whole gesture (--long-ticks) of one sample on one core
     threads = numba.get_num_threads()

@@ -20,11 +20,14 @@ Layer sizes: in 2x32x32 (2048) -> pop1 16x15x15 (3600) -> pop2 16x15x15 (3600)
 """
 from __future__ import annotations
 
+import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from numba import njit
 
 from emu.engine import Emulator
+from emu.engine.intrinsics import vadd16
 from emu.network import Network, Population, Projection, synapse_list
 from emu.profile import SemanticsProfile
 
@@ -152,6 +155,49 @@ def synaptic_events(result, network: Network, fanout: Dict[str, np.ndarray]) -> 
             counts += np.bincount(sel, minlength=n)
         total += int(counts @ fanout[pr.label])
     return total
+
+
+def vector_adds(result, compiled) -> int:
+    """The vector adds the engine's scatter runs for ``result`` (whole batch): every spike of
+    a population runs, per outgoing footprint projection, its rows times the vectors of a
+    row (int16 buffers 16 lanes to a vector, float ones 8), zero lanes included. Projections
+    stored as listed rows are not counted (the paper network has none)."""
+    a = compiled.arrays
+    total = 0
+    for p, name in enumerate(compiled.order):
+        lo, n = result.offsets[name], result.sizes[name]
+        spikes = sum(int(((nr >= lo) & (nr < lo + n)).sum()) for nr in result.neurons)
+        for j in range(a.out_ptr[p], a.out_ptr[p + 1]):
+            lanes = 16 if a.proj_int_drive[j] else 8
+            total += spikes * int(a.proj_rows[j]) * int(a.proj_width[j]) // lanes
+    return total
+
+
+@njit(cache=True)
+def _footprints(dst, w, places, reps):
+    for _ in range(reps):
+        for d in places:
+            for r in range(3):
+                vadd16(dst, d + 240 * r, w, 48 * r)
+                vadd16(dst, d + 240 * r + 16, w, 48 * r + 16)
+                vadd16(dst, d + 240 * r + 32, w, 48 * r + 32)
+
+
+def l1_ns_per_vector_add(repeats: int = 5) -> float:
+    """ns per int16 vector add (16 lanes) with every byte in L1: the footprint loop of the
+    engine (3 rows of 3 vectors, 240 elements apart, as conv2 of the paper network) at
+    random places of a 4 KiB buffer, the fastest of ``repeats`` runs."""
+    rng = np.random.default_rng(0)
+    dst = np.zeros(2048, np.int16)
+    w = rng.integers(-1, 2, 144).astype(np.int8)  # small: the sums stay in range
+    places = rng.integers(0, 2048 - 3 * 240, 1024) // 16 * 16
+    _footprints(dst, w, places, 1)
+    reps, best = 200, float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        _footprints(dst, w, places, reps)
+        best = min(best, time.process_time() - t0)
+    return best / (reps * len(places) * 9) * 1e9
 
 
 # snnTorch --------------------------------------------------------------------
