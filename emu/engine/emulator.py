@@ -24,8 +24,8 @@ from emu.profile import SemanticsProfile
 from emu.spikes import Recording
 
 
-# worker threads by pool size, made once per process: starting threads for every run
-# took about 0.5 ms, a few percent of a 32-sample batch
+# worker threads by pool size, made once per process, so that a run neither starts nor
+# joins threads (for a small batch that costs as much as the kernel's work)
 _POOLS: Dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
