@@ -20,11 +20,12 @@ land). So both versions run in one process, alternately, on the same input:
   ratios.
 
 Prints per round and overall ``ratio_b_over_a`` (kernel CPU time of B / A, below 1:
-B is faster) for the full run and the silent one. Two copies of the same code
-measure within about 5 % of each other (where each one's code and arrays land:
-HEAD against itself gave 1.018, rounds 0.992-1.041, silent 1.057), so a change
-smaller than that is not resolved; a change that does not touch the neuron pass
-shows its silent ratio as that floor.
+B is faster) for the full run and the silent one. With the defaults, two copies of
+the same code measure within about 5 % of each other (where their code and arrays
+land; HEAD against itself gave 1.018, rounds 0.992-1.041, silent 1.057), so a
+smaller change is not resolved; a change that does not touch the neuron pass shows
+its silent ratio as that floor. Short runs resolve far less (1000 ticks, 4 pairs:
+1.07-1.15 for the same code).
 """
 from __future__ import annotations
 
