@@ -50,6 +50,27 @@ def test_batch_equals_one_by_one_and_runs_repeat(data):
             assert np.array_equal(together.v[name][b], alone.v[name][0])
 
 
+@settings(max_examples=40)
+@given(st.data())
+def test_uniform_population_fast_path_equals_reference(data):
+    """The 64-neuron vector pass (emu.engine.intrinsics.lif64) of a uniform population:
+    random networks seldom draw one of 64 neurons or more with one set of parameters."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n_in, n_out = data.draw(st.integers(1, 30)), data.draw(st.integers(64, 300))
+    w = np.round(rng.uniform(-20, 20, (n_out, n_in)) * 8) / 8
+    net = Network()
+    net.add(Population("in", (n_in,), "input"))
+    net.add(Population("out", (n_out,), data.draw(st.sampled_from(("lif", "if"))),
+                       alpha=round(rng.uniform(0.5, 1.0), 4), threshold=round(rng.uniform(2.0, 30.0), 2),
+                       i_offset=round(rng.uniform(-0.5, 1.0), 2) if data.draw(st.booleans()) else 0.0))
+    net.add(Projection("in", "out", w))
+    profile = data.draw(profiles(arithmetic=data.draw(st.sampled_from(("chip", "brian2", "float64"))))).with_(
+        reset_timing="same_tick")
+    raster = rng.random((data.draw(st.integers(1, 40)), n_in)) < 0.5
+    res = Emulator(net, profile)(raster, record_v=True)
+    _assert_same(res, reference_run(net, {"in": raster}, raster.shape[0], profile))
+
+
 def _path_lengths(net):
     """Shortest number of connections from the input to each population."""
     dist = {"in": 0}

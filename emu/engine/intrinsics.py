@@ -94,13 +94,19 @@ def mask64(typingctx, arr, i):
     return types.uint64(arr, i), codegen
 
 
+#: neurons per vector step of :func:`lif64`: one AVX2 register of float32. A 64-lane vector
+#: takes 8 registers per value, and with the splatted parameters the step no longer fits
+#: the 16 registers: LLVM spills to the stack inside the neuron pass
+LIF_LANES = 8
+
+
 @intrinsic
 def lif64(typingctx, buf, d, v, i, alpha, ioff, thr, fire_thr, vreset, subtract):
     """Neurons ``i .. i+63`` of :func:`emu.engine.kernels._lif_float` with parameters shared by all (a
-    uniform population) as 64-lane vector operations, their drives ``buf[d .. d+63]``
-    cleared; returns the bit mask of the ones that fired (bit m: neuron i+m), straight
-    from the vector comparison. The same IEEE operations in the same order as the
-    scalar function. No bounds checks."""
+    uniform population) as vector operations, :data:`LIF_LANES` neurons at a time, their drives
+    ``buf[d .. d+63]`` cleared; returns the bit mask of the ones that fired (bit m: neuron
+    i+m), straight from the vector comparisons. The same IEEE operations in the same
+    order as the scalar function. No bounds checks."""
     if not (isinstance(buf, types.Array) and isinstance(v, types.Array) and buf.layout == "C"
             and v.layout == "C" and isinstance(v.dtype, types.Float)
             and (isinstance(buf.dtype, types.Integer) or buf.dtype == v.dtype)
@@ -112,27 +118,35 @@ def lif64(typingctx, buf, d, v, i, alpha, ioff, thr, fire_thr, vreset, subtract)
     def codegen(context, builder, sig, args):
         bty, dty, vty, ity = sig.args[:4]
         bufs, d_, vs, i_, al, io, th, fth, vr, sub = args
-        fvec = ir.VectorType(context.get_value_type(vty.dtype), 64)
-        bvec = ir.VectorType(context.get_value_type(bty.dtype), 64)
-        bptr = builder.bitcast(builder.gep(context.make_array(bty)(context, builder, bufs).data,
-                                           [context.cast(builder, d_, dty, types.intp)]), bvec.as_pointer())
-        vptr = builder.bitcast(builder.gep(context.make_array(vty)(context, builder, vs).data,
-                                           [context.cast(builder, i_, ity, types.intp)]), fvec.as_pointer())
+        lanes = LIF_LANES
+        fvec = ir.VectorType(context.get_value_type(vty.dtype), lanes)
+        bvec = ir.VectorType(context.get_value_type(bty.dtype), lanes)
+        bdata = context.make_array(bty)(context, builder, bufs).data
+        vdata = context.make_array(vty)(context, builder, vs).data
+        d0 = context.cast(builder, d_, dty, types.intp)
+        i0 = context.cast(builder, i_, ity, types.intp)
 
         def splat(x):
             one = builder.insert_element(ir.Constant(fvec, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
             return builder.shuffle_vector(one, ir.Constant(fvec, ir.Undefined),
-                                          ir.Constant(ir.VectorType(ir.IntType(32), 64), None))
+                                          ir.Constant(ir.VectorType(ir.IntType(32), lanes), None))
 
-        drive = builder.load(bptr, align=1)
-        builder.store(ir.Constant(bvec, None), bptr, align=1)
-        if isinstance(bty.dtype, types.Integer):
-            drive = builder.sitofp(drive, fvec)
-        vi = builder.fadd(builder.fadd(builder.fmul(splat(al), builder.load(vptr, align=1)), drive), splat(io))
-        fire = builder.fcmp_ordered(">", vi, splat(fth))
-        reset = builder.select(sub, builder.fsub(vi, splat(th)), splat(vr))
-        builder.store(builder.select(fire, reset, vi), vptr, align=1)
-        return builder.bitcast(fire, ir.IntType(64))
+        mask = ir.Constant(ir.IntType(64), 0)
+        for q in range(64 // lanes):
+            off = ir.Constant(d0.type, q * lanes)
+            bptr = builder.bitcast(builder.gep(bdata, [builder.add(d0, off)]), bvec.as_pointer())
+            vptr = builder.bitcast(builder.gep(vdata, [builder.add(i0, off)]), fvec.as_pointer())
+            drive = builder.load(bptr, align=1)
+            builder.store(ir.Constant(bvec, None), bptr, align=1)
+            if isinstance(bty.dtype, types.Integer):
+                drive = builder.sitofp(drive, fvec)
+            vi = builder.fadd(builder.fadd(builder.fmul(splat(al), builder.load(vptr, align=1)), drive), splat(io))
+            fire = builder.fcmp_ordered(">", vi, splat(fth))
+            reset = builder.select(sub, builder.fsub(vi, splat(th)), splat(vr))
+            builder.store(builder.select(fire, reset, vi), vptr, align=1)
+            bits = builder.zext(builder.bitcast(fire, ir.IntType(lanes)), ir.IntType(64))
+            mask = builder.or_(mask, builder.shl(bits, ir.Constant(ir.IntType(64), q * lanes)))
+        return mask
 
     return types.uint64(buf, d, v, i, alpha, ioff, thr, fire_thr, vreset, subtract), codegen
 

@@ -26,8 +26,8 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   the footprint of a 3x3 kernel (3 vectors per row) runs as straight-line code;
 * the neuron pass of the chip's case (float arithmetic, same-tick reset, no
   CubaLIF) is branch-free. A population whose parameters are uniform (as after a
-  conversion) runs 64 neurons at a time as vector operations whose comparison
-  gives the spike bit mask directly (:func:`_update_fire_uniform`); others run one loop with unsigned indices (:func:`_update_float`)
+  conversion) runs 64 neurons at a time, in steps of one AVX2 register, as vector
+  operations whose comparisons give the spike bit mask directly (:func:`_update_fire_uniform`); others run one loop with unsigned indices (:func:`_update_float`)
   and a 0/1 byte per neuron, a CubaLIF population one loop with its synapse step
   fused in (:func:`_update_cuba_float`); every other profile takes the multi-pass
   :func:`_update_population`;
