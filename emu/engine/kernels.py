@@ -52,8 +52,12 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from emu import numerics
+from emu.engine import cache
 from emu.engine.arrays import Workspace
 from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, vadd4, vadd8, vadd16
+
+# cached kernels are keyed by every file they are built from, not only this one
+cache.install()
 
 #: input-buffer slots are a multiple of this many elements long (64 bytes of int16 or more)
 SLOT_ALIGN = 32
