@@ -71,21 +71,16 @@ import importlib, statistics, sys, time
 import numpy as np, numba
 sys.path[:0] = [{dest!r}, {bench!r}, {root!r}]
 numba.set_num_threads(1)
-from dvs_network import ALPHA, INPUT_SHAPE, LAYERS, PROJECTIONS, SHAPES, random_input, random_weights
+from dvs_network import build_network, random_input, random_weights
+# what calibrate_thresholds gives for weights seed 0 (bench_dvs_network.py prints them), fixed
+# here so that a round spends no time calibrating
 THRESHOLDS = [232.303, 574.441, 408.95, 1002.06, 872.815]
 
 def emulator(name):
     pkg = importlib.import_module(name)
     for sub in ("network", "profile", "engine", "engine.emulator"):
         importlib.import_module(name + "." + sub)
-    N = pkg.network
-    net = N.Network(dt=1e-3)
-    net.add(N.Population("in", INPUT_SHAPE, "input"))
-    for layer, thr in zip(LAYERS, THRESHOLDS):
-        net.add(N.Population(layer, SHAPES[layer], "lif", alpha=ALPHA, threshold=float(np.float32(thr))))
-    w = random_weights(0)
-    for pname, pre, post, kind, _, stride, pad, pool in PROJECTIONS:
-        net.add(N.Projection(pre, post, w[pname], kind=kind, stride=stride, padding=pad, pool=pool, name=pname))
+    net = build_network(random_weights(0), THRESHOLDS, classes=pkg.network)
     return pkg.engine.emulator, pkg.engine.Emulator(net, pkg.profile.SemanticsProfile.chip())
 
 def kernel_seconds(mod, em, x):

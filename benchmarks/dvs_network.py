@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from emu.engine import Emulator
-from emu.engine.intrinsics import vadd16
+from emu.engine.kernels import _add_footprints
 from emu.network import Network, Population, Projection, synapse_list
 from emu.profile import SemanticsProfile
 
@@ -62,18 +62,22 @@ def random_input(batch: int, ticks: int, rate: float = INPUT_RATE, seed: int = 1
 
 
 def build_network(weights: Dict[str, np.ndarray], thresholds: Sequence[float], alpha: float = ALPHA,
-                  upto: Optional[int] = None) -> Network:
+                  upto: Optional[int] = None, classes=None) -> Network:
     """The paper network as an emulator :class:`Network`; ``upto`` keeps only the first
-    ``upto`` neuron layers (for calibration)."""
+    ``upto`` neuron layers (for calibration). ``classes``: a module with ``Network``,
+    ``Population`` and ``Projection`` (default :mod:`emu.network`; ``ab_engine.py``
+    passes another version's)."""
+    net_cls, pop_cls, proj_cls = ((Network, Population, Projection) if classes is None else
+                                  (classes.Network, classes.Population, classes.Projection))
     n_layers = len(LAYERS) if upto is None else upto
-    net = Network(dt=1e-3, meta={"name": "dvs_gesture_paper_random"})
-    net.add(Population("in", INPUT_SHAPE, "input"))
+    net = net_cls(dt=1e-3, meta={"name": "dvs_gesture_paper_random"})
+    net.add(pop_cls("in", INPUT_SHAPE, "input"))
     for name, thr in zip(LAYERS[:n_layers], thresholds):
-        net.add(Population(name, SHAPES[name], "lif", alpha=alpha, threshold=float(np.float32(thr))))
+        net.add(pop_cls(name, SHAPES[name], "lif", alpha=alpha, threshold=float(np.float32(thr))))
     for name, pre, post, kind, _, stride, pad, pool in PROJECTIONS:
         if post in net.populations:
-            net.add(Projection(pre, post, weights[name], kind=kind, stride=stride, padding=pad, pool=pool,
-                               name=name))
+            net.add(proj_cls(pre, post, weights[name], kind=kind, stride=stride, padding=pad, pool=pool,
+                             name=name))
     return net
 
 
@@ -174,28 +178,28 @@ def vector_adds(result, compiled) -> int:
 
 
 @njit(cache=True)
-def _footprints(dst, w, places, reps):
+def _footprints(dst, w, spikes, places, reps):
+    # the engine's own footprint loop: 3 rows of 3 int16 vectors, 240 elements apart
     for _ in range(reps):
-        for d in places:
-            for r in range(3):
-                vadd16(dst, d + 240 * r, w, 48 * r)
-                vadd16(dst, d + 240 * r + 16, w, 48 * r + 16)
-                vadd16(dst, d + 240 * r + 32, w, 48 * r + 32)
+        _add_footprints(dst, 0, spikes, len(spikes), 0, places, w, 3, 240, 48, 3, 16)
 
 
 def l1_ns_per_vector_add(repeats: int = 5) -> float:
-    """ns per int16 vector add (16 lanes) with every byte in L1: the footprint loop of the
-    engine (3 rows of 3 vectors, 240 elements apart, as conv2 of the paper network) at
-    random places of a 4 KiB buffer, the fastest of ``repeats`` runs."""
+    """ns per int16 vector add (16 lanes) with every byte in L1: the engine's footprint loop
+    (:func:`emu.engine.kernels._add_footprints`; 3 rows of 3 vectors, 240 elements apart,
+    as conv2 of the paper network) at random places of a 4 KiB buffer, the fastest of
+    ``repeats`` runs."""
     rng = np.random.default_rng(0)
     dst = np.zeros(2048, np.int16)
     w = rng.integers(-1, 2, 144).astype(np.int8)  # small: the sums stay in range
-    places = rng.integers(0, 2048 - 3 * 240, 1024) // 16 * 16
-    _footprints(dst, w, places, 1)
+    # (first element, weight offset) per pre neuron, as the engine's pre_rows
+    places = np.stack([rng.integers(0, 2048 - 3 * 240, 1024) // 16 * 16, np.zeros(1024, np.int64)], axis=1)
+    spikes = np.arange(len(places))
+    _footprints(dst, w, spikes, places, 1)
     reps, best = 200, float("inf")
     for _ in range(repeats):
         t0 = time.process_time()
-        _footprints(dst, w, places, reps)
+        _footprints(dst, w, spikes, places, reps)
         best = min(best, time.process_time() - t0)
     return best / (reps * len(places) * 9) * 1e9
 

@@ -39,8 +39,8 @@ def _digest(files: Tuple[Tuple[str, float, int], ...]) -> str:
 
 def source_stamp(py_file: str) -> str:
     """The hash of ``py_file`` and of :data:`SOURCES` (re-read when a file's time or size changes)."""
-    files = sorted({os.path.abspath(py_file), *SOURCES})
-    return _digest(tuple((p, os.stat(p).st_mtime, os.stat(p).st_size) for p in files))
+    stats = [(p, os.stat(p)) for p in sorted({os.path.abspath(py_file), *SOURCES})]
+    return _digest(tuple((p, st.st_mtime, st.st_size) for p, st in stats))
 
 
 class _EngineSources:
