@@ -9,13 +9,11 @@ weights in [-127, 127], Bernoulli input (2 % of the inputs active per tick), one
 threshold per layer calibrated at the family's smallest size so that each layer
 fires about 3 % of its neurons per tick (the rates of every size are printed):
 
-* ``dense-random``: in -> L1 -> L2, N/3 neurons each, every neuron reading 100
-  random pre neurons. A :class:`~emu.network.Projection` has no sparse form: its
-  weight is the whole (post, pre) matrix, and the engine stores and adds every
-  entry, zeros included (a spike adds a row of all N/3 post neurons). Memory and
-  build time grow as N**2 (about 80 bytes of peak RSS per matrix entry, 70 s of
-  build at 20k neurons), so this family stops at 20k.
-* ``dense-blocks``: the same fan-in of 100 with nothing stored as zero: each layer
+* ``sparse-random``: in -> L1 -> L2, N/3 neurons each, every neuron reading 100
+  distinct random pre neurons, as a connection list (``Projection(kind="sparse")``):
+  the engine stores the listed synapses only, so memory grows as N. A spike adds
+  its 100 or so scattered synapses one by one (rows of one or two neurons).
+* ``dense-blocks``: the same fan-in of 100 as dense rows: each layer
   is split into groups of 100 neurons (populations), each group reading one
   random group of the layer below through a full 100 x 100 dense matrix. This is
   the dense-row path of the engine at 1M neurons (10,000 populations).
@@ -28,7 +26,7 @@ Every size runs in a subprocess of its own, so that its peak RSS
 exhausting the machine, and the family stops there. Per size the table gives:
 
 * ``syn/n``: synapses per neuron as the engine stores them (``synapses_per_pre``);
-  ``fill``: the share of them that is non-zero (the rest are zeros of dense rows);
+  ``fill``: the share of them that is non-zero;
 * ``B/syn``: bytes of the compiled network arrays (``Emulator.compiled.arrays``)
   per stored synapse;
 * ``net s``: generating the :class:`Network`; ``build s``: ``Emulator(network,
@@ -92,7 +90,6 @@ CHANNELS = 16
 SILENT = 1e30  # a threshold no layer reaches: layers not yet calibrated stay quiet
 RATE_SKIP = 20  # ticks before the layers' rates are counted (the network fills up)
 SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
-DENSE_SIZES = (10_000, 20_000)
 BOARD_CHIPS = 48
 GIB = 2 ** 30
 RESULT = "RESULT "
@@ -110,20 +107,30 @@ def lif(name: str, shape, threshold: float) -> Population:
     return Population(name, shape, "lif", alpha=ALPHA, threshold=float(np.float32(threshold)))
 
 
-def dense_random(n_neurons: int, thresholds: Sequence[float], seed: int = 0) -> Network:
+def distinct_random(rng: np.random.Generator, n_rows: int, high: int, k: int) -> np.ndarray:
+    """(n_rows, k) integers in [0, high), distinct within each row (sorted): duplicates are
+    drawn again until none is left (k << high: a few rounds)."""
+    cols = rng.integers(0, high, size=(n_rows, k))
+    while True:
+        cols.sort(axis=1)
+        dup = cols[:, 1:] == cols[:, :-1]
+        if not dup.any():
+            return cols
+        cols[:, 1:][dup] = rng.integers(0, high, size=int(dup.sum()))
+
+
+def sparse_random(n_neurons: int, thresholds: Sequence[float], seed: int = 0) -> Network:
     """in -> L1 -> L2 of n_neurons / 3 each; every L neuron reads FAN_IN distinct random
-    neurons of the layer below, held in a dense (post, pre) matrix that is zero elsewhere."""
+    neurons of the layer below, listed as (pre, post) pairs."""
     n = n_neurons // 3
     rng = np.random.default_rng(seed)
-    net = Network(meta={"name": "dense_random"})
+    net = Network(meta={"name": "sparse_random"})
     net.add(Population("in", (n,), "input"))
     pre = "in"
     for name, thr in zip(("L1", "L2"), thresholds):
         net.add(lif(name, (n,), thr))
-        cols = np.argpartition(rng.random((n, n)), FAN_IN, axis=1)[:, :FAN_IN]  # FAN_IN distinct pre neurons
-        w = np.zeros((n, n))
-        np.put_along_axis(w, cols, int8_weights(rng, (n, FAN_IN)), axis=1)
-        net.add(Projection(pre, name, w))
+        pairs = np.stack([distinct_random(rng, n, n, FAN_IN).ravel(), np.repeat(np.arange(n), FAN_IN)], axis=1)
+        net.add(Projection(pre, name, int8_weights(rng, n * FAN_IN), kind="sparse", connections=pairs))
         pre = name
     return net
 
@@ -168,11 +175,10 @@ class Family:
     build: Callable[[int, Sequence[float], int], Network]
     n_layers: int
     sizes: Sequence[int]
-    growth: int = 1  # stored synapses grow as neurons**growth
 
 
 FAMILIES = {
-    "dense-random": Family("dense-random", dense_random, 2, DENSE_SIZES, growth=2),
+    "sparse-random": Family("sparse-random", sparse_random, 2, SIZES),
     "dense-blocks": Family("dense-blocks", dense_blocks, 2, SIZES),
     "conv": Family("conv", conv_stack, 3, SIZES),
 }
@@ -431,13 +437,13 @@ def cache_sizes() -> str:
     return ", ".join(f"L{read(e, 'level')} {read(e, 'size')}" for e in entries if read(e, "type") != "Instruction")
 
 
-def memory_limit(run: dict, growth: int, budget_bytes: float, board: float) -> str:
+def memory_limit(run: dict, budget_bytes: float, board: float) -> str:
     """How large the family could grow on this machine, from its largest run: peak RSS
-    per stored synapse (the build's temporaries dominate it), extrapolated with the
-    synapses growing as neurons**growth (2 for dense (post, pre) matrices)."""
+    per stored synapse (the build's temporaries dominate it), extrapolated linearly (every
+    family stores a fixed number of synapses per neuron)."""
     per_synapse = run["peak_rss"] / run["synapses"]
-    largest = run["neurons"] * (budget_bytes / run["peak_rss"]) ** (1 / growth)
-    need_1m = run["peak_rss"] * (1_000_000 / run["neurons"]) ** growth
+    largest = run["neurons"] * budget_bytes / run["peak_rss"]
+    need_1m = run["peak_rss"] * 1_000_000 / run["neurons"]
     return (f"peak RSS {per_synapse:.0f} B per stored synapse at {run['neurons']:,} neurons: under "
             f"{budget_bytes / GIB:.0f} GiB about {largest:,.0f} neurons ({largest / board:.2f} boards); "
             f"1M neurons need about {need_1m / GIB:,.0f} GiB")
@@ -452,7 +458,7 @@ def summary(name: str, cap: dict, runs: Sequence[dict], ticks: int, budget_bytes
         lines.append(f"ns/ev {first:.2f} at {runs[0]['neurons']:,} neurons -> {last:.2f} at {runs[-1]['neurons']:,} "
                      f"(x{last / first:.1f}; flat would be x1.0)")
     if runs:
-        lines.append(memory_limit(runs[-1], FAMILIES[name].growth, budget_bytes, cap["per_board"]))
+        lines.append(memory_limit(runs[-1], budget_bytes, cap["per_board"]))
     largest = max((r["neurons"] for r in runs), default=0)
     per_pe = cap["per_chip"] / cap["pes_per_chip"]
     lines.append(f"one chip = {cap['pes_per_chip']} PEs x {per_pe:.0f} neurons per PE on average = "

@@ -21,7 +21,7 @@ import numpy as np
 from emu.errors import UserError
 
 NEURON_MODELS = ("input", "lif", "if", "li", "cuba_lif")
-PROJECTION_KINDS = ("dense", "conv2d", "one_to_one")
+PROJECTION_KINDS = ("dense", "conv2d", "one_to_one", "sparse")
 
 
 class NetworkError(UserError):
@@ -128,7 +128,11 @@ class Projection:
       * ``dense``: ``weight`` (post.size, pre.size after pooling);
       * ``conv2d``: ``weight`` (C_out, C_in, kh, kw), ``stride`` and ``padding``
         (symmetric per axis), acting on the (C, H, W) pre output;
-      * ``one_to_one``: ``weight`` (post.size,).
+      * ``one_to_one``: ``weight`` (post.size,);
+      * ``sparse``: a connection list, as py-spinnaker2 takes one: ``weight`` (n,) and
+        ``connections`` (n, 2), the (pre index after pooling, post index) of each
+        synapse, every pair at most once. A random network with a fixed fan-in then
+        stores its n synapses, not a (post, pre) matrix of mostly zeros.
     ``pool``: sum-pooling window (kernel == stride) applied to the pre output
     before the weights, the chip converter's fusion of SumPool2d.
     Weights are in chip units, before quantization.
@@ -143,11 +147,17 @@ class Projection:
     padding: Tuple[int, int] = (0, 0)
     pool: int = 1
     name: str = ""
+    connections: Optional[np.ndarray] = None
 
     def __post_init__(self):
         if self.kind not in PROJECTION_KINDS:
             raise NetworkError(f"projection {self.label}: unknown kind {self.kind!r} (one of {PROJECTION_KINDS})")
         self.weight = np.asarray(self.weight, dtype=np.float64)
+        if (self.kind == "sparse") != (self.connections is not None):
+            raise NetworkError(f"projection {self.label}: field connections goes with kind 'sparse' only "
+                               f"(kind {self.kind!r}, connections {'given' if self.connections is not None else 'missing'})")
+        if self.connections is not None:
+            self.connections = _connection_list(self.connections, self.weight, self.label)
         self.stride = tuple(int(s) for s in np.broadcast_to(self.stride, 2))
         self.padding = tuple(int(p) for p in np.broadcast_to(self.padding, 2))
         if int(self.delay) != self.delay or self.delay < 0:
@@ -159,6 +169,17 @@ class Projection:
     @property
     def label(self) -> str:
         return self.name or f"{self.pre}->{self.post}"
+
+
+def _connection_list(connections, weight: np.ndarray, label: str) -> np.ndarray:
+    """``connections`` as an (n, 2) int64 array matching the n weights, or NetworkError."""
+    c = np.asarray(connections)
+    if c.ndim != 2 or c.shape[1:] != (2,) or weight.shape != (c.shape[0],):
+        raise NetworkError(f"projection {label}: field connections has shape {c.shape} for weight shape "
+                           f"{weight.shape}; a sparse projection needs connections (n, 2) and weight (n,)")
+    if c.size and (c.dtype.kind not in "iuf" or not np.all(c == np.round(c)) or c.min() < 0):
+        raise NetworkError(f"projection {label}: field connections must hold neuron indices (integers >= 0)")
+    return c.astype(np.int64)
 
 
 @dataclass
@@ -239,6 +260,9 @@ def check_projection_shapes(pr: Projection, pre: Population, post: Population) -
     src = pooled_shape(pre.shape, pr.pool, pr.label)
     n_src = int(np.prod(src))
     got = tuple(pr.weight.shape)
+    if pr.kind == "sparse":
+        _check_connections(pr, n_src, post.size)
+        return
     fits = {"dense": lambda: got == (post.size, n_src), "one_to_one": lambda: got == (post.size,) and n_src == post.size}
     if pr.kind in fits:
         if not fits[pr.kind]():
@@ -261,6 +285,22 @@ def check_projection_shapes(pr: Projection, pre: Population, post: Population) -
         )
 
 
+def _check_connections(pr: Projection, n_src: int, n_post: int) -> None:
+    """Every (pre, post) pair of a sparse projection in range and listed once."""
+    c = pr.connections
+    for col, end, n in ((0, "pre", n_src), (1, "post", n_post)):
+        bad = np.flatnonzero(c[:, col] >= n)
+        if bad.size:
+            raise NetworkError(f"projection {pr.label}: connection {int(bad[0])} has {end} index {int(c[bad[0], col])}, "
+                               f"but {getattr(pr, end)}{' pooled' if end == 'pre' and pr.pool > 1 else ''} has {n} neurons")
+    key = np.sort(c[:, 0] * n_post + c[:, 1])
+    dup = np.flatnonzero(key[1:] == key[:-1])
+    if dup.size:
+        k = int(key[dup[0]])
+        raise NetworkError(f"projection {pr.label}: the pair (pre {k // n_post}, post {k % n_post}) is listed more than "
+                           "once; give each pair one weight (their sum)")
+
+
 def synapse_list(pr: Projection, pre: Population, post: Population):
     """(pre_index, post_index, weight) arrays of every synapse, sorted by pre then post.
 
@@ -275,6 +315,8 @@ def synapse_list(pr: Projection, pre: Population, post: Population):
     elif pr.kind == "one_to_one":
         src_idx = post_idx = np.arange(post.size)
         w = pr.weight.copy()
+    elif pr.kind == "sparse":
+        src_idx, post_idx, w = pr.connections[:, 0], pr.connections[:, 1], pr.weight.copy()
     else:
         src_idx, post_idx, w = _conv_synapses(src, pr.weight, pr.stride, pr.padding, post.shape)
     order = np.argsort(src_idx, kind="stable")

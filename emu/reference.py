@@ -5,7 +5,8 @@ profile's parameter rounding and weight quantization), the schedule
 (:mod:`emu.timing`: which population is updated first and each projection's lag)
 and the written rule it runs as is (:func:`emu.neuron.update`). Synaptic input is
 computed directly: a matrix product for dense projections, an explicit
-correlation for conv2d, a reshape-sum for pooling. Tests demand the engine equal
+correlation for conv2d, one unbuffered add per listed synapse for sparse ones
+(``np.add.at``), a reshape-sum for pooling. Tests demand the engine equal
 this bit for bit.
 
 Voltages are returned in chip units, spikes as (T, N) bool per population, both
@@ -24,8 +25,10 @@ from emu.profile import SemanticsProfile
 from emu.timing import schedule
 
 
-def synaptic_input(pr: Projection, weight: np.ndarray, pre_shape, spikes: np.ndarray, dtype) -> np.ndarray:
-    """Input current to every post neuron from the 0/1 ``spikes`` of the pre population."""
+def synaptic_input(pr: Projection, weight: np.ndarray, pre_shape, spikes: np.ndarray, dtype,
+                    n_post: int) -> np.ndarray:
+    """Input current to every one of the ``n_post`` post neurons from the 0/1 ``spikes`` of
+    the pre population."""
     x = spikes.astype(dtype)
     if pr.pool > 1:
         c, h, w = pre_shape
@@ -38,6 +41,11 @@ def synaptic_input(pr: Projection, weight: np.ndarray, pre_shape, spikes: np.nda
         return weight.astype(dtype) @ x
     if pr.kind == "one_to_one":
         return weight.astype(dtype) * x
+    if pr.kind == "sparse":
+        out = np.zeros(n_post, dtype)
+        pre_idx, post_idx = pr.connections.T
+        np.add.at(out, post_idx, weight.astype(dtype) * x[pre_idx])
+        return out
     c_out, c_in, kh, kw = weight.shape
     (sy, sx), (py, px) = pr.stride, pr.padding
     _, h, w = src_shape
@@ -89,5 +97,6 @@ def reference_run(network: Network, inputs: Dict[str, np.ndarray], ticks: int,
             spikes[name][t] = s
             for j, pr, lag in sched:
                 if pr.pre == name:
-                    buf[pr.post][(t + lag) % n_slots] += synaptic_input(pr, weights[j], pop.shape, s, dt)
+                    current = synaptic_input(pr, weights[j], pop.shape, s, dt, pops[pr.post].size)
+                    buf[pr.post][(t + lag) % n_slots] += current
     return spikes, volts, sat

@@ -59,9 +59,9 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
         name = f"p{i}"
         kind = "dense"
         if len(prev.shape) == 3:
-            kind = draw(st.sampled_from(("conv2d", "dense", "one_to_one")))
+            kind = draw(st.sampled_from(("conv2d", "dense", "one_to_one", "sparse")))
         else:
-            kind = draw(st.sampled_from(("dense", "one_to_one")))
+            kind = draw(st.sampled_from(("dense", "one_to_one", "sparse")))
         pool = draw(st.sampled_from((1, 2))) if len(prev.shape) == 3 and min(prev.shape[1:]) >= 4 else 1
         src = prev.shape if pool == 1 else (prev.shape[0], prev.shape[1] // 2, prev.shape[2] // 2)
         kw = dict(pool=pool)
@@ -82,6 +82,11 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
         else:
             shape = (draw(st.one_of(st.integers(1, 10), st.sampled_from((20, 40, 70)))),)
             weight = _dyadic(rng, (shape[0], int(np.prod(src))), wscale)
+            if kind == "sparse":  # a share of the pairs, listed in random order (rows: post, columns: pre)
+                post_idx, pre_idx = np.nonzero(rng.random(weight.shape) < draw(st.sampled_from((0.1, 0.5, 1.0))))
+                listed = rng.permutation(len(pre_idx))
+                kw["connections"] = np.stack([pre_idx, post_idx], axis=1)[listed]
+                weight = weight[post_idx, pre_idx][listed]
         n = int(np.prod(shape))
         # per-neuron parameters, or one value per population (as converted layers have)
         m = 1 if draw(st.booleans()) else n

@@ -158,7 +158,11 @@ def fit_table(network: Network, ticks: Optional[int] = None, profile: Optional[S
                 busiest += q.size
                 total += q.size * pes
             else:
-                stored = (q != 0).reshape(pop.size, -1).sum(axis=1) * pr.pool ** 2 * budget.synapse_bytes
+                if pr.kind == "sparse":  # non-zero synapses per post neuron
+                    nonzero = np.bincount(pr.connections[:, 1], weights=q != 0, minlength=pop.size)
+                else:
+                    nonzero = (q != 0).reshape(pop.size, -1).sum(axis=1)
+                stored = nonzero.astype(np.int64) * pr.pool ** 2 * budget.synapse_bytes
                 busiest += int(np.add.reduceat(stored, np.arange(0, pop.size, n)).max())
                 total += int(stored.sum())
         per_neuron = state_bytes_per_neuron(budget, model, _membrane_bits(profile))

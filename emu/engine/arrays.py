@@ -7,6 +7,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+#: ``proj_width`` of a projection stored as a synapse list: scattered synapses (a sparse
+#: connection list), whose rows would mostly be single neurons
+SYNAPSE_LIST = -1
+
 
 class Modes(NamedTuple):
     """How the neuron pass computes: a profile's choices for one run, by name."""
@@ -36,7 +40,8 @@ class NetworkArrays(NamedTuple):
     (channels-last where ``pop_channels[p] > 1``; ``nir_of`` maps an internal index to
     its NIR one). Projections ``out_ptr[p]:out_ptr[p + 1]`` leave population p, in
     scatter order; ``pre_rows`` and ``blk`` hold their rows (see
-    :func:`emu.engine.layout.strided_rows`), ``wpool`` their weights.
+    :func:`emu.engine.layout.strided_rows`), ``wpool`` their weights, ``syn_post`` the
+    post neurons of synapse lists.
     """
 
     n_slots: int  # ring-buffer slots: the largest lag + 1
@@ -60,7 +65,8 @@ class NetworkArrays(NamedTuple):
     proj_lag: np.ndarray
     proj_int_drive: np.ndarray
     proj_pre_base: np.ndarray
-    proj_width: np.ndarray  # > 0: one footprint per pre neuron, `proj_rows` rows of this width
+    proj_width: np.ndarray  # > 0: one footprint per pre neuron, `proj_rows` rows of this width; 0: rows
+    # listed in `blk`; SYNAPSE_LIST: one (post neuron, weight) per synapse, `syn_post` and `wpool`
     proj_rows: np.ndarray
     proj_stride: np.ndarray
     buf_pad: int  # spare buffer elements after the last neuron, for footprint rows past the end
@@ -68,6 +74,7 @@ class NetworkArrays(NamedTuple):
     pre_rows: np.ndarray
     blk: np.ndarray
     wpool: np.ndarray
+    syn_post: np.ndarray  # post neuron of each `wpool` weight of a synapse list (empty where none)
     modes: Modes
     consts: Constants
 

@@ -53,7 +53,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from emu import numerics
 from emu.engine import cache
-from emu.engine.arrays import Workspace
+from emu.engine.arrays import SYNAPSE_LIST, Workspace
 from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, vadd4, vadd8, vadd16
 
 # cached kernels are keyed by every file they are built from, not only this one
@@ -337,12 +337,18 @@ def _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, n_rows,
 
 @njit(cache=True, inline="always")
 def _scatter(dst, lanes, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride, pre_rows, blk,
-             wpool):
+             wpool, syn_post):
     """Add the rows of projection j of every spiking pre neuron into ``dst`` at slot offset
     ``toff``: the float buffers (``lanes`` 8), or the int16 ones of exact small sums (16
-    lanes to a 32-byte store; their footprints are whole multiples of 16)."""
+    lanes to a 32-byte store; their footprints are whole multiples of 16). A synapse list
+    (see :mod:`emu.engine.layout`) adds its synapses one by one."""
     width, pre_base = proj_width[j], proj_pre_base[j]
-    if width > 0:  # one footprint per pre neuron: rows of whole vectors, `stride` apart
+    if width == SYNAPSE_LIST:  # synapse by synapse, as _add_row's scalar tail adds
+        for s in range(n_spk):
+            k = pre_base + spikes[s]
+            for i in range(pre_rows[k, 0], pre_rows[k, 0] + pre_rows[k, 1]):
+                dst[toff + syn_post[i]] += wpool[i]
+    elif width > 0:  # one footprint per pre neuron: rows of whole vectors, `stride` apart
         n_rows, stride = proj_rows[j], proj_stride[j]
         nvec = width // lanes
         # the common width (3x3 kernels: 3 positions of 8 or 16 channels) with a literal
@@ -407,7 +413,7 @@ def run_sample(n_ticks, net, ws, in_flat, in_cols, in_off, v_col, v_rec, tick_en
                                                                     net.fire_thr, net.ioff, net.vreset, net.sbias)
     out_ptr, proj_lag, proj_int_drive = net.out_ptr, net.proj_lag, net.proj_int_drive
     proj_pre_base, proj_width, proj_rows, proj_stride = net.proj_pre_base, net.proj_width, net.proj_rows, net.proj_stride
-    pre_rows, blk, wpool = net.pre_rows, net.blk, net.wpool
+    pre_rows, blk, wpool, syn_post = net.pre_rows, net.blk, net.wpool, net.syn_post
     v, syn, work, buf, ibuf, scratch, reset_prev, spiked, spikes, tmp, counts = ws
     n_pops = pop_lo.shape[0]
     slot = _slot_length(alpha.shape[0])
@@ -459,10 +465,10 @@ def run_sample(n_ticks, net, ws, in_flat, in_cols, in_off, v_col, v_rec, tick_en
                 toff = ((t + proj_lag[j]) % n_slots) * slot
                 if proj_int_drive[j]:
                     _scatter(ibuf, 16, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride,
-                             pre_rows, blk, wpool)
+                             pre_rows, blk, wpool, syn_post)
                 else:
                     _scatter(buf, 8, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj_rows, proj_stride,
-                             pre_rows, blk, wpool)
+                             pre_rows, blk, wpool, syn_post)
         tick_end[t] = n_ev
     return n_ev
 

@@ -7,7 +7,9 @@ Layout decisions live here, not in the kernels:
 * synapses of each (projection, pre neuron) as rows of consecutive post neurons;
   where every pre neuron's rows fit one zero-padded footprint (conv kernel rows,
   one output row apart), a pre neuron is just (first post neuron, weight offset),
-  else its rows are listed (first post neuron, weight offset, length);
+  else its rows are listed (first post neuron, weight offset, length), or, where
+  they are mostly single synapses (a sparse connection list), its synapses are
+  (post neuron, weight) pairs;
 * weights quantized by the profile, in the state dtype or int8/int16 when they are
   integers that fit (fewer bytes to stream, converted exactly on add).
 """
@@ -20,7 +22,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
-from emu.engine.arrays import Constants, Modes, NetworkArrays
+from emu.engine.arrays import SYNAPSE_LIST, Constants, Modes, NetworkArrays
 from emu.network import Network, synapse_list
 from emu.profile import SemanticsProfile
 from emu.timing import schedule
@@ -217,7 +219,8 @@ class Synapses:
 
 @dataclass
 class Rows:
-    """The weight rows of every projection, in scatter order (see :func:`strided_rows`)."""
+    """The weight rows of every projection, in scatter order (see :func:`strided_rows`), or
+    its synapses one by one (``width`` :data:`~emu.engine.arrays.SYNAPSE_LIST`)."""
 
     out_ptr: np.ndarray
     lag: List[int]
@@ -228,6 +231,7 @@ class Rows:
     pre_rows: np.ndarray
     blk: np.ndarray
     pool: np.ndarray
+    syn_post: np.ndarray
     buf_end: int
 
     @classmethod
@@ -235,6 +239,7 @@ class Rows:
         pos = {name: i for i, name in enumerate(axis.order)}
         out_ptr = np.zeros(len(axis.order) + 1, np.int64)
         lag, pre_base_of, widths, counts, strides, pre_rows, blk_rows, pool = [], [], [], [], [], [], [], []
+        post = []  # per pool weight: its post neuron where it belongs to a synapse list
         pre_base = w_count = n_rows = buf_end = 0
         for j, pr, lag_j in sched:
             pre = network.populations[pr.pre]
@@ -262,6 +267,15 @@ class Rows:
                                              np.full(pre.size, blocks.shape[1]))
                 pre_rows.append(np.stack([first, w_count + offsets], axis=1))
                 buf_end = max(buf_end, int(first.max()) + (count - 1) * stride + width)
+                post.append(np.zeros(len(shared), np.int64))
+            elif len(w) < 2 * len(starts):
+                # mostly single synapses (a sparse list): per synapse 4 + 1 bytes (post, int8
+                # weight) instead of a listed row's 12 and a weight looked up in the pool
+                stride, count, width = 0, 0, SYNAPSE_LIST
+                shared = w
+                per_pre = np.bincount(pre_idx, minlength=pre.size)
+                pre_rows.append(np.stack([w_count + np.cumsum(per_pre) - per_pre, per_pre], axis=1))
+                post.append(post_lo + post_int)
             else:  # rows of their own lengths, listed in `blk`
                 stride, count, width = 0, 0, 0
                 shared, offsets = share_rows(w, starts, lens)
@@ -269,6 +283,7 @@ class Rows:
                 pre_rows.append(np.stack([n_rows + np.cumsum(rows_per_pre) - rows_per_pre, rows_per_pre], axis=1))
                 blk_rows.append(np.stack([row_post, w_count + offsets, lens], axis=1))
                 n_rows += len(starts)
+                post.append(np.zeros(len(shared), np.int64))
             pool.append(shared)
             lag.append(lag_j)
             pre_base_of.append(pre_base)
@@ -282,8 +297,9 @@ class Rows:
         pre_rows = _index_array(np.concatenate(pre_rows) if pre_rows else np.zeros((0, 2), np.int64))
         # rows (first post neuron, weight offset, length)
         blk = _index_array(np.concatenate(blk_rows) if blk_rows else np.zeros((0, 3), np.int64))
+        syn_post = _index_array(np.concatenate(post) if SYNAPSE_LIST in widths else [])
         return cls(np.cumsum(out_ptr), lag, pre_base_of, widths, counts, strides, pre_rows, blk,
-                   np.concatenate(pool) if pool else np.zeros(0), buf_end)
+                   np.concatenate(pool) if pool else np.zeros(0), syn_post, buf_end)
 
 
 def modes_of(profile: SemanticsProfile, num: Numerics) -> Tuple[Modes, Constants]:
@@ -363,6 +379,6 @@ class CompiledNetwork:
             proj_pre_base=i64(rows.pre_base), proj_width=i64(rows.width), proj_rows=i64(rows.count),
             proj_stride=i64(rows.stride), buf_pad=max(rows.buf_end - axis.n, 0),
             int_drive=np.zeros(0, np.int16 if syn.int8_weights else num.state_dtype),
-            pre_rows=rows.pre_rows, blk=rows.blk, wpool=wpool, modes=modes, consts=consts,
+            pre_rows=rows.pre_rows, blk=rows.blk, wpool=wpool, syn_post=rows.syn_post, modes=modes, consts=consts,
         )
         return cls(network, profile, num, order, axis.pop_lo, axis.pop_hi, arrays, syn.clipped)
