@@ -154,8 +154,9 @@ class Projection:
             raise NetworkError(f"projection {self.label}: unknown kind {self.kind!r} (one of {PROJECTION_KINDS})")
         self.weight = np.asarray(self.weight, dtype=np.float64)
         if (self.kind == "sparse") != (self.connections is not None):
+            given = "given" if self.connections is not None else "missing"
             raise NetworkError(f"projection {self.label}: field connections goes with kind 'sparse' only "
-                               f"(kind {self.kind!r}, connections {'given' if self.connections is not None else 'missing'})")
+                               f"(kind {self.kind!r}, connections {given})")
         if self.connections is not None:
             self.connections = _connection_list(self.connections, self.weight, self.label)
         self.stride = tuple(int(s) for s in np.broadcast_to(self.stride, 2))
@@ -291,14 +292,15 @@ def _check_connections(pr: Projection, n_src: int, n_post: int) -> None:
     for col, end, n in ((0, "pre", n_src), (1, "post", n_post)):
         bad = np.flatnonzero(c[:, col] >= n)
         if bad.size:
-            raise NetworkError(f"projection {pr.label}: connection {int(bad[0])} has {end} index {int(c[bad[0], col])}, "
-                               f"but {getattr(pr, end)}{' pooled' if end == 'pre' and pr.pool > 1 else ''} has {n} neurons")
+            pooled = " pooled" if end == "pre" and pr.pool > 1 else ""
+            raise NetworkError(f"projection {pr.label}: connection {int(bad[0])} has {end} index "
+                               f"{int(c[bad[0], col])}, but {getattr(pr, end)}{pooled} has {n} neurons")
     key = np.sort(c[:, 0] * n_post + c[:, 1])
     dup = np.flatnonzero(key[1:] == key[:-1])
     if dup.size:
         k = int(key[dup[0]])
-        raise NetworkError(f"projection {pr.label}: the pair (pre {k // n_post}, post {k % n_post}) is listed more than "
-                           "once; give each pair one weight (their sum)")
+        raise NetworkError(f"projection {pr.label}: the pair (pre {k // n_post}, post {k % n_post}) is listed "
+                           "more than once; give each pair one weight (their sum)")
 
 
 def synapse_list(pr: Projection, pre: Population, post: Population):

@@ -167,3 +167,25 @@ def popcount(typingctx, x):
 vadd16 = vector_add(16)
 vadd8 = vector_add(8)
 vadd4 = vector_add(4)
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """A hint only: start bringing the cache line of ``arr.flat[i]`` towards L1 (LLVM's
+    prefetch, read, high locality); no bounds check and no effect on any value."""
+    if not (isinstance(arr, types.Array) and arr.layout == "C" and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aty, ity = sig.args
+        data = context.make_array(aty)(context, builder, args[0]).data
+        j = context.cast(builder, args[1], ity, types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        builder.call(fn, [builder.bitcast(builder.gep(data, [j]), i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen

@@ -54,13 +54,17 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from emu import numerics
 from emu.engine import cache
 from emu.engine.arrays import SYNAPSE_LIST, Workspace
-from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, vadd4, vadd8, vadd16
+from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, prefetch, vadd4, vadd8, vadd16
 
 # cached kernels are keyed by every file they are built from, not only this one
 cache.install()
 
 #: input-buffer slots are a multiple of this many elements long (64 bytes of int16 or more)
 SLOT_ALIGN = 32
+
+#: spikes ahead whose synapse lists are prefetched: a large sparse network's lists lie in
+#: DRAM, one random block per spike, which the hardware prefetcher cannot guess
+PREFETCH_AHEAD = 4
 
 # the stochastic rounding's bits are a rule of the numbers (emu.numerics), compiled here
 stochastic_bits = njit(cache=True)(numerics.stochastic_bits)
@@ -341,10 +345,15 @@ def _scatter(dst, lanes, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj
     """Add the rows of projection j of every spiking pre neuron into ``dst`` at slot offset
     ``toff``: the float buffers (``lanes`` 8), or the int16 ones of exact small sums (16
     lanes to a 32-byte store; their footprints are whole multiples of 16). A synapse list
-    (see :mod:`emu.engine.layout`) adds its synapses one by one."""
+    (see :mod:`emu.engine.layout`) adds its synapses one by one, the lists of the spikes
+    :data:`PREFETCH_AHEAD` further on already on their way into the cache."""
     width, pre_base = proj_width[j], proj_pre_base[j]
     if width == SYNAPSE_LIST:  # synapse by synapse, as _add_row's scalar tail adds
         for s in range(n_spk):
+            if s + PREFETCH_AHEAD < n_spk:
+                ahead = pre_rows[pre_base + spikes[s + PREFETCH_AHEAD], 0]
+                prefetch(syn_post, ahead)
+                prefetch(wpool, ahead)
             k = pre_base + spikes[s]
             for i in range(pre_rows[k, 0], pre_rows[k, 0] + pre_rows[k, 1]):
                 dst[toff + syn_post[i]] += wpool[i]
