@@ -23,7 +23,7 @@ import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
 from emu.engine.arrays import SYNAPSE_LIST, Constants, Modes, NetworkArrays
-from emu.network import Network, synapse_list
+from emu.network import Network, pair_order, synapse_list
 from emu.profile import SemanticsProfile
 from emu.timing import schedule
 
@@ -77,12 +77,29 @@ def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
     for length in np.unique(lens):
         sel = np.flatnonzero(lens == length)
         rows = bits[starts[sel, None] + np.arange(length)]
-        uniq, inv = np.unique(rows, axis=0, return_inverse=True)
+        uniq, inv = _unique_rows(rows)
         offsets[sel] = size + inv.reshape(-1) * length
         parts.append(uniq.reshape(-1))
         size += uniq.size
     pool = np.concatenate(parts).view(np.float64) if parts else np.zeros(0)
     return pool, offsets
+
+
+def _unique_rows(rows: np.ndarray):
+    """``np.unique(rows, axis=0, return_inverse=True)`` for an int64 matrix, the unique rows
+    in the order they first occur, by a 64-bit hash of each row: a sort of one number per
+    row instead of whole rows (seconds for a large conv). The rows are compared exactly
+    afterwards; a hash collision falls back to ``np.unique``."""
+    mult = np.random.default_rng(0).integers(1, 2**62, size=rows.shape[1], dtype=np.int64) * 2 + 1
+    h = (rows * mult).sum(axis=1)  # wraps around in int64
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)  # unique rows in the order they first occur
+    rank = np.empty_like(by_first)
+    rank[by_first] = np.arange(len(by_first))
+    uniq, inv = rows[first[by_first]], rank[inv.reshape(-1)]
+    if not np.array_equal(uniq[inv], rows):
+        uniq, inv = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
 
 
 def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, starts: np.ndarray,
@@ -247,8 +264,9 @@ class Rows:
             pre_nir, post_idx, w = syn.lists[j]
             pre_idx = axis.perm[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
             post_int = axis.perm[pr.post][post_idx]
-            srt = np.lexsort((post_int, pre_idx))
-            pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
+            srt = pair_order(pre_idx, post_int)
+            if srt is not None:  # channels-last orders differ from NIR's
+                pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
             new_row = np.ones(len(w), bool)
             new_row[1:] = (pre_idx[1:] != pre_idx[:-1]) | (post_int[1:] != post_int[:-1] + 1)
             starts = np.flatnonzero(new_row)
