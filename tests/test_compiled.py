@@ -4,7 +4,7 @@ population's parameters are read once."""
 import numpy as np
 import pytest
 
-from emu.engine.layout import CompiledNetwork, bit_identical
+from emu.engine.layout import CompiledNetwork, _unique_rows, bit_identical, row_hash_multipliers
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
@@ -238,3 +238,13 @@ def test_fused_update_of_uniform_populations_equals_the_two_passes(profile):
     for name in ("c", "d"):
         assert np.array_equal(fused.raster(name), two_pass.raster(name))
         assert np.array_equal(fused.v[name], two_pass.v[name])
+
+
+def test_shared_rows_are_found_exactly_even_when_their_hashes_collide():
+    rows = np.random.default_rng(3).integers(-2, 3, size=(600, 4))
+    uniq, inv = _unique_rows(rows)
+    assert np.array_equal(uniq[inv], rows) and len(uniq) == len(np.unique(rows, axis=0))
+    m = row_hash_multipliers(2)
+    collide = np.array([[m[1], -m[0]], [0, 0], [m[1], -m[0]]])  # both rows hash to 0
+    uniq, inv = _unique_rows(collide)
+    assert len(uniq) == 2 and np.array_equal(uniq[inv], collide)

@@ -85,13 +85,17 @@ def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
     return pool, offsets
 
 
+def row_hash_multipliers(length: int) -> np.ndarray:
+    """Odd 64-bit multipliers of :func:`_unique_rows`' row hash (fixed: builds are repeatable)."""
+    return np.random.default_rng(0).integers(1, 2**62, size=length, dtype=np.int64) * 2 + 1
+
+
 def _unique_rows(rows: np.ndarray):
     """``np.unique(rows, axis=0, return_inverse=True)`` for an int64 matrix, the unique rows
     in the order they first occur, by a 64-bit hash of each row: a sort of one number per
     row instead of whole rows (seconds for a large conv). The rows are compared exactly
     afterwards; a hash collision falls back to ``np.unique``."""
-    mult = np.random.default_rng(0).integers(1, 2**62, size=rows.shape[1], dtype=np.int64) * 2 + 1
-    h = (rows * mult).sum(axis=1)  # wraps around in int64
+    h = (rows * row_hash_multipliers(rows.shape[1])).sum(axis=1)  # wraps around in int64
     _, first, inv = np.unique(h, return_index=True, return_inverse=True)
     by_first = np.argsort(first)  # unique rows in the order they first occur
     rank = np.empty_like(by_first)
