@@ -83,7 +83,9 @@ def networks(draw, max_pops=3, allow_conv=True, allow_delay=True, models=MODELS)
             shape = (draw(st.one_of(st.integers(1, 10), st.sampled_from((20, 40, 70)))),)
             weight = _dyadic(rng, (shape[0], int(np.prod(src))), wscale)
             if kind == "sparse":  # a share of the pairs, listed in random order (rows: post, columns: pre)
-                post_idx, pre_idx = np.nonzero(rng.random(weight.shape) < draw(st.sampled_from((0.1, 0.5, 1.0))))
+                chosen = rng.random(weight.shape) < draw(st.sampled_from((0.1, 0.5, 1.0)))
+                chosen.flat[rng.integers(chosen.size)] = True  # at least one synapse: something to change
+                post_idx, pre_idx = np.nonzero(chosen)
                 listed = rng.permutation(len(pre_idx))
                 kw["connections"] = np.stack([pre_idx, post_idx], axis=1)[listed]
                 weight = weight[post_idx, pre_idx][listed]
