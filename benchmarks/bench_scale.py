@@ -51,8 +51,8 @@ largest size, the size its peak RSS per synapse would allow under ``--memory-gib
 ``--ticks`` ticks) and a 48-chip board, and how far toward the board the largest
 run got.
 
-A full run takes about 10 minutes on 2 cores, most of it in ``Emulator`` builds
-(about 2 minutes for the 1M conv network); ``--quick`` about 4.
+A full run takes about 8 minutes on 2 cores, most of it in ``Emulator`` builds
+(about a minute for the 1M conv network); ``--quick`` about 3.
 """
 from __future__ import annotations
 
