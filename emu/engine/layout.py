@@ -78,7 +78,7 @@ def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
         sel = np.flatnonzero(lens == length)
         rows = bits[starts[sel, None] + np.arange(length)]
         uniq, inv = _unique_rows(rows)
-        offsets[sel] = size + inv.reshape(-1) * length
+        offsets[sel] = size + inv * length
         parts.append(uniq.reshape(-1))
         size += uniq.size
     pool = np.concatenate(parts).view(np.float64) if parts else np.zeros(0)
@@ -260,7 +260,7 @@ class Rows:
         pos = {name: i for i, name in enumerate(axis.order)}
         out_ptr = np.zeros(len(axis.order) + 1, np.int64)
         lag, pre_base_of, widths, counts, strides, pre_rows, blk_rows, pool = [], [], [], [], [], [], [], []
-        post = []  # per pool weight: its post neuron where it belongs to a synapse list
+        listed = {}  # pool offset of each synapse list: its post neurons
         pre_base = w_count = n_rows = buf_end = 0
         for j, pr, lag_j in sched:
             pre = network.populations[pr.pre]
@@ -289,7 +289,6 @@ class Rows:
                                              np.full(pre.size, blocks.shape[1]))
                 pre_rows.append(np.stack([first, w_count + offsets], axis=1))
                 buf_end = max(buf_end, int(first.max()) + (count - 1) * stride + width)
-                post.append(np.zeros(len(shared), np.int64))
             elif len(w) < 2 * len(starts):
                 # mostly single synapses (a sparse list): per synapse 4 + 1 bytes (post, int8
                 # weight) instead of a listed row's 12 and a weight looked up in the pool
@@ -297,7 +296,7 @@ class Rows:
                 shared = w
                 per_pre = np.bincount(pre_idx, minlength=pre.size)
                 pre_rows.append(np.stack([w_count + np.cumsum(per_pre) - per_pre, per_pre], axis=1))
-                post.append(post_lo + post_int)
+                listed[w_count] = post_lo + post_int
             else:  # rows of their own lengths, listed in `blk`
                 stride, count, width = 0, 0, 0
                 shared, offsets = share_rows(w, starts, lens)
@@ -305,7 +304,6 @@ class Rows:
                 pre_rows.append(np.stack([n_rows + np.cumsum(rows_per_pre) - rows_per_pre, rows_per_pre], axis=1))
                 blk_rows.append(np.stack([row_post, w_count + offsets, lens], axis=1))
                 n_rows += len(starts)
-                post.append(np.zeros(len(shared), np.int64))
             pool.append(shared)
             lag.append(lag_j)
             pre_base_of.append(pre_base)
@@ -319,7 +317,11 @@ class Rows:
         pre_rows = _index_array(np.concatenate(pre_rows) if pre_rows else np.zeros((0, 2), np.int64))
         # rows (first post neuron, weight offset, length)
         blk = _index_array(np.concatenate(blk_rows) if blk_rows else np.zeros((0, 3), np.int64))
-        syn_post = _index_array(np.concatenate(post) if SYNAPSE_LIST in widths else [])
+        # the post neuron of every pool weight that belongs to a synapse list (empty where none)
+        syn_post = np.zeros(w_count if listed else 0, np.int64)
+        for at, post_of in listed.items():
+            syn_post[at:at + len(post_of)] = post_of
+        syn_post = _index_array(syn_post)
         return cls(np.cumsum(out_ptr), lag, pre_base_of, widths, counts, strides, pre_rows, blk,
                    np.concatenate(pool) if pool else np.zeros(0), syn_post, buf_end)
 
