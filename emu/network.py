@@ -324,6 +324,8 @@ def synapse_list(pr: Projection, pre: Population, post: Population):
     order = pair_order(src_idx, post_idx)
     if order is not None:
         src_idx, post_idx, w = src_idx[order], post_idx[order], w[order]
+    if pr.pool == 1:  # every pre neuron is its own source
+        return src_idx.astype(np.int64, copy=False), post_idx.astype(np.int64, copy=False), w
     starts = np.concatenate([[0], np.cumsum(np.bincount(src_idx, minlength=int(np.prod(src))))])
     # every pre neuron inside a pooling window takes the synapses of its pooled source
     src_of_pre = _pool_map(pre.shape, pr.pool)
@@ -345,7 +347,11 @@ def pair_order(major: np.ndarray, minor: np.ndarray) -> Optional[np.ndarray]:
     step = major[1:] - major[:-1]
     if np.all((step > 0) | ((step == 0) & (minor[1:] >= minor[:-1]))):
         return None
-    return np.lexsort((minor, major))
+    width = int(minor.max()) + 1
+    if min(int(major.min()), int(minor.min())) < 0 or (int(major.max()) + 1) * width >= 2**63:
+        return np.lexsort((minor, major))
+    # one int64 key per pair, stably sorted: lexsort's permutation, about 5x faster
+    return np.argsort(major.astype(np.int64) * width + minor, kind="stable")
 
 
 def _pool_map(shape, pool: int) -> np.ndarray:
@@ -361,14 +367,29 @@ def _pool_map(shape, pool: int) -> np.ndarray:
 
 
 def _conv_synapses(src_shape, weight, stride, padding, out_shape):
+    """Every synapse of a conv2d as (source, post, weight) arrays, NIR (C, H, W) indices, sorted by
+    source, then post neuron.
+
+    Which (y, x, c_out, dy, dx) reach an output does not depend on the input channel: it
+    is found once on that small grid and repeated per input channel. Kernel offsets run
+    backwards (a larger dy reaches a smaller output row), so the posts of one source
+    come out ascending and the list needs no sort."""
     c_in, h, w = src_shape
     c_out, _, kh, kw = weight.shape
     _, oh, ow = out_shape
-    ci, y, x, co, dy, dx = np.meshgrid(
-        np.arange(c_in), np.arange(h), np.arange(w), np.arange(c_out), np.arange(kh), np.arange(kw), indexing="ij"
-    )
-    ny, nx = y + padding[0] - dy, x + padding[1] - dx
-    oy, ox = ny // stride[0], nx // stride[1]
-    ok = (ny % stride[0] == 0) & (nx % stride[1] == 0) & (oy >= 0) & (oy < oh) & (ox >= 0) & (ox < ow)
-    ci, y, x, co, dy, dx, oy, ox = (a[ok] for a in (ci, y, x, co, dy, dx, oy, ox))
-    return (ci * h + y) * w + x, (co * oh + oy) * ow + ox, weight[co, ci, dy, dx]
+
+    def reach(n, k, pad, step, n_out):
+        # per input position and kernel offset (backwards): the output position, and whether it exists
+        d = np.arange(k)[::-1]
+        t = np.arange(n)[:, None] + pad - d
+        o = t // step
+        return d, o, (t % step == 0) & (o >= 0) & (o < n_out)
+
+    dy, oy, ok_y = reach(h, kh, padding[0], stride[0], oh)
+    dx, ox, ok_x = reach(w, kw, padding[1], stride[1], ow)
+    ok = np.broadcast_to(ok_y[:, None, None, :, None] & ok_x[None, :, None, None, :], (h, w, c_out, kh, kw))
+    y, x, co, ky, kx = np.nonzero(ok)
+    post = (co * oh + oy[y, ky]) * ow + ox[x, kx]
+    ci = np.arange(c_in)[:, None]
+    src = ci * (h * w) + (y * w + x)
+    return src.ravel(), np.broadcast_to(post, src.shape).ravel(), weight[co, ci, dy[ky], dx[kx]].ravel()

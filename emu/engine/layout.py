@@ -62,6 +62,16 @@ def _index_array(x) -> np.ndarray:
     return x.astype(np.int32) if x.size == 0 or x.max() < 2**31 - 1 else x
 
 
+def rows_by_length(lens: np.ndarray):
+    """``(length, rows of that length)`` for every distinct row length, ascending; each
+    group's rows in ascending order. One sort, so many distinct lengths cost no more
+    than a few."""
+    order = np.argsort(lens, kind="stable")
+    lengths, first = np.unique(lens[order], return_index=True)
+    for length, a, b in zip(lengths, first, np.append(first[1:], len(order))):
+        yield int(length), order[a:b]
+
+
 def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
     """A weight pool holding every distinct row of ``w`` once, and each row's offset in it.
 
@@ -74,8 +84,7 @@ def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
     bits = np.ascontiguousarray(w, dtype=np.float64).view(np.int64)
     offsets = np.empty(len(starts), np.int64)
     parts, size = [], 0
-    for length in np.unique(lens):
-        sel = np.flatnonzero(lens == length)
+    for length, sel in rows_by_length(lens):
         rows = bits[starts[sel, None] + np.arange(length)]
         uniq, inv = _unique_rows(rows)
         offsets[sel] = size + inv * length
@@ -135,10 +144,10 @@ def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, start
     # computed rows run about twice as fast per vector as rows looked up in a table
     if n_pre * n_rows * width // unit > 2 * int(np.sum(-(-lens // unit))) + 64:
         return None
-    blocks = np.zeros((n_pre, n_rows * width))
-    row_of = np.repeat(np.arange(len(starts)), lens)
-    lane = np.arange(len(w)) - starts[row_of]
-    blocks[pre_of_row[row_of], slot[row_of] * width + lane] = w
+    blocks = np.zeros((n_pre, n_rows, width))
+    for length, sel in rows_by_length(lens):  # an index per row, not per weight
+        blocks[pre_of_row[sel], slot[sel], :length] = w[starts[sel, None] + np.arange(length)]
+    blocks = blocks.reshape(n_pre, n_rows * width)
     return stride, n_rows, width, np.where(head >= 0, head, empty_post), blocks
 
 
