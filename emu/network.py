@@ -338,20 +338,28 @@ def synapse_list(pr: Projection, pre: Population, post: Population):
     return pre_idx.astype(np.int64), post_idx[rep].astype(np.int64), w[rep]
 
 
+def _pairs_sorted(major: np.ndarray, minor: np.ndarray, chunk: int = 1 << 18) -> bool:
+    """Pairs in (major, minor) order, checked a cache-sized chunk at a time (overlapping
+    by one pair), so that an unsorted list is found out in its first chunk."""
+    for a in range(0, len(major) - 1, chunk):
+        ma, mi = major[a:a + chunk + 1], minor[a:a + chunk + 1]
+        step = ma[1:] - ma[:-1]
+        if not np.all((step > 0) | ((step == 0) & (mi[1:] >= mi[:-1]))):
+            return False
+    return True
+
+
 def pair_order(major: np.ndarray, minor: np.ndarray) -> Optional[np.ndarray]:
     """The permutation that sorts pairs by ``major``, then ``minor`` (``np.lexsort((minor,
     major))``), or None where they are sorted already: a dense matrix's synapses, or a
     list given in order, skip a sort that takes seconds for tens of millions of synapses."""
-    if len(major) < 2:
-        return None
-    step = major[1:] - major[:-1]
-    if np.all((step > 0) | ((step == 0) & (minor[1:] >= minor[:-1]))):
+    if _pairs_sorted(major, minor):
         return None
     width = int(minor.max()) + 1
     if min(int(major.min()), int(minor.min())) < 0 or (int(major.max()) + 1) * width >= 2**63:
         return np.lexsort((minor, major))
     # one int64 key per pair, stably sorted: lexsort's permutation, about 5x faster
-    return np.argsort(major.astype(np.int64) * width + minor, kind="stable")
+    return np.argsort(major.astype(np.int64, copy=False) * width + minor, kind="stable")
 
 
 def _pool_map(shape, pool: int) -> np.ndarray:

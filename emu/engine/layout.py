@@ -232,7 +232,7 @@ class Synapses:
             if n_clip:
                 clipped[pr.label] = n_clip
             lists[j] = synapse_list(dataclasses.replace(pr, weight=w_int), network.populations[pr.pre], post)
-            added = num.weight_units(lists[j][2]).astype(np.float64)
+            added = num.weight_units(lists[j][2]).astype(np.float64, copy=False)
             exact[pr.post] &= bool(np.all(np.trunc(added) == added))
             abs_in[pr.post] += np.bincount(lists[j][1], weights=np.abs(added), minlength=post.size)
         mantissa = 2.0 ** (np.finfo(num.state_dtype).nmant + 1)
