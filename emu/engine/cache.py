@@ -10,6 +10,8 @@ to them compiles again.
 
 :func:`install` puts the locators first in numba's list; they take only functions
 defined in this package's files and leave every other function to numba's own.
+:func:`prune` removes the entries no current source can load: numba names a cached
+function by its line, so every edit that moves a kernel leaves its old files behind.
 """
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ import functools
 import glob
 import hashlib
 import os
-from typing import Tuple
+import pickle
+from typing import List, Optional, Tuple
+
+import numba
 
 from numba.core import caching
 
@@ -72,3 +77,48 @@ def install() -> None:
     for cls in (InTreeLocator, UserDirLocator):  # UserDirLocator ends first, as numba orders its own
         if cls not in classes:
             classes.insert(0, cls)
+
+
+def cache_dirs() -> List[Tuple[str, str]]:
+    """(cache directory, source directory) of every package folder: its ``__pycache__``, and
+    the folder under ``NUMBA_CACHE_DIR`` where that is set (the locators' two places)."""
+    pairs = []
+    for folder, subdirs, _ in os.walk(PACKAGE_DIR):
+        subdirs[:] = [d for d in subdirs if d != "__pycache__"]
+        pairs.append((os.path.join(folder, "__pycache__"), folder))
+        if numba.config.CACHE_DIR:
+            subpath = caching._CacheLocator.get_suitable_cache_subpath(os.path.join(folder, "any.py"))
+            pairs.append((os.path.join(numba.config.CACHE_DIR, subpath), folder))
+    return pairs
+
+
+def _index_stamp(path: str) -> Optional[object]:
+    """The source stamp an index file was saved with, or None where this numba cannot read it."""
+    try:
+        with open(path, "rb") as f:
+            if pickle.load(f) != numba.__version__:
+                return None
+            return pickle.loads(f.read())[0]
+    except Exception:  # a truncated or foreign file: nothing this numba would load
+        return None
+
+
+def prune() -> int:
+    """Remove this package's cached functions that no current source can load: index files
+    saved with another stamp or numba version, or for a module that is gone, with their
+    data files. numba names a cached function by its line, so every edit that moves a
+    kernel leaves its old files behind, and the cache would only grow. Current entries
+    are kept (a warm cache stays warm). Returns the number of files removed."""
+    removed = 0
+    for cache_dir, source_dir in cache_dirs():
+        for index in glob.glob(os.path.join(glob.escape(cache_dir), "*.nbi")):
+            py_file = os.path.join(source_dir, os.path.basename(index).split(".")[0] + ".py")
+            if os.path.exists(py_file) and _index_stamp(index) == source_stamp(py_file):
+                continue
+            for path in [index] + glob.glob(glob.escape(index[:-len(".nbi")]) + ".*.nbc"):
+                try:
+                    os.remove(path)
+                    removed += 1
+                except FileNotFoundError:  # another process pruned it first
+                    pass
+    return removed

@@ -4,7 +4,7 @@
 and each preset with float weights, runs two ticks. The kernels are compiled per array
 dtype (float32 or float64 state; int16, float32 or float64 input sums), not per network,
 so afterwards no command pays the 10-25 s of compiling a specialisation: the first
-``s2emu run`` loads them from the cache. numba's cache lives beside the sources (or in
+``s2emu run`` loads them from the cache. Entries older sources left behind are removed. numba's cache lives beside the sources (or in
 ``NUMBA_CACHE_DIR``); the run that warms it must see the same location as later runs.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from emu.engine import cache
 from emu.engine.emulator import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
@@ -35,7 +36,8 @@ def tiny_network() -> Network:
 
 
 def warm(out=sys.stdout) -> float:
-    """Compile (or load) every variant's kernels; prints one line each; returns the seconds."""
+    """Compile (or load) every variant's kernels, then remove the cache entries no current
+    source loads (:func:`emu.engine.cache.prune`); prints one line each; returns the seconds."""
     start = time.perf_counter()
     x = np.ones((1, 2, 4), bool)
     for name, changes in VARIANTS:
@@ -43,6 +45,7 @@ def warm(out=sys.stdout) -> float:
         Emulator(tiny_network(), SemanticsProfile.preset(name, **changes))(x)
         label = name + ("".join(f", {k}={v}" for k, v in changes.items()))
         print(f"kernels ready: {label} ({time.perf_counter() - t0:.1f} s)", file=out, flush=True)
+    print(f"stale cache files removed: {cache.prune()}", file=out, flush=True)
     return time.perf_counter() - start
 
 
