@@ -321,9 +321,7 @@ def synapse_list(pr: Projection, pre: Population, post: Population):
         src_idx, post_idx, w = pr.connections[:, 0], pr.connections[:, 1], pr.weight.copy()
     else:
         src_idx, post_idx, w = _conv_synapses(src, pr.weight, pr.stride, pr.padding, post.shape)
-    order = pair_order(src_idx, post_idx)
-    if order is not None:
-        src_idx, post_idx, w = src_idx[order], post_idx[order], w[order]
+    src_idx, post_idx, w = sort_pairs(src_idx, post_idx, w)
     if pr.pool == 1:  # every pre neuron is its own source
         return src_idx.astype(np.int64, copy=False), post_idx.astype(np.int64, copy=False), w
     starts = np.concatenate([[0], np.cumsum(np.bincount(src_idx, minlength=int(np.prod(src))))])
@@ -349,17 +347,34 @@ def _pairs_sorted(major: np.ndarray, minor: np.ndarray, chunk: int = 1 << 18) ->
     return True
 
 
-def pair_order(major: np.ndarray, minor: np.ndarray) -> Optional[np.ndarray]:
-    """The permutation that sorts pairs by ``major``, then ``minor`` (``np.lexsort((minor,
-    major))``), or None where they are sorted already: a dense matrix's synapses, or a
-    list given in order, skip a sort that takes seconds for tens of millions of synapses."""
+def sort_pairs(major: np.ndarray, minor: np.ndarray, values: np.ndarray):
+    """``(major, minor, values)`` sorted by ``major``, then ``minor``, stably: what indexing
+    all three by ``np.lexsort((minor, major))`` gives. Pairs already in order (a dense
+    matrix's synapses, a list given in order) come back as they are, without the sort that
+    takes seconds for tens of millions of synapses."""
     if _pairs_sorted(major, minor):
-        return None
+        return major, minor, values
     width = int(minor.max()) + 1
     if min(int(major.min()), int(minor.min())) < 0 or (int(major.max()) + 1) * width >= 2**63:
-        return np.lexsort((minor, major))
+        order = np.lexsort((minor, major))
+        return major[order], minor[order], values[order]
     # one int64 key per pair, stably sorted: lexsort's permutation, about 5x faster
-    return np.argsort(major.astype(np.int64, copy=False) * width + minor, kind="stable")
+    key = major.astype(np.int64, copy=False) * width + minor
+    index_bits = max((len(key) - 1).bit_length(), 1)
+    if (int(major.max()) + 1) * width > 2 ** (63 - index_bits):
+        order = np.argsort(key, kind="stable")
+        return major[order], minor[order], values[order]
+    # where it fits, each key with its position in the low bits, sorted as plain numbers
+    # (numpy's vectorised sort, about 2x faster again; equal keys keep their order), and
+    # the sorted pairs read back from the keys instead of gathered
+    key <<= index_bits
+    key |= np.arange(len(key))
+    key.sort()
+    order = key & ((1 << index_bits) - 1)
+    key >>= index_bits
+    sorted_major = key // width
+    key -= sorted_major * width
+    return sorted_major, key, values[order]
 
 
 def _pool_map(shape, pool: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
 from emu.engine.arrays import SYNAPSE_LIST, Constants, Modes, NetworkArrays
-from emu.network import Network, pair_order, synapse_list
+from emu.network import Network, sort_pairs, synapse_list
 from emu.profile import SemanticsProfile
 from emu.timing import schedule
 
@@ -137,12 +137,19 @@ def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, start
     head = np.full(n_pre, -1, np.int64)
     head[pre_of_row[firsts]] = row_post[firsts]
     rel = row_post - head[pre_of_row]
+    width = -(-int(lens.max()) // unit) * unit
+    # computed rows run about twice as fast per vector as rows looked up in a table
+    budget = 2 * int(np.sum(-(-lens // unit))) + 64
+    # the stride divides every offset, so the gcd of the first few bounds it from above and
+    # the rows per footprint from below: a scattered list is turned away without the gcd of
+    # millions of rows
+    few = int(np.gcd.reduce(rel[:4096]))
+    if few and n_pre * (int(rel.max()) // few + 1) * width // unit > budget:
+        return None
     stride = int(np.gcd.reduce(rel))
     slot = rel // stride if stride else np.zeros_like(rel)
     n_rows = int(slot.max()) + 1
-    width = -(-int(lens.max()) // unit) * unit
-    # computed rows run about twice as fast per vector as rows looked up in a table
-    if n_pre * n_rows * width // unit > 2 * int(np.sum(-(-lens // unit))) + 64:
+    if n_pre * n_rows * width // unit > budget:
         return None
     blocks = np.zeros((n_pre, n_rows, width))
     for length, sel in rows_by_length(lens):  # an index per row, not per weight
@@ -277,9 +284,7 @@ class Rows:
             pre_nir, post_idx, w = syn.lists[j]
             pre_idx = axis.perm[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
             post_int = axis.perm[pr.post][post_idx]
-            srt = pair_order(pre_idx, post_int)
-            if srt is not None:  # channels-last orders differ from NIR's
-                pre_idx, post_int, w = pre_idx[srt], post_int[srt], w[srt]
+            pre_idx, post_int, w = sort_pairs(pre_idx, post_int, w)  # channels-last orders differ from NIR's
             new_row = np.ones(len(w), bool)
             new_row[1:] = (pre_idx[1:] != pre_idx[:-1]) | (post_int[1:] != post_int[:-1] + 1)
             starts = np.flatnonzero(new_row)
