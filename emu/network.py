@@ -13,6 +13,7 @@ the same geometry.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -30,20 +31,31 @@ class NetworkError(UserError):
 
 def topological_order(nodes, edges, first=()) -> List[str]:
     """Nodes in depth-first topological order (``first`` ones start, in node order);
-    an edge that closes a cycle is simply not followed."""
-    names = list(nodes)
+    an edge that closes a cycle is simply not followed.
+
+    The depth-first search runs on an explicit stack over each node's outgoing edges
+    (in edge order), so that a chain of thousands of populations neither recurses
+    past Python's limit nor scans every edge per node."""
+    out_edges = defaultdict(list)
+    for a, b in edges:
+        out_edges[a].append(b)
     visited, out = set(), []
-
-    def visit(n):
-        visited.add(n)
-        for a, b in edges:
-            if a == n and b not in visited:
-                visit(b)
-        out.append(n)
-
-    for n in sorted(names, key=lambda n: n not in first):
-        if n not in visited:
-            visit(n)
+    first = set(first)
+    for root in sorted(nodes, key=lambda n: n not in first):
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(out_edges[root]))]
+        while stack:
+            node, successors = stack[-1]
+            for b in successors:
+                if b not in visited:
+                    visited.add(b)
+                    stack.append((b, iter(out_edges[b])))
+                    break
+            else:  # every successor done: the node is finished
+                stack.pop()
+                out.append(node)
     return out[::-1]
 
 

@@ -15,6 +15,7 @@ sweep, demo) takes its lags, depths and alignment shifts from here.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -57,12 +58,15 @@ def arrival_ticks(network: Network, latency: int, delays: bool = True) -> Dict[s
     """Per population, the tick at which an input spike of tick 0 first reaches it: the
     shortest feed-forward path from an input, summing latency (+ delay) per projection."""
     back = set(network.back_edges())
+    into = defaultdict(list)  # feed-forward projections by post population
+    for j, pr in enumerate(network.projections):
+        if j not in back:
+            into[pr.post].append(pr)
     out = {n: 0 for n in network.inputs}
     for name in network.order():
         if name in out:
             continue
-        ins = [out[pr.pre] + int(latency) + (pr.delay if delays else 0)
-               for j, pr in enumerate(network.projections) if pr.post == name and j not in back and pr.pre in out]
+        ins = [out[pr.pre] + int(latency) + (pr.delay if delays else 0) for pr in into[name] if pr.pre in out]
         out[name] = min(ins) if ins else 0
     return out
 
@@ -71,11 +75,15 @@ def depth(network: Network, latency: int = 1, delays: bool = True) -> int:
     """Ticks the network answers after its input along its longest feed-forward path:
     how many silent ticks to append so that a run's response is not cut off."""
     back = set(network.back_edges())
-    reach = {n: 0 for n in network.order()}
-    for n in network.order():
-        for j, pr in enumerate(network.projections):
-            if pr.pre == n and j not in back:
-                reach[pr.post] = max(reach[pr.post], reach[n] + int(latency) + (pr.delay if delays else 0))
+    out_of = defaultdict(list)  # feed-forward projections by pre population, in index order
+    for j, pr in enumerate(network.projections):
+        if j not in back:
+            out_of[pr.pre].append(pr)
+    order = network.order()
+    reach = {n: 0 for n in order}
+    for n in order:
+        for pr in out_of[n]:
+            reach[pr.post] = max(reach[pr.post], reach[n] + int(latency) + (pr.delay if delays else 0))
     return max(reach.values(), default=0)
 
 

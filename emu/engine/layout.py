@@ -16,6 +16,7 @@ Layout decisions live here, not in the kernels:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
@@ -193,8 +194,14 @@ class NeuronAxis:
     def n(self) -> int:
         return int(self.pop_hi[-1]) if len(self.pop_hi) else 0
 
+    @functools.cached_property
+    def position(self) -> Dict[str, int]:
+        """Each population's place in ``order`` (a list search per projection would make
+        a network of thousands of populations quadratic to build)."""
+        return {name: i for i, name in enumerate(self.order)}
+
     def lo(self, name: str) -> int:
-        return int(self.pop_lo[self.order.index(name)])
+        return int(self.pop_lo[self.position[name]])
 
 
 def neuron_parameters(network: Network, axis: NeuronAxis, num: Numerics, spike_condition: str) -> Dict[str, np.ndarray]:
@@ -273,14 +280,13 @@ class Rows:
 
     @classmethod
     def of(cls, network: Network, sched, axis: NeuronAxis, syn: Synapses) -> "Rows":
-        pos = {name: i for i, name in enumerate(axis.order)}
         out_ptr = np.zeros(len(axis.order) + 1, np.int64)
         lag, pre_base_of, widths, counts, strides, pre_rows, blk_rows, pool = [], [], [], [], [], [], [], []
         listed = {}  # pool offset of each synapse list: its post neurons
         pre_base = w_count = n_rows = buf_end = 0
         for j, pr, lag_j in sched:
             pre = network.populations[pr.pre]
-            out_ptr[pos[pr.pre] + 1] += 1
+            out_ptr[axis.position[pr.pre] + 1] += 1
             pre_nir, post_idx, w = syn.lists[j]
             pre_idx = axis.perm[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
             post_int = axis.perm[pr.post][post_idx]
@@ -393,11 +399,10 @@ class CompiledNetwork:
         wpool = num.weight_units(rows.pool)
         if syn.int8_weights:
             wpool = wpool.astype(np.int8)
-        pos = {name: i for i, name in enumerate(order)}
         # spikes of p are scattered in NIR order unless every target's sums are exact
         nir_sorted = np.zeros(len(pops), bool)
         for pr in network.projections:
-            nir_sorted[pos[pr.pre]] |= not syn.exact[pr.post]
+            nir_sorted[axis.position[pr.pre]] |= not syn.exact[pr.post]
         modes, consts = modes_of(profile, num)
         i64 = lambda x: np.array(x, np.int64)  # noqa: E731
         arrays = NetworkArrays(

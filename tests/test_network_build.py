@@ -1,8 +1,10 @@
-"""synapse_list's conv2d synapses against a plain loop over the convolution's definition."""
+"""The synapse lists and orders a network is built from: conv synapses against a loop over the
+convolution's definition, sorting, and the topological order of populations."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from emu.network import Population, Projection, _conv_synapses, _pairs_sorted, conv_output_shape, sort_pairs, synapse_list
+from emu.network import (Population, Projection, _conv_synapses, _pairs_sorted, conv_output_shape, sort_pairs,
+                         synapse_list, topological_order)
 
 
 def conv_by_loop(weight, in_shape, stride, padding, out_shape):
@@ -55,3 +57,35 @@ def test_sort_pairs_is_a_stable_lexsort(high, size, seed):
     for got, want in zip(sort_pairs(major, minor, values), (major[order], minor[order], values[order])):
         np.testing.assert_array_equal(got, want)
     assert _pairs_sorted(major, minor) == np.array_equal(order, np.arange(size))
+
+
+def recursive_topological_order(nodes, edges, first=()):
+    """The order as first written: a recursive depth-first search scanning every edge per node."""
+    visited, out = set(), []
+
+    def visit(n):
+        visited.add(n)
+        for a, b in edges:
+            if a == n and b not in visited:
+                visit(b)
+        out.append(n)
+
+    for n in sorted(nodes, key=lambda n: n not in first):
+        if n not in visited:
+            visit(n)
+    return out[::-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 12), data=st.data())
+def test_topological_order_is_the_recursive_depth_first_order(n, data):
+    nodes = [f"p{i}" for i in range(n)]
+    edges = data.draw(st.lists(st.tuples(st.sampled_from(nodes), st.sampled_from(nodes)), max_size=30))
+    first = data.draw(st.lists(st.sampled_from(nodes), max_size=3))
+    assert topological_order(nodes, edges, first) == recursive_topological_order(nodes, edges, first)
+
+
+def test_a_chain_of_thousands_of_populations_is_ordered():
+    nodes = [f"p{i}" for i in range(5000)]
+    edges = list(zip(nodes[1:], nodes[:-1]))[::-1]  # p4999 -> ... -> p0, listed backwards
+    assert topological_order(nodes, edges, first=["p4999"]) == nodes[::-1]
