@@ -484,6 +484,8 @@ def main(argv=None):
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--thresholds", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.ticks <= RATE_SKIP:
+        ap.error(f"--ticks must be more than {RATE_SKIP}: the layers' rates are counted from tick {RATE_SKIP} on")
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if args.worker:
