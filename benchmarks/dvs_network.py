@@ -164,9 +164,14 @@ def synaptic_events(result, network: Network, fanout: Dict[str, np.ndarray]) -> 
 def vector_adds(result, compiled) -> int:
     """The vector adds the engine's scatter runs for ``result`` (whole batch): every spike of
     a population runs, per outgoing footprint projection, its rows times the vectors of a
-    row (int16 buffers 16 lanes to a vector, float ones 8), zero lanes included. Projections
-    stored as listed rows are not counted (the paper network has none)."""
+    row (int16 buffers 16 lanes to a vector, float ones 8), zero lanes included. Only
+    footprints are counted (the paper network has nothing else): a projection stored as
+    listed rows or as a synapse list is refused rather than counted as none."""
     a = compiled.arrays
+    listed = [j for j in range(len(a.proj_width)) if a.proj_width[j] <= 0]
+    if listed:
+        raise ValueError(f"vector_adds counts footprint projections only; projections {listed} are stored as "
+                         "listed rows or synapse lists")
     total = 0
     for p, name in enumerate(compiled.order):
         lo, n = result.offsets[name], result.sizes[name]
