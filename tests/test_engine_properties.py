@@ -71,6 +71,28 @@ def test_uniform_population_fast_path_equals_reference(data):
     _assert_same(res, reference_run(net, {"in": raster}, raster.shape[0], profile))
 
 
+@settings(max_examples=30)
+@given(st.data())
+def test_3x3_conv_footprints_equal_reference(data):
+    """A 3x3 kernel at stride 1 and 6 or 16 output channels: footprints of 3 rows of 3
+    vectors (16 int16 lanes, or 8 float lanes of 6 channels padded to 24), the kernel's
+    fully unrolled case. Random networks seldom draw it."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    c_in, size = data.draw(st.integers(1, 3)), data.draw(st.integers(3, 9))
+    c_out = data.draw(st.sampled_from((6, 16)))
+    integer = data.draw(st.booleans())  # int8 weights: int16 sums under the chip profile
+    shape = (c_out, c_in, 3, 3)
+    w = rng.integers(-60, 61, shape) if integer else np.round(rng.uniform(-20, 20, shape) * 8) / 8
+    net = Network()
+    net.add(Population("in", (c_in, size, size), "input"))
+    net.add(Population("out", (c_out, size, size), "lif", alpha=0.9, threshold=round(rng.uniform(5.0, 60.0), 1)))
+    net.add(Projection("in", "out", w, kind="conv2d", padding=1))
+    profile = data.draw(profiles(arithmetic=data.draw(st.sampled_from(("chip", "float64"))))).with_(
+        reset_timing="same_tick", weight_bits=8 if integer else None)
+    raster = rng.random((data.draw(st.integers(1, 30)), c_in * size * size)) < 0.3
+    res = Emulator(net, profile)(raster, record_v=True)
+    _assert_same(res, reference_run(net, {"in": raster}, raster.shape[0], profile))
+
 def _path_lengths(net):
     """Shortest number of connections from the input to each population."""
     dist = {"in": 0}

@@ -360,9 +360,12 @@ def _scatter(dst, lanes, toff, spikes, n_spk, j, proj_pre_base, proj_width, proj
     elif width > 0:  # one footprint per pre neuron: rows of whole vectors, `stride` apart
         n_rows, stride = proj_rows[j], proj_stride[j]
         nvec = width // lanes
-        # the common width (3x3 kernels: 3 positions of 8 or 16 channels) with a literal
-        # vector count: a row is then straight-line code, no loop counter per vector
-        if nvec == 3:
+        # the common footprint (3x3 kernels at stride 1: 3 rows of 3 positions of 8 or 16
+        # channels) with literal row and vector counts: straight-line code, no loop
+        # counters; other heights of 3-vector rows keep a literal vector count
+        if nvec == 3 and n_rows == 3:
+            _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, 3, stride, width, 3, lanes)
+        elif nvec == 3:
             _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, n_rows, stride, width, 3, lanes)
         else:
             _add_footprints(dst, toff, spikes, n_spk, pre_base, pre_rows, wpool, n_rows, stride, width, nvec, lanes)
