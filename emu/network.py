@@ -325,14 +325,14 @@ def synapse_list(pr: Projection, pre: Population, post: Population):
     if pr.kind == "dense":
         n_post, n_src = pr.weight.shape
         s, q = np.meshgrid(np.arange(n_src), np.arange(n_post), indexing="ij")
-        src_idx, post_idx, w = s.ravel(), q.ravel(), pr.weight.T.ravel()
+        src_idx, post_idx, w = s.ravel(), q.ravel(), pr.weight.T.flatten()
     elif pr.kind == "one_to_one":
-        src_idx = post_idx = np.arange(post.size)
-        w = pr.weight.copy()
+        src_idx, post_idx, w = np.arange(post.size), np.arange(post.size), pr.weight.copy()
     elif pr.kind == "sparse":
-        src_idx, post_idx, w = pr.connections[:, 0], pr.connections[:, 1], pr.weight.copy()
+        src_idx, post_idx, w = pr.connections[:, 0].copy(), pr.connections[:, 1].copy(), pr.weight.copy()
     else:
         src_idx, post_idx, w = _conv_synapses(src, pr.weight, pr.stride, pr.padding, post.shape)
+    # fresh arrays (none is a view of the projection's): the sort may hand them back as they are
     src_idx, post_idx, w = sort_pairs(src_idx, post_idx, w)
     if pr.pool == 1:  # every pre neuron is its own source
         return src_idx.astype(np.int64, copy=False), post_idx.astype(np.int64, copy=False), w

@@ -1,6 +1,7 @@
 """The synapse lists and orders a network is built from: conv synapses against a loop over the
 convolution's definition, sorting, and the topological order of populations."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from emu.network import (Population, Projection, _conv_synapses, _pairs_sorted, conv_output_shape, sort_pairs,
@@ -89,3 +90,15 @@ def test_a_chain_of_thousands_of_populations_is_ordered():
     nodes = [f"p{i}" for i in range(5000)]
     edges = list(zip(nodes[1:], nodes[:-1]))[::-1]  # p4999 -> ... -> p0, listed backwards
     assert topological_order(nodes, edges, first=["p4999"]) == nodes[::-1]
+
+
+@pytest.mark.parametrize("kind", ["dense", "one_to_one", "sparse"])
+def test_synapse_lists_share_no_memory_with_the_projection(kind):
+    pre, post = Population("a", (1,), "input"), Population("b", (1,), "lif")
+    weight = np.ones(1) if kind != "dense" else np.ones((1, 1))
+    pr = Projection("a", "b", weight, kind=kind, connections=[[0, 0]] if kind == "sparse" else None)
+    for arr in synapse_list(pr, pre, post):
+        assert not np.shares_memory(arr, pr.weight)
+        assert pr.connections is None or not np.shares_memory(arr, pr.connections)
+    src, dst, _ = synapse_list(pr, pre, post)
+    assert not np.shares_memory(src, dst)

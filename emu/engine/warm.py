@@ -4,8 +4,9 @@
 and each preset with float weights, runs two ticks. The kernels are compiled per array
 dtype (float32 or float64 state; int16, float32 or float64 input sums), not per network,
 so afterwards no command pays the 10-25 s of compiling a specialisation: the first
-``s2emu run`` loads them from the cache. Entries older sources left behind are removed. numba's cache lives beside the sources (or in
-``NUMBA_CACHE_DIR``); the run that warms it must see the same location as later runs.
+``s2emu run`` loads them from the cache. Entries older sources left behind are removed.
+numba's cache lives beside the sources (or in ``NUMBA_CACHE_DIR``); the run that warms
+it must see the same location as later runs.
 """
 from __future__ import annotations
 
