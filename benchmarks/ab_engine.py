@@ -13,8 +13,11 @@ land). So both versions run in one process, alternately, on the same input:
   both import side by side, each with its own numba cache;
 * a round is one subprocess: it builds the paper network with each version, checks
   that both give the same spikes, then times one sample of ``--ticks`` ticks on one
-  thread, full input and silent input (the neuron pass alone), ``--pairs`` times,
-  the order of the two versions alternating within the round;
+  thread (CPU time), full input and silent input (the neuron pass alone), ``--pairs``
+  times, the order of the two versions alternating within the round; ``--batch`` and
+  ``--threads`` time a batch on worker threads instead (wall time: how the threads
+  share the work shows only there), e.g. ``--batch 32 --ticks 300 --threads 2`` as
+  ``bench_dvs_network.py``;
 * rounds alternate which version is imported and built first, since that one tends
   to run a little faster; the summary is the geometric mean of the rounds' median
   ratios.
@@ -70,7 +73,8 @@ ROUND = r'''
 import importlib, statistics, sys, time
 import numpy as np, numba
 sys.path[:0] = [{dest!r}, {bench!r}, {root!r}]
-numba.set_num_threads(1)
+numba.set_num_threads({threads})
+clock = time.perf_counter if {threads} > 1 else time.process_time
 from dvs_network import build_network, random_input, random_weights
 # what calibrate_thresholds gives for weights seed 0 (bench_dvs_network.py prints them), fixed
 # here so that a round spends no time calibrating
@@ -86,7 +90,7 @@ def emulator(name):
 def kernel_seconds(mod, em, x):
     inner, box = mod.run_batch, []
     def timed(*a, **k):
-        t0 = time.process_time(); inner(*a, **k); box.append(time.process_time() - t0)
+        t0 = clock(); inner(*a, **k); box.append(clock() - t0)
     mod.run_batch = timed
     try:
         em(x)
@@ -96,10 +100,10 @@ def kernel_seconds(mod, em, x):
 
 first, second = {order!r}
 built = dict((n, emulator(n)) for n in (first, second))
-x = random_input(1, {ticks}, seed=3)
+x = random_input({batch}, {ticks}, seed=3)
 silent = np.zeros_like(x)
 outs = [built[n][1](x) for n in ("emu_a", "emu_b")]
-same = all(np.array_equal(p, q) for p, q in zip(outs[0].neurons, outs[1].neurons))
+same = all(np.array_equal(p, q) for p, q in zip(outs[0].neurons, outs[1].neurons)) and len(outs[0].neurons) == {batch}
 times = dict((k, []) for k in ("a", "b", "a_s", "b_s"))
 for i in range({pairs}):
     for n in (("emu_a", "emu_b") if i % 2 == 0 else ("emu_b", "emu_a")):
@@ -119,6 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ticks", type=int, default=6000)
     ap.add_argument("--pairs", type=int, default=16, help="timed pairs per round")
     ap.add_argument("--rounds", type=int, default=4, help="subprocesses, alternating which version goes first")
+    ap.add_argument("--batch", type=int, default=1, help="samples per timed run")
+    ap.add_argument("--threads", type=int, default=1, help="worker threads (above 1: wall time, not CPU time)")
     args = ap.parse_args(argv)
     dest = tempfile.mkdtemp(prefix="s2emu-ab-")
     try:
@@ -128,7 +134,8 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             order = ("emu_a", "emu_b") if r % 2 == 0 else ("emu_b", "emu_a")
             code = ROUND.format(dest=dest, bench=os.path.join(ROOT, "benchmarks"), root=ROOT, order=order,
-                                ticks=args.ticks, pairs=args.pairs)
+                                ticks=args.ticks, pairs=args.pairs, batch=args.batch,
+                                threads=args.threads)
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  env=dict(os.environ, NUMBA_CACHE_DIR=os.path.join(dest, "numba")))
             line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]

@@ -1,11 +1,15 @@
 """Layout decisions of emu.engine.layout that change how the kernel works, not what it
 computes: when a tick's spikes may be scattered out of NIR order, and when a
 population's parameters are read once."""
+import threading
+
 import numpy as np
 import pytest
+from numba import njit
 
 from emu.engine.layout import CompiledNetwork, _unique_rows, bit_identical, row_hash_multipliers
 from emu.engine import Emulator
+from emu.engine.intrinsics import take_next
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 
@@ -201,8 +205,9 @@ def test_footprints_equal_rows_listed_one_by_one(monkeypatch, profile):
 
 
 def test_worker_threads_equal_one_thread(monkeypatch):
-    """Samples of a batch run on worker threads (each call of the serial kernel owns
-    every third sample here); results equal a single thread's, sample for sample."""
+    """Samples of a batch run on worker threads (each call of the serial kernel takes
+    the next sample no other has taken, here three of them for seven samples); results
+    equal a single thread's, sample for sample."""
     import numba
 
     rng = np.random.default_rng(9)
@@ -217,6 +222,44 @@ def test_worker_threads_equal_one_thread(monkeypatch):
     for name in ("c", "d"):
         assert np.array_equal(one.raster(name), three.raster(name))
     assert np.array_equal(one.v["c"], three.v["c"])
+
+
+@njit(nogil=True)
+def _take_until(counter, n, taken, sink):
+    k = 0
+    v = take_next(counter)
+    while v < n:
+        taken[k] = v
+        k += 1
+        x = v + 2
+        for _ in range(20):  # work per value (a chain of divisions), so that the threads overlap
+            x = x * x % 1000003
+        sink[0] += x
+        v = take_next(counter)
+    return k
+
+
+def test_the_shared_sample_counter_hands_every_value_to_exactly_one_thread():
+    """The workers of a batch share one counter (emu.engine.intrinsics.take_next), one
+    atomic add: four threads drawing 200,000 values between them get each value once
+    (a plain load, add and store hands some values out twice)."""
+    n, threads = 200_000, 4
+    counter = np.zeros(1, np.int64)
+    taken, sinks = np.full((threads, n), -1, np.int64), np.zeros((threads, 1), np.int64)
+    _take_until(np.zeros(1, np.int64), 0, taken[0], sinks[0])  # compiled before the threads start
+    counts, start = [0] * threads, threading.Barrier(threads)
+
+    def draw(w):
+        start.wait()
+        counts[w] = _take_until(counter, n, taken[w], sinks[w])
+
+    pool = [threading.Thread(target=draw, args=(w,)) for w in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    got = np.concatenate([taken[w, :counts[w]] for w in range(threads)])
+    assert np.array_equal(np.sort(got), np.arange(n))
 
 
 @pytest.mark.parametrize("profile", [SemanticsProfile.chip(), SemanticsProfile.float64(weight_bits=None),

@@ -39,19 +39,20 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 def run_batch(net: NetworkArrays, n_ticks: int, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
               n_events, workers: int) -> None:
-    """Samples of a batch on ``workers`` threads, worker w taking every workers-th
-    sample from w (:func:`emu.engine.kernels.run_samples` releases the GIL). ``net``: a
-    :class:`CompiledNetwork`'s arrays; the other arrays have a leading batch axis and
-    are filled in."""
+    """Samples of a batch on ``workers`` threads, each taking the next sample not yet
+    taken until none is left (:func:`emu.engine.kernels.run_samples` releases the GIL).
+    ``net``: a :class:`CompiledNetwork`'s arrays; the other arrays have a leading batch
+    axis and are filled in."""
     workers = max(1, min(workers, in_raster.shape[0]))
+    next_sample = np.zeros(1, np.int64)
 
-    def worker(w):
-        run_samples(w, workers, n_ticks, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
+    def worker():
+        run_samples(next_sample, n_ticks, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count,
                     n_events)
 
     if workers == 1:
-        return worker(0)
-    for done in [_pool(workers).submit(worker, w) for w in range(workers)]:
+        return worker()
+    for done in [_pool(workers).submit(worker) for _ in range(workers)]:
         done.result()
 
 

@@ -189,3 +189,17 @@ def prefetch(typingctx, arr, i):
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen
+
+
+@intrinsic
+def take_next(typingctx, counter):
+    """``counter[0] += 1`` as one atomic operation, returning the value before: a counter
+    that threads share without a lock, each value handed to exactly one of them."""
+    if not (isinstance(counter, types.Array) and counter.layout == "C" and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(counter), codegen

@@ -1,8 +1,8 @@
 """numba kernels of the engine: pure functions of flat arrays, no Python objects.
 
 One compiled call runs all ticks of one sample; a batch runs samples in parallel
-threads (:func:`run_samples` releases the GIL), each sample with its own state,
-so batch results equal one-by-one runs.
+threads, each taking the next sample left (:func:`run_samples`), each sample with
+its own state, so batch results equal one-by-one runs.
 
 Per tick, populations are visited in topological order. A population first
 updates its neurons from its input-buffer slot of this tick, then scatters its
@@ -34,14 +34,11 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
 * spike indices come out of 64-bit masks with four unconditional stores and a
   population count (:func:`_append_bits`), put back in NIR order by a counting
   sort on the channel only where the order matters (:func:`_nir_order`);
-* spikes are recorded as 4-byte neuron indices plus one count per tick: a run's
-  output is written to fresh memory, and every page of it costs a fault.
+* spikes are recorded as 4-byte neuron indices plus one count per tick.
 
-A tick's spikes are lists of population-local internal indices (the keys of the
-row table). A channels-last population (``pop_channels`` > 1) lists them in NIR
-order only where ``pop_nir_sorted``: where the additions they cause are exact
-(integer weights whose sums fit the mantissa), any order gives the same bits, and
-internal order saves the sort.
+A tick's spikes are population-local internal indices (the keys of the row
+table); a channels-last population (``pop_channels`` > 1) puts them in NIR order
+only where ``pop_nir_sorted`` (some sum downstream is inexact).
 
 The arithmetic follows the dtype of the arrays passed in (float32 for the chip
 profile, float64 otherwise); every constant comes in as a scalar of that dtype
@@ -54,7 +51,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from emu import numerics
 from emu.engine import cache
 from emu.engine.arrays import SYNAPSE_LIST, Workspace
-from emu.engine.intrinsics import cast_like, lif64, mask64, popcount, prefetch, vadd4, vadd8, vadd16
+from emu.engine.intrinsics import (cast_like, lif64, mask64, popcount, prefetch, take_next, vadd4, vadd8,
+                                   vadd16)
 
 # cached kernels are keyed by every file they are built from, not only this one
 cache.install()
@@ -486,14 +484,17 @@ def run_sample(n_ticks, net, ws, in_flat, in_cols, in_off, v_col, v_rec, tick_en
 
 
 @njit(cache=True, nogil=True)
-def run_samples(first, step, n_ticks, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events):
-    """Samples ``first, first + step, ...`` of a batch, one after the other; arrays with
-    a leading batch axis are per sample, ``net`` is the :class:`NetworkArrays`.
-
-    Releases the GIL: the engine runs one call per worker thread (a serial loop
-    compiles in less time than a ``prange`` loop, and the tick loop takes no
-    references that threads could contend on)."""
+def run_samples(next_sample, n_ticks, net, in_raster, in_off, v_col, v_rec, tick_end, ev_neuron, sat_count, n_events):
+    """Samples of a batch, each the next one no worker has taken (``next_sample[0]``, a
+    counter the workers share), until none is left: a worker on a slower core (shared
+    with another tenant, or smaller) takes fewer samples instead of holding the batch
+    up. Arrays with a leading batch axis are per sample, ``net`` is the
+    :class:`NetworkArrays`. Releases the GIL: the engine runs one call per worker thread
+    (a serial loop compiles in less time than a ``prange`` loop, and the tick loop takes
+    no references that threads could contend on)."""
     cols = in_raster.shape[2]
-    for b in range(first, in_raster.shape[0], step):
+    b = take_next(next_sample)
+    while b < in_raster.shape[0]:
         n_events[b] = run_sample(n_ticks, net, workspace(net), in_raster[b].reshape(-1), cols, in_off, v_col, v_rec[b],
                                  tick_end[b], ev_neuron[b], sat_count[b])
+        b = take_next(next_sample)
