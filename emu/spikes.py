@@ -142,6 +142,32 @@ class Recording:
             out[i, tk[sel], nr[sel] - lo] = True
         return out if sample is None else out[0]
 
+    def spike_keys(self, pop: str, shift: int = 0, ticks: Optional[int] = None,
+                   samples: Optional[Sequence[int]] = None) -> np.ndarray:
+        """The cells of ``raster(pop)[samples, shift:shift + ticks]`` that hold a spike, as sorted
+        int64 keys ``(i * ticks + t) * N + n`` (``i``: position in ``samples``, default every
+        sample; ``ticks`` defaults to what is left after ``shift``): the sparse form of the raster,
+        for counting spikes two runs share without building either raster."""
+        lo, n = self._span(pop)
+        shift = int(shift)
+        if shift < 0:
+            raise ValueError(f"shift must be >= 0, got {shift}")
+        ticks = self.ticks - shift if ticks is None else int(ticks)
+        t0, t1 = shift, min(self.ticks, shift + ticks)  # the recorded ticks kept
+        parts = []
+        for i, b in enumerate(range(self.batch) if samples is None else samples):
+            if t1 <= t0:
+                break
+            end = self.tick_end[b]
+            first = int(end[t0 - 1]) if t0 > 0 else 0
+            tk = np.repeat(np.arange(t1 - t0, dtype=np.int64), np.diff(end[t0:t1], prepend=first))
+            nr = self.neurons[b][first:int(end[t1 - 1])].astype(np.int64)
+            sel = (nr >= lo) & (nr < lo + n)
+            parts.append((i * ticks + tk[sel]) * n + nr[sel] - lo)
+        keys = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        keys.sort()
+        return keys
+
     def rasters(self, sample: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Every population's :meth:`raster`."""
         return {name: self.raster(name, sample) for name in self.shapes}

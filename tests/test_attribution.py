@@ -16,6 +16,7 @@ from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
 from netgen import networks, without_biases, two_layer_lif_graph
 from validate.attribution import Attribution, ConfigResult, attribute
+from validate.metrics import SpikeAgreement
 from validate.factors import AttributionError, Factor, configuration, default_factors, without_delays
 
 SNN, CHIP = SemanticsProfile.snntorch(), SemanticsProfile.chip()
@@ -164,37 +165,59 @@ def test_float32_arithmetic_alone_changes_nothing_when_every_number_is_exact():
     assert att.target.total_mismatch == 0 and sum(att.source.spikes.values()) > 0
 
 
-def _result(name, acc, mismatch, switched=()):
-    return ConfigResult(name, tuple(switched), {}, False, {}, {"o": mismatch}, {"o": 1000}, {"o": 10**5},
-                        np.zeros(3, int), acc)
+def _result(switched, predictions, truth, spikes=1000, matched=1000):
+    counts = np.zeros((len(predictions), 3), np.int64)
+    counts[np.arange(len(predictions)), predictions] = 5
+    predictions = np.asarray(predictions)
+    return ConfigResult("+".join(switched) or "float", tuple(switched), {}, False, {},
+                        {"o": SpikeAgreement(spikes, 1000, matched, 10**5)}, counts, predictions,
+                        float(np.mean(predictions == truth)))
 
 
-def test_finding_says_where_the_drop_comes_from():
-    factors = [Factor("latency", "synaptic latency", ()), Factor("reset_timing", "reset timing", ()),
-               Factor("weights", "int8 weights (truncate)", ()), Factor("arithmetic", "float32 arithmetic", ())]
-    steps = [_result("+latency", 0.941, 50), _result("+reset", 0.937, 350), _result("+weights", 0.935, 400),
-             _result("chip", 0.935, 400)]
-    loo = [_result(f"chip - {f.key}", 0.935, 400) for f in factors]
-    att = Attribution(factors, _result("float", 0.941, 0), steps, loo, [], ["o"], "o", 1000, True)
-    assert att.finding() == ("Chip accuracy 93.5 % vs float 94.1 % on 1000 samples: the 0.6-point drop splits as "
-                             "0.4 points from reset timing and 0.2 points from int8 weights (truncate); spikes differ "
-                             "in 0.40 % of (sample, tick, neuron) cells.")
-    rows = att.rows()
-    assert [r["mismatching cells added"] for r in rows] == [50, 300, 50, 0]
-    assert [round(r["drop added (pp)"], 9) for r in rows] == [0, 0.4, 0.2, 0]
-    assert all(0 <= r["mismatch rate after"] <= 1 for r in rows)
-    # one factor alone: "comes from"; no loss: the spikes and where most of their difference comes from
-    one = [_result("+latency", 0.941, 50), _result("+reset", 0.935, 350), _result("+weights", 0.935, 400),
-           _result("chip", 0.935, 400)]
-    assert "the 0.6-point drop comes from reset timing;" in Attribution(factors, _result("float", 0.941, 0), one, loo,
-                                                                        [], ["o"], "o", 1000, True).finding()
-    none = [_result(s.name, 0.941, s.total_mismatch) for s in steps]
-    assert Attribution(factors, _result("float", 0.941, 0), none, loo, [], ["o"], "o", 1000, True).finding().endswith(
-        "no accuracy is lost; spikes differ in 0.40 % of (sample, tick, neuron) cells, most from reset timing.")
+def test_finding_says_how_many_samples_carry_the_drop_and_which_factor():
+    """Ten samples, all right in float. Reset timing alone loses sample 3, weights alone loses
+    sample 7; together they lose both, and a third one (4) that neither loses alone."""
+    truth = np.zeros(10, int)
+    lose = {(): [], ("reset_timing",): [3], ("weights",): [7], ("reset_timing", "weights"): [3, 7, 4]}
+    spikes = {(): 1000, ("reset_timing",): 1100, ("weights",): 900, ("reset_timing", "weights"): 1000}
+
+    def build(order):
+        factors = [Factor(k, {"reset_timing": "reset timing", "weights": "int8 weights"}[k], ()) for k in order]
+        configs = {}
+        for switched, lost in lose.items():
+            pred = truth.copy()
+            pred[lost] = 1
+            configs[frozenset(switched)] = _result(switched, pred, truth, spikes[switched], 800 if switched else 1000)
+        return Attribution(factors, configs, ["o"], "o", 10, truth, list(range(10)))
+
+    att = build(["reset_timing", "weights"])
+    assert att.drop == pytest.approx(0.3)
+    phi = att.shapley("accuracy")
+    assert phi == pytest.approx({"reset_timing": 0.15, "weights": 0.15})  # sample 4 shared: half each
+    assert sum(phi.values()) == pytest.approx(att.drop)
+    assert build(["weights", "reset_timing"]).shapley("accuracy") == pytest.approx(phi)  # order-free
+    flips = {f.sample: f.cause for f in att.flips()}
+    assert flips == {3: ["reset_timing"], 4: ["reset_timing", "weights"], 7: ["weights"]}
+    text = att.finding()
+    assert text.startswith("Chip accuracy 70.0 % vs float 100.0 % on 10 samples: a 30.0-point drop; 3 samples flip "
+                           "(lost: samples 3, 4, 7): not significant on 10 samples (exact McNemar p = 0.25")
+    assert "Points lost by factor (Shapley): reset timing +15.0, int8 weights +15.0;" in text
+    assert "flips carried by reset timing: 1 sample; by reset timing and int8 weights: 1 sample; by int8 weights: " \
+           "1 sample" in text
+    assert "Spikes: spike F1 0.800" in text
+    rows = {r["key"]: r for r in att.rows()}
+    assert rows["weights"]["alone (points)"] == pytest.approx(10) and rows["weights"]["flips carried"] == 2
+    assert rows["weights"]["interaction (points)"] == pytest.approx(5)
+    assert rows["reset_timing"]["leave-one-out (points)"] == pytest.approx(20)
+    # no sample flips: said so, with the margin
+    same = {s: _result(tuple(s), truth, truth) for s in att.configs}
+    assert Attribution(att.factors, same, ["o"], "o", 10, truth, list(range(10))).finding().startswith(
+        "Chip accuracy 100.0 % vs float 100.0 % on 10 samples: no sample flips")
 
 
 def test_bookkeeping_on_the_braille_network():
-    """Cumulative contributions add up to the total; leave-one-out runs miss exactly one factor."""
+    """Every coalition is run; Shapley shares add up to the total of each measure and do not
+    depend on the order of the factors; leave-one-out runs miss exactly one factor."""
     from emu.nir_import import ConversionOptions, from_nir
 
     path = GOLDEN / "braille_rnn" / "braille_noDelay_noBias_subtract.nir"
@@ -202,17 +225,22 @@ def test_bookkeeping_on_the_braille_network():
     rng = np.random.default_rng(0)
     samples = [rng.random((t, 12)) < 0.1 for t in (120, 120, 100)]  # two lengths: two batches
     labels = [0, 3, 5]
-    att = attribute(net, samples, labels, progress=False, alone=True)
+    att = attribute(net, samples, labels, progress=False)
     keys = [f.key for f in att.factors]
     assert keys == ["latency", "reset_timing", "weights", "arithmetic"]
+    assert len(att.configs) == 2 ** 4 and att.exact
     assert att.factors[0].delays  # the converter's extra delay of 1 per connection
-    assert sum(r["mismatching cells added"] for r in att.rows()) == att.target.total_mismatch > 0
-    assert sum(r["drop added (pp)"] for r in att.rows()) == pytest.approx(100 * att.drop)
+    for measure in ("accuracy", "margin", "spikes"):
+        assert sum(att.shapley(measure).values()) == pytest.approx(att.loss(measure, att.target), abs=1e-12)
+    assert att.loss("spikes", att.target) > 0
     for f, loo in zip(att.factors, att.leave_one_out):
         assert set(loo.switched) == set(keys) - {f.key}
     assert [a.switched for a in att.alone] == [(k,) for k in keys]
     assert att.target.shifts == {"input": 0, "lif1.lif": 2, "lif2": 4}
     assert att.source.accuracy == np.mean(att.source.predictions == labels)
+    backwards = attribute(net, samples, labels, factors=att.factors[::-1], progress=False)
+    for measure in ("accuracy", "margin", "spikes"):
+        assert backwards.shapley(measure) == pytest.approx(att.shapley(measure), abs=1e-12)
     d = att.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["finding"] == att.finding()
@@ -269,11 +297,14 @@ def test_attribute_command(tmp_path, model, capsys, chrome):
     report = json.loads((tmp_path / "a.json").read_text())
     assert report["finding"] == full["finding"]
     figures = [b for b in report["blocks"] if b["type"] == "figure"]
-    assert len(figures) == 3
-    assert set(figures[0]["data"]) == {f["label"] for f in full["factors"]}
+    assert len(figures) == 4  # the Shapley shares of accuracy, margin and spike F1; the agreement per population
+    for fig in figures[:3]:
+        assert set(fig["data"]) == {f["label"] for f in full["factors"]}
+    assert sum(figures[0]["data"].values()) == pytest.approx(100 * full["paired"]["drop"])
+    assert len(full["configurations"]) == 2 ** 5
     html = (tmp_path / "a.html").read_text()
-    assert plotly_figures(html) == 3 and full["finding"].split(":")[0] in html
-    look(chrome, tmp_path / "a.html", full["finding"], min_figures=3)
+    assert plotly_figures(html) == 4 and full["finding"].split(":")[0] in html
+    look(chrome, tmp_path / "a.html", full["finding"], min_figures=4)
 
 
 def _error(capsys, argv, match):

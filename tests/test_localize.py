@@ -1,6 +1,7 @@
 """Localization of the first difference between two runs, and the ``s2emu validate`` command."""
 import copy
 import json
+from pathlib import Path
 
 import nir
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+import emu
 from emu.cli import main
 from emu.engine import Emulator
 from emu.network import Network, Population, Projection
@@ -16,6 +18,7 @@ from browser import look
 from conftest import plotly_figures
 from netgen import networks
 from emu.timing import latency_shifts, projection_lags
+from validate.cause import divergence_causes
 from validate.localize import LocalizeError, localize
 from emu.spikes import RecordingError
 
@@ -89,11 +92,18 @@ def test_inherited_through_a_back_edge_and_unknown_without_the_inputs():
     other["b"][3, 1] = True   # b differs first (tick 3) ...
     other["a"][5, 2] = True   # ... and a, earlier in topological order, later (through the back edge)
     loc = localize(base, other, net, profile=SemanticsProfile.chip())
-    assert (loc.population, loc.neuron, loc.tick, loc.kind) == ("a", 2, 5, "inherited")
-    assert loc.sources == [dict(population="b", tick=3, neuron=1, projection="back", lag=1)]
+    # first means first in time: b at tick 3, not a (first in graph order) at tick 5
+    assert (loc.population, loc.neuron, loc.tick, loc.kind) == ("b", 1, 3, "entered")
     assert loc.earliest == dict(population="b", tick=3)
     assert loc.first_ticks == {"a": 5, "b": 3}
-    assert "inherited from 'b'" in loc.finding() and "B spiked" in loc.finding()
+    assert "'b'" in loc.finding() and "B spiked" in loc.finding()
+    # a tie at tick 3 goes to a (earlier in topological order); a back edge given 0 ticks makes it inherited
+    tie = copy.deepcopy(other)
+    tie["a"][5, 2], tie["a"][3, 2] = False, True
+    loc = localize(base, tie, net, lags=[1, 1, 0])
+    assert (loc.population, loc.tick, loc.kind) == ("a", 3, "inherited")
+    assert loc.sources == [dict(population="b", tick=3, neuron=1, projection="back", lag=0)]
+    assert "inherited from 'b'" in loc.finding()
     # the b difference at tick 3 could reach a at tick 4 at the earliest: at tick 3 it is "entered"
     other["a"][5, 2] = False
     other["a"][3, 0] = True
@@ -223,13 +233,15 @@ def test_validate_against_snntorch_and_a_chip_recording(tmp_path, model, capsys)
     assert main(["validate", str(model), "--input", str(x), "--report", str(tmp_path / "r.html"),
                  "--out", str(tmp_path / "s.json")] + CONV) == 0
     out = capsys.readouterr().out
-    assert "emulator vs snnTorch" in out and "First difference" in out
+    assert out.startswith("Against the float model (snnTorch): spike F1 ") and "first difference in time" in out
+    assert "Cause: " in out or "No single factor removes it" in out
+    assert "`s2emu attribute`" in out
     html = (tmp_path / "r.html").read_text()
     report = json.loads((tmp_path / "r.json").read_text())
     figures = [b for b in report["blocks"] if b["type"] == "figure"]
     # rates, the membranes at the first divergence (and at the worst population's), the rasters, where they differ
     assert plotly_figures(html) == len(figures) >= 4
-    assert "First difference: population 'lif1'" in report["finding"]
+    assert "first difference in time: population 'lif1'" in report["finding"]
     assert any(b["caption"].startswith("membrane of lif1 neuron") for b in figures)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert list(summary["comparisons"]) == ["emulator_vs_snntorch"]  # implied without --chip
@@ -242,7 +254,7 @@ def test_validate_against_snntorch_and_a_chip_recording(tmp_path, model, capsys)
     assert main(["run", str(model), "--input", str(x), "--out", str(tmp_path / "chip.json")] + CONV) == 0
     assert main(["validate", str(model), "--input", str(x), "--chip", str(tmp_path / "chip.json"),
                  "--report", str(tmp_path / "r2.html"), "--out", str(tmp_path / "s2.json")] + CONV) == 0
-    assert "emulator and chip spike identically" in capsys.readouterr().out
+    assert "reproduces the chip recording spike for spike" in capsys.readouterr().out
     chip = json.loads((tmp_path / "s2.json").read_text())["comparisons"]["emulator_vs_chip"]
     assert chip["mismatches"] == 0 and chip["localization"]["identical"]
     assert all(r["best lag"] == 0 for r in chip["rows"])
@@ -259,10 +271,12 @@ def test_validate_report_with_chip_voltages_in_a_browser(tmp_path, model, capsys
     summary = json.loads((tmp_path / "s.json").read_text())
     assert set(summary["comparisons"]) == {"emulator_vs_chip"}
     loc = summary["comparisons"]["emulator_vs_chip"]["localization"]
-    assert not loc["identical"] and summary["finding"].startswith("emulator and chip differ in")
+    assert not loc["identical"] and summary["finding"].startswith("Against the chip recording: spike F1 ")
+    assert "`s2emu calibrate`" in summary["finding"] and summary["finding"].count("Against") == 1
     seen = look(chrome, tmp_path / "r.html", summary["finding"], min_figures=3)
     traces = [f for f in seen if f["title"].startswith("first divergence: ")]
-    assert traces and f"{loc['population']} neuron {loc['neuron']} around tick {loc['tick']}" in traces[0]["title"]
+    assert traces and f"{loc['population']} neuron {loc['neuron']} around tick {loc['tick']} (after reset" in \
+        traces[0]["title"]
     blocks = json.loads((tmp_path / "r.json").read_text())["blocks"]
     assert any(b["type"] == "figure" and b["caption"].startswith("membrane of") for b in blocks)
 
@@ -297,3 +311,60 @@ def test_validate_bad_inputs(tmp_path, model, capsys):
     _error(capsys, ["validate", str(model), "--input", x, "--report", str(tmp_path / "r.json")] + CONV, ".html")
     _error(capsys, ["validate", str(tmp_path / "none.nir"), "--input", x, "--report", report] + CONV,
            "no such NIR file")
+
+
+EXAMPLES = Path(emu.__file__).parent / "examples"
+
+
+def test_conv_net_first_difference_is_first_in_time_and_has_a_cause(tmp_path, capsys):
+    """The bundled conv net: lif1 first differs at tick 5, lif2 (deeper) already at tick 3. The
+    sentence, the table and the JSON all say lif2, tick 3; the cause is the int8 weights (with
+    float weights that divergence goes away)."""
+    argv = ["validate", str(EXAMPLES / "conv_net.nir"), "--input", str(EXAMPLES / "circle_events.npz"), "--dt",
+            "1e-3", "--auto-scale", "--conn-delay", "0", "--snntorch", "--report", str(tmp_path / "r.html"),
+            "--out", str(tmp_path / "s.json")]
+    assert main(argv) == 0
+    comp = json.loads((tmp_path / "s.json").read_text())["comparisons"]["emulator_vs_snntorch"]
+    loc = comp["localization"]
+    assert (loc["population"], loc["tick"]) == ("lif2", 3) and loc["earliest"] == dict(population="lif2", tick=3)
+    firsts = {r["population"]: r["first difference"] for r in comp["rows"]}
+    assert firsts["lif2"] == 3 < firsts["lif1"]
+    assert "first difference in time: population 'lif2', neuron 5, tick 3" in comp["finding"] + capsys.readouterr().out
+    cause = {s["factor"]: s for s in comp["cause"]["switches"]}
+    assert cause["weights"]["effect"] in ("disappears", "moves later")
+    assert comp["cause"]["finding"].startswith("Cause: int8 weights (truncate).")
+
+
+def test_validate_with_a_chip_recording_and_the_float_model_says_one_finding(tmp_path, model, capsys):
+    x, chip = str(tmp_path / "x.npy"), str(tmp_path / "chip.json")
+    assert main(["run", str(model), "--input", x, "--record", "spikes,v", "--reset-timing", "next_tick",
+                 "--out", chip] + CONV) == 0
+    capsys.readouterr()
+    assert main(["validate", str(model), "--input", x, "--chip", chip, "--snntorch", "--report",
+                 str(tmp_path / "r.html"), "--out", str(tmp_path / "s.json")] + CONV) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads((tmp_path / "s.json").read_text())
+    finding = summary["finding"]
+    assert printed[0] == finding  # one finding, printed once, not one line per comparison
+    assert finding.startswith("Against the chip recording: ") and " Against the float model (snnTorch): " in finding
+    assert "`s2emu calibrate`" in finding and "`s2emu attribute`" in finding
+
+
+def test_the_cause_of_a_divergence_is_the_factor_whose_switch_removes_it():
+    """A LIF whose only difference from the float model is the reset timing: switched back, the
+    runs spike identically; every other factor leaves the divergence where it is."""
+    net = Network()
+    net.add(Population("in", (1,), "input"))
+    net.add(Population("out", (1,), "lif", alpha=0.75, threshold=1.0))
+    net.add(Projection("in", "out", np.array([[0.625]])))
+    x = np.ones((1, 40, 1), bool)
+    chip = SemanticsProfile.snntorch(reset_timing="same_tick", arithmetic="chip")
+    ref = Emulator(net, SemanticsProfile.snntorch())(x).sample(0)
+    run = Emulator(net, chip)(x).sample(0)
+    first = localize(run, ref, net)
+    assert not first.identical
+    cause = divergence_causes(net, chip, {"in": x}, ref, first)
+    effects = {s.factor.key: s.effect for s in cause.switches}
+    assert effects == {"reset_timing": "disappears", "arithmetic": "stays"}
+    assert cause.finding().startswith("Cause: reset timing (next tick -> same tick). With the float model's value")
+    assert "the runs then spike identically" in cause.finding()

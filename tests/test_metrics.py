@@ -243,3 +243,73 @@ def test_predicted_classes_is_the_argmax_of_counts_with_ties_to_the_lowest_index
     spikes[1, :2, 1] = spikes[1, 2:4, 3] = True  # a tie of 1 and 3: 1
     assert m.predicted_classes(spikes).tolist() == [2, 1, 0]  # silence: 0
     assert m.predicted_classes(spikes.swapaxes(0, 1), tick_axis=0).tolist() == [2, 1, 0]
+
+
+# the headline measure: spike agreement -----------------------------------------------------
+@settings(max_examples=200)
+@given(rasters, st.data())
+def test_losing_spikes_never_improves_the_headline(pair, data):
+    """Removing spikes that the other side also has (lost spikes) never raises F1, recall or
+    precision; removing any spikes of A never raises its recall; a side made silent scores F1 0,
+    the worst, whenever the other side spikes."""
+    a, b = pair
+    before = m.agreement(a, b)
+    shared = np.argwhere(a & b)
+    if len(shared):
+        keep = data.draw(arrays(bool, (len(shared),)))
+        lost = a.copy()
+        lost[tuple(shared[~keep].T)] = False
+        after = m.agreement(lost, b)
+        assert after.f1 <= before.f1 and after.recall <= before.recall
+        assert after.precision is None or after.precision <= before.precision
+        if (~keep).any():
+            assert after.f1 < before.f1
+        assert m.agreement(b, lost).f1 <= m.agreement(b, a).f1  # the same from the other side
+    fewer = a & data.draw(arrays(bool, a.shape))
+    assert (m.agreement(fewer, b).recall or 0) <= (before.recall or 0)
+    silent = m.agreement(np.zeros_like(a), b)
+    if b.any():
+        assert silent.f1 == 0 == silent.recall and silent.precision is None and silent.f1 <= before.f1
+    # the closed forms behind the columns
+    assert before.mismatching_cells == int((a != b).sum())
+    assert before.f1 == pytest.approx(1 - before.mismatching_cells / max(1, a.sum() + b.sum()))
+
+
+def test_silence_cannot_fool_the_headline():
+    """The case of the issue: a float run firing 800 spikes in 100,000 cells; an int8 chip firing
+    1,100, half of them the float run's; a silent chip. By mismatching cells the silent chip is
+    better (800 < 900), by F1 and recall it is the worst there is."""
+    cells = 100_000
+    working = m.SpikeAgreement(1_100, 800, 500, cells)
+    silent = m.SpikeAgreement(0, 800, 0, cells)
+    assert silent.mismatch_rate < working.mismatch_rate  # what used to lead the reports
+    assert silent.f1 == 0 < working.f1 and silent.recall == 0 < working.recall
+    assert silent.describe("the chip", "the float run") == \
+        "spike F1 0: the chip is silent where the float run fires 800 spikes"
+    assert (working + silent) == m.SpikeAgreement(1_100, 1_600, 500, 2 * cells) == m.pooled([working, silent])
+    assert m.SpikeAgreement.from_dict(working.to_dict()) == working
+
+
+@settings(max_examples=100)
+@given(rasters, st.integers(0, 3), st.integers(0, 5))
+def test_agreement_of_spike_keys_equals_the_rasters(pair, shift, cut):
+    """The sparse way (sorted cell keys of :meth:`Recording.spike_keys`) counts what the rasters count."""
+    from emu.spikes import Recording
+
+    a, b = pair
+    t = a.shape[0]
+    ra, rb = Recording.from_rasters({"p": a}), Recording.from_rasters({"p": b})
+    length = max(0, min(t - shift, t - cut))
+    keys = m.agreement_of_keys(ra.spike_keys("p", shift, length), rb.spike_keys("p", 0, length), length * a.shape[1])
+    assert keys == m.agreement(a[shift:shift + length], b[:length])
+
+
+def test_output_margins_and_classes_from_counts():
+    counts = np.array([[3, 5, 1], [2, 2, 0], [0, 0, 0], [7, 1, 6]])
+    assert m.classes_from_counts(counts).tolist() == [1, 0, 0, 0]
+    assert m.output_margins(counts, [1, 0, 2, 2]).tolist() == [2, 0, 0, -1]
+    spikes = np.zeros((4, 9, 3), bool)
+    for i, row in enumerate(counts):
+        for j, c in enumerate(row):
+            spikes[i, :c, j] = True
+    assert m.predicted_classes(spikes).tolist() == m.classes_from_counts(counts).tolist()

@@ -48,10 +48,15 @@ def test_the_finding_names_the_factor_that_costs_accuracy(classifier, tmp_path):
     reset = attribute(net, x, labels, target=dataclasses.replace(SNN, reset_timing="same_tick"), progress=False)
     assert [f.key for f in weights.factors] == ["weights"] and [f.key for f in reset.factors] == ["reset_timing"]
     assert weights.drop > 0 and reset.drop > 0
-    assert f"drop comes from {weights.factors[0].label};" in weights.finding()
+    label = weights.factors[0].label
+    assert f"(Shapley): {label} +{100 * weights.drop:.1f};" in weights.finding()
+    assert f"flips carried by {label}: {weights.paired.lost} samples" in weights.finding()
     assert "reset timing" not in weights.finding()
-    assert "drop comes from reset timing (next tick -> same tick);" in reset.finding()
-    assert weights.finding() != reset.finding()
+    assert "(Shapley): reset timing (next tick -> same tick) +" in reset.finding()
+    # how many samples carry the drop, and whether that is more than chance
+    assert f"{reset.paired.lost} samples flip (lost: samples " in reset.finding()
+    assert ("not significant on 24 samples" if reset.paired.p_value >= 0.05 else "significant on 24 samples") in \
+        reset.finding()
     # the finding heads the report and its JSON, and no rate in it exceeds 100 %
     html_path, json_path = weights.report().write(tmp_path / "w.html")
     assert json.loads(json_path.read_text())["finding"] == weights.finding()
@@ -65,7 +70,9 @@ def test_no_loss_and_no_difference_say_so(classifier):
     assert same.finding().endswith("the two profiles do not differ in any factor that can change this network.")
     shifted = attribute(net, x, labels, target=dataclasses.replace(SNN, synaptic_latency=1), progress=False)
     assert shifted.drop == 0
-    assert shifted.finding().endswith("no accuracy is lost; spikes differ in 0.00 % of (sample, tick, neuron) cells.")
+    assert shifted.finding().endswith("no sample flips. Spikes: spike F1 1.000 (the chip reproduces 100.0 % of the "
+                                      "float run's spikes, 100.0 % of the chip's spikes are the float run's; the chip "
+                                      "fires 1.00x the float run's rate).")
 
 
 def test_a_population_without_mismatches_is_an_empty_map():

@@ -187,7 +187,7 @@ def test_assert_accuracy_within_fails_with_the_attribution():
                                conn_delay=0)
     text = str(failure.value)
     assert text.startswith(f"chip accuracy {100 * acc_chip:.1f} % is {100 * (1 - acc_chip):.1f} points below")
-    assert "Chip accuracy" in text and ("comes from" in text or "splits as" in text)
+    assert "Chip accuracy" in text and "Points lost by factor (Shapley): " in text and "samples flip" in text
 
 
 # the strategies ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from emu.timing import align
 from . import metrics
 from emu.errors import UserError
 from emu.spikes import Recording
-from .figures import divergence_map, lag_profile, rate_bars, raster_overlay
+from .figures import agreement_bars, divergence_map, lag_profile, raster_overlay
 from .report import Report, percent
 
 MAX_REPORT_ROWS = 200
@@ -146,7 +146,9 @@ def summarize(
 
     Top level (all populations together, input populations left out when the
     recordings name them in ``meta["inputs"]``: their spikes are identical by
-    construction): ``finding`` (the answer in one sentence), ``spike_counts`` {"a", "b"},
+    construction): ``finding`` (the answer in one sentence), ``agreement`` (the
+    :class:`validate.metrics.SpikeAgreement` at the best lag, B the reference: F1, recall,
+    precision, rates), ``spike_counts`` {"a", "b"},
     ``coincidences_by_lag`` {"<lag>": count}, ``best_lag`` (most coincidences; ties
     to the smallest |lag|, then the smaller), ``coincidences`` (exact and windowed,
     at lag 0 and at the best lag), ``mismatches_lag0`` (cells where A != B),
@@ -192,18 +194,23 @@ def summarize(
 
 
 def compare_finding(summary: dict[str, Any]) -> str:
-    """The answer of a comparison in one sentence: agreement at the best lag, and where it first parts."""
+    """The answer of a comparison in one sentence: the spike agreement at the best lag, where it
+    is lowest, and where the runs first part."""
     a, b = summary["spike_counts"]["a"], summary["spike_counts"]["b"]
     best, coinc = summary["best_lag"], summary["coincidences"]["best_lag"]
     first = summary["first_divergence"]["best_lag"]
     if a == b == coinc:
         return (f"A and B spike identically ({a:,} spikes){'' if best == 0 else f' once A is shifted by {best:+d} tick(s)'}"
                 f" in every compared population.")
-    share = coinc / max(a, b) if max(a, b) else 1.0
-    worst = max(summary["populations"].items(), key=lambda kv: kv[1]["mismatches_lag0"] / max(1, kv[1]["neurons"]))
-    where = f"; first divergence at tick {first} of A" if first is not None else ""
-    return (f"{percent(share)} of spikes coincide at the best lag {best:+d} ({coinc:,} of {max(a, b):,}; A "
-            f"{a:,}, B {b:,} spikes){where}; most mismatch per neuron in population {worst[0]!r}.")
+    total = metrics.SpikeAgreement.from_dict(summary["agreement"])
+    at = "" if best == 0 else f" once A is shifted by {best:+d} tick(s) (the best lag)"
+    where = f"; they first part at tick {first} of A" if first is not None else ""
+    sections = summary["populations"]
+    worst = ""
+    if len(sections) > 1:
+        name, sec = min(sections.items(), key=lambda kv: kv[1]["agreement"]["f1"])
+        worst = f"; lowest in population {name!r} (F1 {sec['agreement']['f1']:.3f})"
+    return f"{total.describe('A', 'B')}{at}{worst}{where}."
 
 
 def _describe(rec: Recording) -> dict[str, Any]:
@@ -221,6 +228,7 @@ def _lag_summary(pairs: Sequence[PopulationPair], max_lag: int, window: int) -> 
     best = metrics.best_lag(lags, totals)
     first = {lag: [metrics.first_divergence_overall(p.a, p.b, lag) for p in pairs] for lag in (0, best)}
     return {
+        "agreement": metrics.pooled(metrics.agreement(*align(p.a, p.b, best)) for p in pairs).to_dict(),
         "spike_counts": {"a": int(sum(p.a.sum() for p in pairs)), "b": int(sum(p.b.sum() for p in pairs))},
         "coincidences_by_lag": {str(int(lag)): int(c) for lag, c in zip(lags, totals)},
         "best_lag": best,
@@ -260,27 +268,27 @@ def build_report(summary: dict[str, Any], pairs: Sequence[PopulationPair]) -> Re
     report = Report(f"Spike comparison: {a} vs {b}", summary["finding"])
     sections = summary["populations"]
     lag = summary["best_lag"]
-    overview = [{"population": name, "neurons": sec["neurons"],
-                 "mismatch rate (lag 0)": percent(sec["mismatches_lag0"] / max(1, sec["neurons"] *
-                                                                            summary["ticks_compared"]), 2),
-                 "coincident at best lag": percent(sec["coincidences"]["best_lag"] /
-                                                   max(1, sec["spike_counts"]["a"], sec["spike_counts"]["b"])),
-                 "best lag": sec["best_lag"], "spikes A": sec["spike_counts"]["a"], "spikes B": sec["spike_counts"]["b"],
-                 "mismatching cells (lag 0)": sec["mismatches_lag0"],
-                 "first divergence (lag 0)": sec["first_divergence"]["lag_0"],
+    overview = [{"population": name, "neurons": sec["neurons"], "best lag": sec["best_lag"],
+                 "spike F1": sec["agreement"]["f1"], "recall": percent(sec["agreement"]["recall"]),
+                 "precision": percent(sec["agreement"]["precision"]), "rate A": sec["agreement"]["rate_a"],
+                 "rate B": sec["agreement"]["rate_b"], "rate ratio": sec["agreement"]["rate_ratio"],
+                 "spikes A": sec["spike_counts"]["a"], "spikes B": sec["spike_counts"]["b"],
+                 "mismatching cells (best lag)": sec["agreement"]["mismatching_cells"],
+                 "first divergence (best lag)": sec["first_divergence"]["best_lag"],
                  "van Rossum": sec["van_rossum_best_lag"], "Victor-Purpura": sec["victor_purpura_best_lag"]}
                 for name, sec in sections.items()]
-    report.add_table(overview, caption="per population (rates first; distances at the population's best lag)")
+    report.add_table(overview, caption="per population, at its best lag: spike agreement first (recall: share of B's "
+                                       "spikes A reproduces; rates in spikes per neuron per tick), then distances")
     for note in summary["notes"]:
         report.add_text(f"Note: {note}", note=True)
     if summary["inputs_left_out"]:
         report.add_text(f"Input populations {', '.join(summary['inputs_left_out'])} are left out of the totals "
                         f"(identical by construction).", note=True)
-    cells = [sec["neurons"] * summary["ticks_compared"] for sec in sections.values()]
-    report.add_figure(rate_bars(list(sections), [s["mismatches_lag0"] / max(1, c) for s, c in zip(sections.values(), cells)],
-                                [s["mismatches_lag0"] for s in sections.values()], cells,
-                                "mismatching (tick, neuron) cells per population, lag 0"),
-                      "rate of cells where A and B differ, per population", data=overview)
+    report.add_figure(agreement_bars(list(sections), [metrics.SpikeAgreement.from_dict(s["agreement"])
+                                                      for s in sections.values()], "A", "B",
+                                     "A vs B per population, each at its best lag"),
+                      "spike F1, recall and precision per population, and both firing rates (counts in the hover)",
+                      data=overview)
     lags = [int(k) for k in summary["coincidences_by_lag"]]
     report.add_figure(lag_profile(lags, list(summary["coincidences_by_lag"].values()), lag,
                                   f"coincidences by lag; best lag {lag:+d}"),
@@ -292,7 +300,7 @@ def build_report(summary: dict[str, Any], pairs: Sequence[PopulationPair]) -> Re
     for p in pairs:
         sec = sections[p.name]
         if sec["mismatches_lag0"] or sec["best_lag"]:
-            report.add_figure(divergence_map(p.a, p.b, sec["best_lag"], f"{p.name}: where A and B differ "
+            report.add_figure(divergence_map(p.a, p.b, sec["best_lag"], label_a="A", title=f"{p.name}: where A and B differ "
                                              f"(lag {sec['best_lag']:+d})"), f"{p.name}: mismatches per neuron and time")
         rows = [r for r in summary["per_neuron"] if r["population"] == p.name and r["first_divergence_at_lag"] is not None]
         if rows:

@@ -3,10 +3,11 @@
 Each sample runs on its own (batch 1) in the emulator and in the float reference and is
 compared as ``s2emu validate --input`` compares one sample
 (:func:`validate.validation.measure_runs`: the emulator shifted back by its latency, per
-population mismatching cells, the first divergence localized); its numbers are that
-command's on that sample. Pooled over all samples: the mismatching cells of every
-population, each sample's first divergence (and in which population they start), and
-how many samples spike identically. The samples run here, on local worker processes or
+population the spike agreement, the first divergence in time localized); its numbers are
+that command's on that sample. Pooled over all samples: every population's spike
+agreement (F1, recall, precision, both rates; counts added over samples), each sample's
+first divergence (and in which population they start), and how many samples spike
+identically. The samples run here, on local worker processes or
 on a dask.distributed cluster (:func:`emu.parallel.parallel_map`), gathered in order:
 the same numbers wherever they ran.
 """
@@ -23,9 +24,11 @@ from emu.parallel import parallel_map
 from emu.profile import SemanticsProfile
 from emu.timing import latency_shifts
 
-from .figures import rate_bars
+from .figures import agreement_bars, sample_bars
+from .metrics import SpikeAgreement, pooled
 from .report import Report, percent
-from .validation import compare_runs, measure_runs
+from .traces import emulator_voltages, float_voltages
+from .validation import compare_runs, measure_runs, percent_columns
 
 LABELS = ("emulator", "float reference")
 
@@ -47,16 +50,20 @@ def validate_sample(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, A
     emu, ref = _runs(shared, i, one, record_v=False)
     m = measure_runs(shared["network"], emu, ref, *LABELS, None, None, shared["shifts"], shared["max_lag"])
     loc = m["loc"]
-    pops = {r["population"]: {"mismatching cells": r["mismatching cells"], "cells": r["cells"],
-                              f"spikes {LABELS[0]}": r[f"spikes {LABELS[0]}"],
-                              f"spikes {LABELS[1]}": r[f"spikes {LABELS[1]}"],
-                              "first difference": r["first difference"]} for r in m["counted"]}
+    pops = {r["population"]: {k: r[k] for k in (f"spikes {LABELS[0]}", f"spikes {LABELS[1]}", "matched", "cells",
+                                                "mismatching cells", "first difference")} for r in m["counted"]}
     first = None if loc.identical else dict(population=loc.population, neuron=loc.neuron, tick=loc.tick,
                                             kind=loc.kind, a_spiked=loc.a_spiked)
+    total = m["agreement"]
     return dict(sample=i, name=task["name"], ticks=int(next(iter(one.values())).shape[1]),
-                identical=bool(loc.identical), mismatches=m["mismatches"], cells=m["cells"],
-                mismatch_rate=m["mismatches"] / m["cells"] if m["cells"] else 0.0, populations=pops,
-                first_divergence=first, finding=m["finding"])
+                identical=bool(loc.identical), spike_f1=total.f1, agreement=total.to_dict(),
+                mismatches=total.mismatching_cells, cells=total.cells, mismatch_rate=total.mismatch_rate,
+                populations=pops, first_divergence=first, finding=m["finding"])
+
+
+def _agreement(counts: Dict[str, Any]) -> SpikeAgreement:
+    return SpikeAgreement(counts[f"spikes {LABELS[0]}"], counts[f"spikes {LABELS[1]}"], counts["matched"],
+                          counts["cells"])
 
 
 @dataclass
@@ -72,19 +79,25 @@ class DatasetValidation:
         return sum(s["identical"] for s in self.samples)
 
     def population_rows(self) -> List[Dict[str, Any]]:
-        """Per population, over all samples: mismatching cells, cells, rate, spikes of both
-        sides, the samples where it differs and those whose first divergence is in it."""
+        """Per population, over all samples: the pooled spike agreement (F1 first, both rates),
+        mismatching cells, the samples where it differs and those whose first divergence is in it."""
         starts = Counter(s["first_divergence"]["population"] for s in self.samples if s["first_divergence"])
         rows = []
         for p in self.populations:
             got = [s["populations"][p] for s in self.samples if p in s["populations"]]
-            mism, cells = sum(g["mismatching cells"] for g in got), sum(g["cells"] for g in got)
-            rows.append({"population": p, "mismatching cells": mism, "cells": cells,
-                         "mismatch rate": mism / cells if cells else 0.0,
+            a = pooled(_agreement(g) for g in got)
+            rows.append({"population": p, "spike F1": a.f1, "recall": a.recall, "precision": a.precision,
+                         f"rate {LABELS[0]}": a.rate_a, f"rate {LABELS[1]}": a.rate_b, "rate ratio": a.rate_ratio,
                          **{f"spikes {x}": sum(g[f"spikes {x}"] for g in got) for x in LABELS},
+                         "matched": a.matched, "mismatching cells": a.mismatching_cells, "cells": a.cells,
+                         "mismatch rate": a.mismatch_rate,
                          "samples differing": sum(g["mismatching cells"] > 0 for g in got),
                          "first divergences": starts.get(p, 0)})
         return rows
+
+    def agreement(self) -> SpikeAgreement:
+        """Every neuron population of every sample pooled."""
+        return pooled(_agreement(g) for s in self.samples for g in s["populations"].values())
 
     def first_divergences(self) -> List[Dict[str, Any]]:
         """The first divergence of every sample that differs, in sample order."""
@@ -97,23 +110,23 @@ class DatasetValidation:
         return min(firsts, key=lambda d: (d["tick"], d["sample"])) if firsts else None
 
     def finding(self) -> str:
-        """The pool in one sentence: identical samples, the cells that differ and where most, where
-        the first divergences start and the earliest of them."""
+        """The pool in one sentence: identical samples, the pooled spike agreement and the population
+        where it is lowest, where the first divergences (by time) start and the earliest of them."""
         n, same = len(self.samples), self.identical
         rows = self.population_rows()
-        mism, cells = sum(r["mismatching cells"] for r in rows), sum(r["cells"] for r in rows)
+        total = self.agreement()
         a, b = LABELS
         if same == n:
             return (f"The {a} and the {b} spike identically on all {n} sample{'s' if n != 1 else ''} "
-                    f"({cells:,} cells in {', '.join(self.populations)}).")
-        worst = max(rows, key=lambda r: (r["mismatch rate"], r["mismatching cells"]))
+                    f"({total.spikes_b:,} spikes in {', '.join(self.populations)}).")
+        worst = min(rows, key=lambda r: (r["spike F1"], -r["mismatching cells"]))
         starts = sorted((r for r in rows if r["first divergences"]), key=lambda r: -r["first divergences"])
         where = ", ".join(f"{r['population']!r} in {r['first divergences']} sample"
                           f"{'s' if r['first divergences'] != 1 else ''}" for r in starts)
         e = self.earliest()
-        return (f"The {a} and the {b} spike identically on {same} of {n} samples; pooled they differ in "
-                f"{percent(mism / cells if cells else 0.0, 2)} of cells ({mism:,} of {cells:,}), most in "
-                f"{worst['population']!r} ({percent(worst['mismatch rate'], 2)}). First divergences start in "
+        lowest = (f"; lowest in {worst['population']!r} (F1 {worst['spike F1']:.3f})" if len(rows) > 1 else "")
+        return (f"The {a} and the {b} spike identically on {same} of {n} samples; pooled, "
+                f"{total.describe(f'the {a}', f'the {b}')}{lowest}. First divergences (the earliest tick of each sample) start in "
                 f"{where}; the earliest: sample {e['sample']} ({e['name']}), population {e['population']!r}, "
                 f"neuron {e['neuron']}, tick {e['tick']}.")
 
@@ -123,33 +136,35 @@ class DatasetValidation:
                     samples=self.samples, settings=self.settings)
 
     def report(self, title: str) -> Report:
-        """The finding, the pooled rates per population, every sample's rate and first divergence."""
+        """The finding, the pooled agreement per population, every sample's F1 and first divergence."""
         rep = Report(title, self.finding())
         rows = self.population_rows()
-        rep.add_table([dict(r, **{"mismatch rate": percent(r["mismatch rate"], 2)}) for r in rows],
-                      caption=f"{len(self.samples)} samples, each run alone; mismatching (sample, tick, neuron) cells "
-                              f"after shifting the {LABELS[0]} back by its latency")
-        rep.add_figure(rate_bars([r["population"] for r in rows], [r["mismatch rate"] for r in rows],
-                                 [r["mismatching cells"] for r in rows], [r["cells"] for r in rows],
-                                 f"{LABELS[0]} vs {LABELS[1]}, all samples: mismatching cells per population"),
-                       "mismatch rate per population over all samples (counts in the hover)", data=rows)
+        rep.add_table([percent_columns(r) for r in rows],
+                      caption=f"{len(self.samples)} samples, each run alone, after shifting the {LABELS[0]} back by "
+                              f"its latency; spike F1 first (recall: share of the {LABELS[1]}'s spikes the "
+                              f"{LABELS[0]} reproduces; rates in spikes per neuron per tick)")
+        rep.add_figure(agreement_bars([r["population"] for r in rows], [_agreement(r) for r in rows], *LABELS,
+                                      f"{LABELS[0]} vs {LABELS[1]}, all samples, per population"),
+                       "spike F1, recall and precision per population over all samples, and both firing rates "
+                       "(counts in the hover)", data=rows)
         rep.add_heading("Per sample")
-        rep.add_figure(rate_bars([f"{s['sample']}" for s in self.samples], [s["mismatch_rate"] for s in self.samples],
-                                 [s["mismatches"] for s in self.samples], [s["cells"] for s in self.samples],
-                                 "mismatching cells per sample"),
-                       "mismatch rate of each sample (by number; counts in the hover)",
-                       data=[dict(sample=s["sample"], name=s["name"], mismatches=s["mismatches"], cells=s["cells"])
-                             for s in self.samples])
-        rep.add_table([_sample_row(s) for s in self.samples], caption="every sample: its mismatch and first divergence")
+        rep.add_figure(sample_bars([s["sample"] for s in self.samples], [s["spike_f1"] for s in self.samples],
+                                   [s["name"] for s in self.samples], "spike F1 per sample"),
+                       "spike F1 of each sample, all neuron populations (hover: its input)",
+                       data=[dict(sample=s["sample"], name=s["name"], spike_f1=s["spike_f1"]) for s in self.samples])
+        rep.add_table([_sample_row(s) for s in self.samples],
+                      caption="every sample: its spike agreement and first divergence (earliest tick over all "
+                              "populations)")
         return rep
 
 
 def _sample_row(s: Dict[str, Any]) -> Dict[str, Any]:
     d = s["first_divergence"] or {}
+    a = s["agreement"]
     return {"sample": s["sample"], "input": s["name"], "ticks": s["ticks"], "identical": s["identical"],
-            "mismatching cells": s["mismatches"], "mismatch rate": percent(s["mismatch_rate"], 2),
-            "first difference": d.get("population"), "neuron": d.get("neuron"), "tick": d.get("tick"),
-            "kind": d.get("kind")}
+            "spike F1": a["f1"], "recall": percent(a["recall"]), "rate ratio": a["rate_ratio"],
+            "mismatching cells": s["mismatches"], "first difference": d.get("population"), "neuron": d.get("neuron"),
+            "tick": d.get("tick"), "kind": d.get("kind")}
 
 
 def validate_samples(emulator: Emulator, reference, samples: Sequence[Dict[str, Any]],
@@ -192,5 +207,6 @@ def closer_look(report: Report, result: DatasetValidation, emulator: Emulator, r
     emu, ref = _runs(shared, k, samples[k], record_v=True)
     report.add_heading(f"Sample {k} up close ({e['name']}): the earliest first divergence")
     compare_runs(report, emulator.network, emu, ref, *LABELS, None, None, result.settings["shifts"], max_lag,
-                 units={"A": "chip", "B": "nir"}, where=f", sample {k}")
+                 voltages={"A": emulator_voltages(emulator.profile), "B": float_voltages(reference)},
+                 where=f", sample {k}")
     return k

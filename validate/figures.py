@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from emu.timing import align
 
@@ -26,15 +27,15 @@ def _layout(fig: go.Figure, title: str, height: int = 360, **kw) -> go.Figure:
     return fig
 
 
-def rate_bars(names: Sequence[str], rates: Sequence[float], counts: Sequence[int], cells: Sequence[int],
-              title: str, rate_label: str = "mismatching cells") -> go.Figure:
-    """Per population, the rate (in % of its cells) as bars; counts in the hover."""
-    pct = [100.0 * r for r in rates]
-    fig = go.Figure(go.Bar(x=list(names), y=pct, marker_color=ONLY_A, customdata=np.c_[counts, cells],
-                           hovertemplate="%{x}: %{y:.2f} %<br>%{customdata[0]:,} of %{customdata[1]:,} cells"
-                                         "<extra></extra>", name=rate_label))
-    fig.update_yaxes(title=f"{rate_label}, % of cells", rangemode="tozero")
-    return _layout(fig, title, height=320, showlegend=False)
+def sample_bars(samples: Sequence[int], values: Sequence[float], names: Sequence[str], title: str,
+                value_label: str = "spike F1") -> go.Figure:
+    """One bar per sample (by number), 0..1; the hover names the sample's input."""
+    fig = go.Figure(go.Bar(x=[str(s) for s in samples], y=list(values), marker_color="#444444",
+                           customdata=list(names),
+                           hovertemplate="sample %{x} (%{customdata}): " + value_label + " %{y:.3f}<extra></extra>"))
+    fig.update_xaxes(title="sample", type="category")
+    fig.update_yaxes(title=value_label, range=[0, 1.05])
+    return _layout(fig, title, height=300, showlegend=False)
 
 
 def raster_overlay(layers: Mapping[str, tuple], label_a: str, label_b: str, title: str,
@@ -75,19 +76,24 @@ def raster_overlay(layers: Mapping[str, tuple], label_a: str, label_b: str, titl
 
 
 def voltage_traces(traces: Sequence[Mapping], tick: int, title: str, threshold: Optional[float] = None,
-                   window: int = 30) -> go.Figure:
-    """Membrane traces of one neuron around ``tick`` (the first divergence), one line per run:
+                   window: int = 30, part_tick: Optional[int] = None, near: int = 5) -> go.Figure:
+    """Membrane traces of one neuron around ``tick`` (where the spikes part), one line per run:
     each trace a mapping with ``label``, ``v`` (per tick), ``spikes`` (0/1 per tick) and
-    ``color``; the threshold as a dashed line, each run's spikes as markers, the tick marked."""
+    ``color``; the threshold as a dashed line, each run's spikes as markers, the spikes'
+    parting tick and (``part_tick``) the values' parting tick marked. The y-range shows the
+    threshold and the values within ``near`` ticks of the divergence; a button shows the full range."""
     fig = go.Figure()
     length = max(len(t["v"]) for t in traces)
     lo, hi = max(0, tick - window), min(length, tick + window // 2 + 1)
     ticks = np.arange(lo, hi)
+    close = []
     for tr in traces:
         v = np.asarray(tr["v"], float)[lo:hi]
         fig.add_trace(go.Scatter(x=ticks[:len(v)], y=v, mode="lines+markers", name=tr["label"],
                                  line=dict(color=tr["color"], shape="hv"), marker=dict(size=4),
                                  hovertemplate=f"{tr['label']}: tick %{{x}}, v %{{y:.6g}}<extra></extra>"))
+        first = min(tick, part_tick if part_tick is not None else tick)
+        close.append(np.asarray(tr["v"], float)[max(0, first - near):tick + near + 1])
         s = np.flatnonzero(np.asarray(tr["spikes"], bool)[lo:hi])
         if s.size:
             top = np.nanmax(v) if np.isfinite(np.nanmax(v)) else 1.0
@@ -98,11 +104,28 @@ def voltage_traces(traces: Sequence[Mapping], tick: int, title: str, threshold: 
     if threshold is not None and np.isfinite(threshold):
         fig.add_hline(y=threshold, line_dash="dash", line_color="#444", annotation_text="threshold",
                       annotation_position="top left")
-    fig.add_vline(x=tick, line_color="#d62728", line_width=1, annotation_text=f"tick {tick}",
+    fig.add_vline(x=tick, line_color="#d62728", line_width=1, annotation_text=f"spikes part: {tick}",
                   annotation_position="top right")
+    if part_tick is not None and part_tick != tick:
+        fig.add_vline(x=part_tick, line_color="#ff7f0e", line_width=1, line_dash="dot",
+                      annotation_text=f"values part: {part_tick}", annotation_position="bottom right")
+    values = np.concatenate([c[np.isfinite(c)] for c in close] + [np.array([threshold] if threshold is not None
+                                                                           and np.isfinite(threshold) else [])])
+    zoom = None
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        pad = 0.15 * (high - low) if high > low else 0.05 * max(1e-12, abs(high))
+        zoom = [low - pad, high + pad]
     fig.update_xaxes(title="tick", tickformat="d")
-    fig.update_yaxes(title="membrane")
-    return _layout(fig, title, height=380)
+    fig.update_yaxes(title="membrane", range=zoom)
+    if zoom is not None:
+        fig.update_layout(updatemenus=[dict(type="buttons", direction="left", x=1.0, xanchor="right", y=1.2,
+                                            yanchor="top", showactive=True, buttons=[
+                                                dict(label="near the divergence", method="relayout",
+                                                     args=[{"yaxis.range": zoom, "yaxis.autorange": False}]),
+                                                dict(label="full range", method="relayout",
+                                                     args=[{"yaxis.autorange": True}])])])
+    return _layout(fig, title, height=400)
 
 
 def lag_profile(lags: Sequence[int], totals: Sequence[int], best: int, title: str) -> go.Figure:
@@ -115,8 +138,15 @@ def lag_profile(lags: Sequence[int], totals: Sequence[int], best: int, title: st
     return _layout(fig, title, height=300, showlegend=False)
 
 
+def integer_ticks(top: int, most: int = 6) -> list:
+    """At most ``most`` distinct integer ticks from 0 to ``top`` (a colour bar of counts never
+    repeats a label)."""
+    top = max(1, int(top))
+    return sorted({int(round(v)) for v in np.linspace(0, top, min(top, most - 1) + 1)})
+
+
 def divergence_map(a: np.ndarray, b: np.ndarray, lag: int, title: str, bins: int = 100,
-                   max_rows: int = 300) -> go.Figure:
+                   max_rows: int = 300, label_a: str = "A") -> go.Figure:
     """Where A (tick t) and B (tick t - lag) differ: mismatches per neuron and time bin. Only
     the neurons that differ get a row (up to ``max_rows``; beyond, neurons are grouped into
     ``max_rows`` equal ranges); a population without mismatches is an empty (white) map."""
@@ -142,28 +172,60 @@ def divergence_map(a: np.ndarray, b: np.ndarray, lag: int, title: str, bins: int
     z = z.astype(np.uint16 if top < 2 ** 16 else np.uint32)  # compact in the page
     x = start + np.arange(n_bins) * width
     fig = go.Figure(go.Heatmap(z=z, x=x, y=labels, zmin=0, zmax=max(1, top), colorscale="Reds",
-                               colorbar=dict(title=f"per {width} tick{'s' if width > 1 else ''}", tickformat="d"),
+                               colorbar=dict(title=f"mismatches per {width} tick{'s' if width > 1 else ''}",
+                                             tickmode="array", tickvals=integer_ticks(top)),
                                hovertemplate="neuron %{y}, ticks %{x}+: %{z} mismatches<extra></extra>"))
-    fig.update_xaxes(title="tick (of A)", tickformat="d")
+    fig.update_xaxes(title=f"tick of {label_a}", tickformat="d")
     fig.update_yaxes(title=f"neuron ({len(rows):,} of {counts.shape[0]:,} differ)", type="category",
                      showticklabels=len(labels) <= 60)
     return _layout(fig, title, height=min(600, 160 + max(4, 400 // max(1, len(labels))) * max(1, len(labels))))
 
 
 def waterfall(labels: Sequence[str], values: Sequence[float], title: str, unit: str, total_label: str) -> go.Figure:
-    """Each factor's value stacked on the running sum from 0, then the total. Values smaller than
-    1e-9 in magnitude are exactly 0 (float noise of differences of equal accuracies)."""
+    """Each factor's own share stacked on the running sum from 0, then the total; the hover gives
+    the share itself (never the running sum). Values smaller than 1e-9 in magnitude are exactly
+    0 (float noise of differences of equal values)."""
     values = [0.0 if abs(v) < 1e-9 else float(v) for v in values]
-    fig = go.Figure(go.Waterfall(x=list(labels) + [total_label], y=values + [sum(values)],
+    total = sum(values)
+    fig = go.Figure(go.Waterfall(x=list(labels) + [total_label], y=values + [total],
                                  measure=["relative"] * len(values) + ["total"],
-                                 text=[f"{v:+.3g}" for v in values] + [f"{sum(values):+.3g}"], textposition="outside",
+                                 text=[f"{v:+.3g}" for v in values] + [f"{total:+.3g}"], textposition="outside",
+                                 customdata=[[v, "share"] for v in values] + [[total, "total"]],
                                  increasing=dict(marker_color=ONLY_A), decreasing=dict(marker_color="#2ca02c"),
                                  totals=dict(marker_color=ONLY_B),
-                                 hovertemplate="%{x}: %{y:+.4g} " + unit + "<extra></extra>"))
+                                 hovertemplate="%{x}: %{customdata[0]:+.4g} " + unit + " (%{customdata[1]})"
+                                               "<extra></extra>"))
     span = max([abs(v) for v in np.cumsum(values)] + [abs(v) for v in values] + [0.0])
     fig.update_yaxes(title=unit, range=[-1, 1] if span == 0 else None, zeroline=True)
     fig.update_xaxes(automargin=True)
     return _layout(fig, title, height=380, showlegend=False)
+
+
+def agreement_bars(names: Sequence[str], agreements: Sequence, label_a: str, label_b: str, title: str) -> go.Figure:
+    """Per population, left: spike F1, recall and precision of A against B (0..1); right: both
+    sides' firing rates (spikes per neuron per tick). A silent side shows as F1 0 and a rate of 0."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("spike agreement", "firing rate"), horizontal_spacing=0.1)
+    names = list(names)
+    counts = np.array([[a.matched, a.spikes_a, a.spikes_b] for a in agreements], dtype=np.int64).reshape(-1, 3)
+    for what, color, values in (("F1", "#444444", [a.f1 for a in agreements]),
+                                ("recall", ONLY_B, [a.recall for a in agreements]),
+                                ("precision", ONLY_A, [a.precision for a in agreements])):
+        fig.add_trace(go.Bar(x=names, y=[np.nan if v is None else v for v in values], name=what, marker_color=color,
+                             customdata=counts, legendgroup="agreement",
+                             hovertemplate=f"%{{x}}: {what} %{{y:.3f}}<br>%{{customdata[0]:,}} spikes matched of "
+                                           f"{label_a} %{{customdata[1]:,}} / {label_b} %{{customdata[2]:,}}"
+                                           f"<extra></extra>"), row=1, col=1)
+    for label, color, key in ((label_a, ONLY_A, "rate_a"), (label_b, ONLY_B, "rate_b")):
+        fig.add_trace(go.Bar(x=names, y=[getattr(a, key) for a in agreements], name=f"rate {label}",
+                             marker_color=color, opacity=0.6, legendgroup="rate",
+                             hovertemplate=f"%{{x}}: {label} %{{y:.4g}} spikes per neuron per tick<extra></extra>"),
+                      row=1, col=2)
+    fig.update_yaxes(range=[0, 1.05], title="0 (none) .. 1 (identical)", row=1, col=1)
+    fig.update_yaxes(title="spikes per neuron per tick", rangemode="tozero", exponentformat="power", row=1, col=2)
+    _layout(fig, title, height=360, barmode="group")
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.01),
+                      margin=dict(_MARGIN, r=150))
+    return fig
 
 
 def pareto(rows: Sequence[Mapping], front: Sequence[Mapping], chosen: Optional[Mapping], title: str,

@@ -1,8 +1,9 @@
 """Where two runs of one network on identical inputs first differ, and whether it started there.
 
 :func:`localize` takes the spikes of two runs (A and B) and the network, and names
-the first population in topological order (:meth:`Network.order`) whose spikes
-differ, the tick, sample and neuron of its first difference, and a verdict:
+the first difference in time: the population whose spikes differ earliest (ties: the
+shallower population, earlier in topological order; :func:`first_in_time`), the tick,
+sample and neuron of that difference, and a verdict:
 
 ``entered``
     the inputs of that population (the spikes of every population projecting to
@@ -31,7 +32,7 @@ possible causes.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -60,8 +61,7 @@ class Localization:
     that already differed (its first differing tick and neuron, and the lag of its
     projection). ``unchecked``: input populations missing from a run.
     ``first_ticks``: every differing population -> its first differing tick.
-    ``earliest``: the earliest difference in any population (ties: topological
-    order), which differs from ``population`` only through back edges.
+    ``earliest``: ``population`` and ``tick`` again (the earliest difference in any population).
     ``voltage_first_diff``: first tick where the neuron's recorded voltages differ,
     when both runs recorded them.
     """
@@ -88,6 +88,16 @@ class Localization:
         d["finding"] = self.finding()
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Localization":
+        """The localization :meth:`to_dict` wrote."""
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for key in ("neuron_index", "labels"):
+            if kw.get(key) is not None:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
     def finding(self) -> str:
         """One plain-language statement of the result."""
         a, b = self.labels
@@ -110,6 +120,15 @@ class Localization:
         src = "; ".join(f"{s['population']!r} (first differs at tick {s['tick']}, neuron {s['neuron']})"
                         for s in self.sources)
         return head + f" It was inherited from {src}."
+
+
+def first_in_time(first_ticks: Mapping[str, int], network: Network) -> str:
+    """THE rule for "first": of the populations that differ (``first_ticks``: each one's first
+    differing tick), the one whose difference comes earliest; ties go to the shallower
+    population, the earlier in topological order (a population before those it feeds).
+    So the first difference is never inherited through a projection of 1 tick or more."""
+    rank = {n: i for i, n in enumerate(network.order())}
+    return min(first_ticks, key=lambda n: (first_ticks[n], rank.get(n, len(rank))))
 
 
 def as_rasters(run: Any, where: str = "run") -> Dict[str, np.ndarray]:
@@ -205,7 +224,7 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
             first[name] = int(ticks[0])
     if not first:
         return Localization(True, compared=common, labels=labels)
-    name = next(n for n in common if n in first)
+    name = first_in_time(first, network)
     d, xa, s = diffs[name]
     t = first[name]
     sample = int(np.flatnonzero(d[:, t].any(axis=1))[0])
@@ -216,9 +235,7 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
         tick=t, tick_a=t + s, sample=_sample_number(a, b, sample), a_spiked=bool(xa[sample, t, neuron]),
         first_ticks=first, compared=common, labels=labels,
     )
-    t_min = min(first.values())
-    e = next(n for n in common if first.get(n) == t_min)
-    loc.earliest = dict(population=e, tick=t_min)
+    loc.earliest = dict(population=name, tick=t)
     if pops[name].model == "input":
         loc.kind = "input"
     else:

@@ -10,10 +10,19 @@ At lag ``L`` only the ticks where both sides exist are compared: A's ticks
 raw counts over that overlap, not normalised by its length.
 
 "Never" is written ``-1`` in the integer results of :func:`first_divergence`.
+
+**The headline measure** is :class:`SpikeAgreement`: how many of B's spikes A
+reproduces at the same (aligned) tick and neuron (recall), how many of A's spikes are
+B's (precision), their F1, and each side's firing rate. Cells where neither side
+spikes do not count, so a silent run scores F1 = 0, the worst, however sparse the
+other side is; the share of mismatching (tick, neuron) cells, which such a run makes
+small, is a secondary column. In words: mismatching cells = ``spikes_a + spikes_b -
+2 * matched``, and ``F1 = 1 - mismatching cells / (spikes_a + spikes_b)``.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -23,6 +32,121 @@ from emu.timing import align
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"rasters must be 2-D and of one shape, got {a.shape} and {b.shape}")
+
+
+@dataclass(frozen=True)
+class SpikeAgreement:
+    """How well run A reproduces reference run B, spike by spike, over ``cells`` (sample, tick,
+    neuron) cells compared at one alignment.
+
+    ``matched``: cells where both spike. ``recall`` = matched / B's spikes (what A loses
+    lowers it; a silent A has 0), ``precision`` = matched / A's spikes (A's extra spikes
+    lower it), ``f1`` = 2 matched / (A's + B's spikes), 1 when neither spikes. Removing
+    spikes of A that B also has lowers all three; removing A's extra spikes raises
+    precision and F1, as it should. ``None`` where a ratio has nothing to count (the
+    precision of a silent run, the rate ratio against a silent reference).
+    Agreements of disjoint parts add up (``+``, :func:`pooled`).
+    """
+
+    spikes_a: int
+    spikes_b: int
+    matched: int
+    cells: int
+
+    @property
+    def mismatching_cells(self) -> int:
+        """Cells where exactly one side spikes."""
+        return self.spikes_a + self.spikes_b - 2 * self.matched
+
+    @property
+    def mismatch_rate(self) -> float:
+        """Mismatching cells over all cells (secondary: silence makes it small)."""
+        return self.mismatching_cells / self.cells if self.cells else 0.0
+
+    @property
+    def recall(self) -> Optional[float]:
+        return self.matched / self.spikes_b if self.spikes_b else None
+
+    @property
+    def precision(self) -> Optional[float]:
+        return self.matched / self.spikes_a if self.spikes_a else None
+
+    @property
+    def f1(self) -> float:
+        both = self.spikes_a + self.spikes_b
+        return 2 * self.matched / both if both else 1.0
+
+    @property
+    def rate_a(self) -> float:
+        """A's spikes per cell (per neuron per tick)."""
+        return self.spikes_a / self.cells if self.cells else 0.0
+
+    @property
+    def rate_b(self) -> float:
+        return self.spikes_b / self.cells if self.cells else 0.0
+
+    @property
+    def rate_ratio(self) -> Optional[float]:
+        """A's firing rate over B's."""
+        return self.spikes_a / self.spikes_b if self.spikes_b else None
+
+    def __add__(self, other: "SpikeAgreement") -> "SpikeAgreement":
+        return SpikeAgreement(self.spikes_a + other.spikes_a, self.spikes_b + other.spikes_b,
+                              self.matched + other.matched, self.cells + other.cells)
+
+    def to_dict(self) -> dict:
+        """The counts and every derived measure, JSON-able."""
+        return dict(f1=self.f1, recall=self.recall, precision=self.precision, spikes_a=self.spikes_a,
+                    spikes_b=self.spikes_b, matched=self.matched, rate_a=self.rate_a, rate_b=self.rate_b,
+                    rate_ratio=self.rate_ratio, mismatching_cells=self.mismatching_cells, cells=self.cells,
+                    mismatch_rate=self.mismatch_rate)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SpikeAgreement":
+        return cls(int(d["spikes_a"]), int(d["spikes_b"]), int(d["matched"]), int(d["cells"]))
+
+    def describe(self, a: str = "A", b: str = "B") -> str:
+        """The measure in words, e.g. "spike F1 0.930 (A reproduces 95.1 % of B's spikes, 91.0 % of
+        A's spikes are B's; A fires 1.05x B's rate)"."""
+        if self.spikes_a == self.spikes_b == 0:
+            return f"neither {a} nor {b} spikes (spike F1 1 by convention)"
+        if self.spikes_a == 0:
+            return f"spike F1 0: {a} is silent where {b} fires {self.spikes_b:,} spikes"
+        if self.spikes_b == 0:
+            return f"spike F1 0: {b} is silent where {a} fires {self.spikes_a:,} spikes"
+        return (f"spike F1 {self.f1:.3f} ({a} reproduces {100 * self.recall:.1f} % of {b}'s spikes, "
+                f"{100 * self.precision:.1f} % of {a}'s spikes are {b}'s; {a} fires {self.rate_ratio:.2f}x "
+                f"{b}'s rate)")
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> SpikeAgreement:
+    """:class:`SpikeAgreement` of two aligned 0/1 arrays of one shape (any number of axes:
+    (T, N), (B, T, N)); B is the reference."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"spike arrays must have one shape, got {a.shape} and {b.shape}")
+    return SpikeAgreement(int(np.count_nonzero(a)), int(np.count_nonzero(b)), int(np.count_nonzero(a & b)),
+                          int(a.size))
+
+
+def agreement_of_keys(keys_a: np.ndarray, keys_b: np.ndarray, cells: int) -> SpikeAgreement:
+    """:class:`SpikeAgreement` of two runs given as the sorted keys of their spiking cells
+    (:meth:`emu.spikes.Recording.spike_keys` of the same window) over ``cells`` cells: the
+    sparse way, without rasters."""
+    if keys_a.size and keys_b.size:
+        at = np.searchsorted(keys_b, keys_a)
+        matched = int(np.count_nonzero(keys_b[np.minimum(at, keys_b.size - 1)] == keys_a))
+    else:
+        matched = 0
+    return SpikeAgreement(int(keys_a.size), int(keys_b.size), matched, int(cells))
+
+
+def pooled(parts: Iterable[SpikeAgreement]) -> SpikeAgreement:
+    """The agreement of disjoint parts taken together (counts added)."""
+    total = SpikeAgreement(0, 0, 0, 0)
+    for p in parts:
+        total = total + p
+    return total
 
 
 def spike_counts(raster: np.ndarray) -> np.ndarray:
@@ -196,8 +320,26 @@ def predicted_classes(spikes, tick_axis: int = 1) -> np.ndarray:
     """THE classification rule: per sample, the output neuron with the most spikes over the
     run; ties, including no spikes at all, go to the lowest index. ``spikes``: the output
     population's 0/1 spikes, e.g. (B, T, N) with ``tick_axis=1`` (a torch tensor too)."""
-    counts = np.asarray(spikes).sum(axis=tick_axis)
-    return np.argmax(counts, axis=-1)
+    return classes_from_counts(np.asarray(spikes).sum(axis=tick_axis))
+
+
+def classes_from_counts(counts) -> np.ndarray:
+    """:func:`predicted_classes` from the output neurons' spike counts, (..., N)."""
+    return np.argmax(np.asarray(counts), axis=-1)
+
+
+def output_margins(counts, truth) -> np.ndarray:
+    """Per sample, the true class's spike count minus the largest count of any other class: a
+    continuous measure of how surely a sample is classified right (> 0: right by that many
+    spikes; < 0 or a tie at 0: wrong), with more statistical power than right / wrong.
+    ``counts``: (B, N) output spike counts; ``truth``: (B,) class per sample."""
+    counts = np.asarray(counts, np.int64)
+    truth = np.asarray(truth).reshape(-1)
+    rows = np.arange(counts.shape[0])
+    own = counts[rows, truth]
+    others = counts.copy()
+    others[rows, truth] = np.iinfo(np.int64).min
+    return own - (others.max(axis=1) if counts.shape[1] > 1 else 0)
 
 
 def class_agreement(pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, Any]:

@@ -91,10 +91,11 @@ class Report:
         self._blocks.append({"type": "text", "text": text, "note": note})
 
     def add_table(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                  caption: str = "") -> None:
-        """A table of JSON-able rows; ``columns`` defaults to the keys of the first row."""
+                  caption: str = "", folded: bool = False) -> None:
+        """A table of JSON-able rows; ``columns`` defaults to the keys of the first row;
+        ``folded``: in a section the reader opens (the caption is its summary)."""
         columns = list(columns if columns is not None else (rows[0].keys() if rows else []))
-        self._blocks.append({"type": "table", "caption": caption, "columns": columns,
+        self._blocks.append({"type": "table", "caption": caption, "columns": columns, "folded": folded,
                              "rows": [[r.get(c) for c in columns] for r in rows]})
 
     def add_settings(self, settings: Mapping[str, Any], caption: str = "settings") -> None:
@@ -152,6 +153,9 @@ class Report:
             elif kind == "text":
                 cls = ' class="note"' if b.get("note") else ""
                 parts.append(f"<p{cls}>{html.escape(b['text'])}</p>")
+            elif kind == "table" and b.get("folded"):
+                parts.append(f"<details><summary>{html.escape(b['caption'])}</summary>"
+                             f"{self._table_html(dict(b, caption=''))}</details>")
             elif kind == "table":
                 parts.append(self._table_html(b))
             elif kind == "settings":

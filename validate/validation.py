@@ -2,7 +2,7 @@
 
 :func:`compare_runs` adds to a report, for runs A and B of one network (A lagging B by
 ``shifts`` ticks per population): the first divergence in words, a table and a chart
-of mismatch rates per population, the membrane traces of the neuron where they first
+of the spike agreement per population (F1, recall, precision, both firing rates), the membrane traces of the neuron where they first
 part (and of the worst population's first differing neuron) on both sides around that
 tick, every population's rasters overlaid with the mismatches coloured, and where in
 time each population differs. :func:`measure_runs` is its numbers without the report (what
@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from typing import Dict, Mapping, Optional
 
-import numpy as np
 
 from emu.network import Network
 from emu.spikes import Recording
 from emu.timing import align
 
 from .compare import CompareError, pair_populations, summarize
-from .figures import ONLY_A, ONLY_B, divergence_map, rate_bars, raster_overlay, voltage_traces
-from .localize import localize
+from .figures import agreement_bars, divergence_map, raster_overlay
+from .localize import Localization, localize
+from .metrics import SpikeAgreement, agreement, pooled
 from .report import Report, percent
+from .traces import Voltages, membrane_figure, trace_caption
 
 
 def measure_runs(network: Network, a: Recording, b: Recording, label_a: str, label_b: str, populations, profile,
@@ -47,28 +48,36 @@ def measure_runs(network: Network, a: Recording, b: Recording, label_a: str, lab
         s = shifts.get(p.name, 0)
         xa, yb = align(p.a, p.b, s)
         aligned[p.name] = (xa, yb)
-        rows.append({"population": p.name, "neurons": p.a.shape[1],
-                     "mismatch rate": (xa != yb).mean() if xa.size else 0.0,
-                     "mismatching cells": int((xa != yb).sum()), "cells": int(xa.size),
-                     f"spikes {label_a}": int(p.a.sum()), f"spikes {label_b}": int(p.b.sum()),
-                     "expected lag": s, "best lag": summary["populations"][p.name]["best_lag"],
+        ag = agreement(xa, yb)
+        rows.append({"population": p.name, "neurons": p.a.shape[1], "spike F1": ag.f1, "recall": ag.recall,
+                     "precision": ag.precision, f"rate {label_a}": ag.rate_a, f"rate {label_b}": ag.rate_b,
+                     "rate ratio": ag.rate_ratio, f"spikes {label_a}": ag.spikes_a, f"spikes {label_b}": ag.spikes_b,
+                     "matched": ag.matched, "mismatching cells": ag.mismatching_cells, "cells": ag.cells,
+                     "mismatch rate": ag.mismatch_rate, "expected lag": s,
+                     "best lag": summary["populations"][p.name]["best_lag"],
                      "first difference": loc.first_ticks.get(p.name)})
     counted = [r for r in rows if network.populations[r["population"]].model != "input"] or rows
-    total, cells = sum(r["mismatching cells"] for r in counted), sum(r["cells"] for r in counted)
+    total = pooled(row_agreement(r, label_a, label_b) for r in counted)
     shifted = f", after shifting {label_a} back by its latency" if any(shifts.get(p.name, 0) for p in pairs) else ""
-    finding = (f"{label_a} and {label_b} differ in {percent(total / cells if cells else 0.0, 2)} of cells "
-               f"({total:,} of {cells:,}{shifted}). {loc.finding()}")
+    finding = (f"{label_a.capitalize()} vs {label_b}: {total.describe(f'the {label_a}', f'the {label_b}')} over the "
+               f"neuron populations "
+               f"({total.mismatching_cells:,} mismatching cells of {total.cells:,}{shifted}). {loc.finding()}")
     return dict(pairs=pairs, notes=notes, summary=summary, loc=loc, rows=rows, aligned=aligned, counted=counted,
-                mismatches=total, cells=cells, finding=finding)
+                agreement=total, mismatches=total.mismatching_cells, cells=total.cells, finding=finding)
+
+
+def row_agreement(row: dict, label_a: str, label_b: str) -> SpikeAgreement:
+    """The :class:`SpikeAgreement` of one population row of :func:`measure_runs`."""
+    return SpikeAgreement(row[f"spikes {label_a}"], row[f"spikes {label_b}"], row["matched"], row["cells"])
 
 
 def compare_runs(report: Report, network: Network, a: Recording, b: Recording, label_a: str, label_b: str,
                  populations, profile, shifts: Dict[str, int], max_lag: int,
-                 units: Optional[Mapping[str, str]] = None, where: str = "") -> dict:
+                 voltages: Optional[Mapping[str, Voltages]] = None, where: str = "") -> dict:
     """Compare runs A and B of ``network`` (module doc) into ``report``; return the summary with
-    its ``finding``. ``units``: per side ("A", "B") ``"chip"`` (voltages times the population's
-    scale, as the emulator and the chip hold them) or ``"nir"`` (the float reference's);
-    traces are drawn in NIR units. ``where``: added to the figures' titles (e.g. ", sample 4")."""
+    its ``finding``. ``voltages``: per side ("A", "B") how it recorded membranes
+    (:class:`validate.traces.Voltages`: units, before or after the reset); traces are drawn
+    after the reset, in NIR units. ``where``: added to the figures' titles (e.g. ", sample 4")."""
     m = measure_runs(network, a, b, label_a, label_b, populations, profile, shifts, max_lag)
     pairs, notes, summary, loc, rows, aligned = (m[k] for k in ("pairs", "notes", "summary", "loc", "rows", "aligned"))
     counted, total, cells, finding = m["counted"], m["mismatches"], m["cells"], m["finding"]
@@ -76,19 +85,22 @@ def compare_runs(report: Report, network: Network, a: Recording, b: Recording, l
     report.add_text(finding)
     for note in notes:
         report.add_text(f"Note: {note}", note=True)
-    report.add_table([dict(r, **{"mismatch rate": percent(r["mismatch rate"], 2)}) for r in rows],
-                     caption=f"per population; {label_a} lags {label_b} by the expected lag (latency), shifted back")
-    report.add_figure(rate_bars([r["population"] for r in counted], [r["mismatch rate"] for r in counted],
-                                [r["mismatching cells"] for r in counted], [r["cells"] for r in counted],
-                                f"{label_a} vs {label_b}{where}: mismatching cells per population"),
-                      "mismatch rate per population (counts in the hover)", data=rows)
+    report.add_table([percent_columns(r) for r in rows], columns=[c for c in rows[0] if c not in ("matched", "cells")],
+                     caption=f"per population, spike agreement first (F1; recall: share of {label_b}'s spikes "
+                             f"{label_a} reproduces; rates in spikes per neuron per tick); {label_a} lags {label_b} by "
+                             f"the expected lag (latency), shifted back")
+    report.add_figure(agreement_bars([r["population"] for r in counted],
+                                     [row_agreement(r, label_a, label_b) for r in counted], label_a, label_b,
+                                     f"{label_a} vs {label_b}{where} per population"),
+                      "spike F1, recall and precision per population, and both firing rates (counts in the hover)",
+                      data=rows)
     for title, pop, neuron, tick in _trace_targets(loc, rows):
-        drawn = _trace_figure(network, pairs, pop, neuron, tick, shifts.get(pop, 0), label_a, label_b, units or {},
-                              title)
+        pair = next(p for p in pairs if p.name == pop)
+        drawn = membrane_figure(network, pop, neuron, tick, shifts.get(pop, 0), (pair.a, pair.b), (pair.v_a, pair.v_b),
+                                (label_a, label_b), voltages or {}, title)
         if drawn is not None:
-            fig, neuron = drawn
-            report.add_figure(fig, f"membrane of {pop} neuron {neuron} on both sides (NIR units), threshold dashed, "
-                                   f"spikes as triangles, the tick of the difference marked")
+            fig, neuron, parts = drawn
+            report.add_figure(fig, trace_caption(pop, neuron, (label_a, label_b), parts, tick))
     shown = {p.name: aligned[p.name] for p in pairs if network.populations[p.name].model != "input"}
     if shown:
         report.add_figure(raster_overlay(shown, label_a, label_b, f"{label_a} vs {label_b}{where}: spikes (choose "
@@ -97,11 +109,38 @@ def compare_runs(report: Report, network: Network, a: Recording, b: Recording, l
                           f"latency)")
     for p in pairs:
         if p.name in shown and any(r["population"] == p.name and r["mismatching cells"] for r in rows):
-            report.add_figure(divergence_map(p.a, p.b, shifts.get(p.name, 0), f"{p.name}{where}: where they differ"),
+            report.add_figure(divergence_map(p.a, p.b, shifts.get(p.name, 0), f"{p.name}{where}: where they differ",
+                                             label_a=label_a),
                               f"{p.name}: mismatches per neuron and time")
-    return dict(finding=finding, rows=rows, mismatches=total, cells=cells,
+    return dict(finding=finding, rows=rows, agreement=m["agreement"].to_dict(), mismatches=total, cells=cells,
                 spikes_a=sum(r[f"spikes {label_a}"] for r in rows), spikes_b=sum(r[f"spikes {label_b}"] for r in rows),
                 localization=loc.to_dict(), compare=summary)
+
+
+def runs_sentence(comp: dict) -> str:
+    """A :func:`compare_runs` result in two short clauses: the spike agreement and the first
+    difference in time, e.g. "spike F1 0.936 (...); first difference: population 'lif2', neuron 5,
+    tick 3 (the emulator spiked, the float reference did not)."."""
+    loc = Localization.from_dict(comp["localization"])
+    a, b = loc.labels
+    total = SpikeAgreement.from_dict(comp["agreement"])
+    if loc.identical:
+        return f"{a} and {b} spike identically ({total.spikes_b:,} spikes)."
+    who = f"the {a} spiked, the {b} did not" if loc.a_spiked else f"the {b} spiked, the {a} did not"
+    tick = f"tick {loc.tick}" + (f" (the {a}'s tick {loc.tick_a})" if loc.tick_a != loc.tick else "")
+    return (f"{total.describe(f'the {a}', f'the {b}')}; first difference in time: population {loc.population!r}, "
+            f"neuron {loc.neuron}, {tick}, where {who}.")
+
+
+def percent_columns(row: dict) -> dict:
+    """A row for a table: fractions of spikes and of cells as percentages (F1 and ratios stay numbers)."""
+    out = dict(row)
+    for key in ("recall", "precision"):
+        if key in out:
+            out[key] = percent(out[key])
+    if "mismatch rate" in out:
+        out["mismatch rate"] = percent(out["mismatch rate"], 2)
+    return out
 
 
 def _trace_targets(loc, rows):
@@ -110,31 +149,7 @@ def _trace_targets(loc, rows):
     if loc.identical:
         return []
     out = [("first divergence", loc.population, loc.neuron, loc.tick)]
-    worst = max(rows, key=lambda r: r["mismatch rate"])
+    worst = min(rows, key=lambda r: r["spike F1"])
     if worst["population"] != loc.population and worst["first difference"] is not None:
         out.append(("worst population", worst["population"], None, worst["first difference"]))
     return out
-
-
-def _trace_figure(network, pairs, pop, neuron, tick, shift, label_a, label_b, units, title):
-    """(figure, neuron) of the membranes around ``tick``; ``neuron`` None: the first that differs then."""
-    pair = next(p for p in pairs if p.name == pop)
-    if neuron is None:  # the first neuron that differs at that tick
-        xa, yb = align(pair.a, pair.b, shift)
-        differ = np.flatnonzero(xa[tick] != yb[tick]) if tick < len(xa) else []
-        if not len(differ):
-            return None
-        neuron = int(differ[0])
-    scale = network.populations[pop].scale[neuron]
-    traces = []
-    for side, label, raster, v, color, lag in (("A", label_a, pair.a, pair.v_a, ONLY_A, shift),
-                                              ("B", label_b, pair.b, pair.v_b, ONLY_B, 0)):
-        if v is None:
-            continue
-        volts = v[lag:, neuron] / (scale if units.get(side, "chip") == "chip" else 1.0)
-        traces.append(dict(label=label, v=volts, spikes=raster[lag:, neuron], color=color))
-    if not traces:
-        return None
-    pop_obj = network.populations[pop]
-    threshold = float(pop_obj.threshold[neuron] / scale)
-    return voltage_traces(traces, tick, f"{title}: {pop} neuron {neuron} around tick {tick}", threshold), neuron

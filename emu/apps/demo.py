@@ -30,8 +30,10 @@ from emu.timing import depth as timing_depth
 from validate.accuracy import chip_vs_float
 from validate.attribution import attribute
 from validate.float_reference import FloatReference
-from validate.figures import rate_bars
+from validate.figures import agreement_bars
+from validate.metrics import SpikeAgreement, agreement
 from validate.report import Report, percent
+from validate.traces import emulator_voltages, float_voltages
 from validate.validation import compare_runs
 
 MODEL = Path(__file__).parents[1] / "models" / "gesture_float.nir"
@@ -66,24 +68,27 @@ def load_test_set(data, out: Path, per_class: int, ticks: int):
     return np.stack(frames), np.array(labels)
 
 
-def layer_mismatch(float_spikes: dict, chip_spikes: dict, shifts: dict) -> list:
-    """Per layer: spike counts and mismatching cells of float vs aligned chip spikes."""
-    rows = []
-    for name, ref in float_spikes.items():
-        chip = chip_spikes[name]
-        rows.append(dict(population=name, depth=shifts[name], float_spikes=int(ref.sum()), chip_spikes=int(chip.sum()),
-                         mismatching_cells=int((chip != ref).sum()), cells=int(ref.size),
-                         mismatch_rate=float((chip != ref).mean())))
-    return rows
+def layer_agreement(float_spikes: dict, chip_spikes: dict, shifts: dict) -> list:
+    """Per layer: the aligned chip spikes against the float spikes (:class:`SpikeAgreement`, F1
+    first), with the layer's depth in ticks."""
+    return [dict(population=name, depth=shifts[name], **agreement(chip_spikes[name], ref).to_dict())
+            for name, ref in float_spikes.items()]
 
 
-def closest_look(pred_a: np.ndarray, pred_b: np.ndarray, out_a: np.ndarray, out_b: np.ndarray) -> int:
-    """The sample to look at closely: the first whose predicted class differs, else the one whose
-    output spikes differ most."""
-    differ = np.flatnonzero(pred_a != pred_b)
+def closest_look(att) -> int:
+    """The sample to look at closely: the first that the chip loses (float right, chip wrong),
+    else the first it gains, else the first whose prediction differs, else the one whose output
+    spikes differ most."""
+    flips = att.flips()
+    for lost in (True, False):
+        for f in flips:
+            if f.lost == lost:
+                return f.sample
+    differ = np.flatnonzero(att.source.predictions != att.target.predictions)
     if differ.size:
         return int(differ[0])
-    return int(np.argmax((out_a != out_b).reshape(len(out_a), -1).sum(axis=1)))
+    diff = np.abs(att.source.output_counts - att.target.output_counts).sum(axis=1)
+    return int(np.argmax(diff))
 
 
 def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, percentile: float = 99.9,
@@ -105,7 +110,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     shifts, out_name = runs.shifts, runs.output
     float_spikes = {n: runs.float_run.raster(n) for n in shifts}
     chip_spikes = {n: runs.chip_run.raster(n) for n in shifts}
-    mism = layer_mismatch(float_spikes, chip_spikes, shifts)
+    layers = layer_agreement(float_spikes, chip_spikes, shifts)
     float_pred, chip_pred = runs.float_classes, runs.chip_classes
     t_float, t_load, t_chip = runs.seconds["float"], runs.seconds["load"], runs.seconds["chip"]
     chip_profile = settings.profile
@@ -116,42 +121,52 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
           f"(chance {1 / 11:.1%}); predictions agree on {np.mean(float_pred == chip_pred):.1%} of samples")
     print(f"time: snnTorch {t_float:.2f} s, emulator {t_chip:.2f} s (before it: {t_load:.1f} s to convert the "
           f"network and compile the kernels, or load them from numba's cache after the first run)")
-    for r in mism:
-        print(f"  {r['population']:>6}: float {r['float_spikes']:>7} spikes, chip {r['chip_spikes']:>7}, "
-              f"mismatching cells {r['mismatch_rate']:.2%}")
+    for r in layers:
+        print(f"  {r['population']:>6}: spike F1 {r['f1']:.3f}, recall {r['recall'] or 0:.1%}, chip/float rate "
+              f"{r['rate_ratio'] or 0:.2f}x ({r['spikes_a']:>7} chip spikes, {r['spikes_b']:>7} float)")
     att = attribute(network, inputs, labels, target=chip_profile, reference=runs.float_run, output=out_name,
                     progress=True, chunk=CLUSTER_BATCH if scheduler else 64, scheduler=scheduler)
     print(att.finding())
 
     chip_graph_path = out / "gesture_chip_int8.nir"
     _write_chip_model(graph, percentile, chip_graph_path)
-    k = closest_look(chip_pred, float_pred, chip_spikes[out_name], float_spikes[out_name])
+    k = closest_look(att)
     report = Report("SpiNNaker2 emulator demo: DVS gestures, snnTorch float vs emulated chip")
     report.add_table([dict(run="snnTorch float (the NIR model)", accuracy=percent(acc_float), seconds=round(t_float, 2)),
                       dict(run="emulated SpiNNaker2 (int8 PTQ)", accuracy=percent(acc_chip), seconds=round(t_chip, 3))],
                      caption=f"{len(labels)} test samples x {frames.shape[1]} ticks; predictions agree on "
                              f"{percent(float(np.mean(float_pred == chip_pred)))} of samples (chance {percent(1 / 11)})")
-    report.add_text(f"Model {model}. Chip: int8 PTQ ({percentile}th percentile of |W| per population, truncation), "
-                    f"chip semantics profile; chip-ready model written to {chip_graph_path.name}. The chip answers "
-                    f"one tick per connection later; its spikes are shifted back by that depth "
+    report.add_text(f"Model {model.name}. Chip: int8 PTQ ({percentile}th percentile of |W| per population, "
+                    f"truncation), chip semantics profile; chip-ready model written to {chip_graph_path.name}. The chip "
+                    f"answers one tick per connection later; its spikes are shifted back by that depth "
                     f"({', '.join(f'{n} {s}' for n, s in shifts.items())}) before comparing.", note=True)
-    report.add_heading("Per-layer spike mismatch, all samples")
-    report.add_figure(rate_bars([r["population"] for r in mism], [r["mismatch_rate"] for r in mism],
-                                [r["mismatching_cells"] for r in mism], [r["cells"] for r in mism],
-                                "chip vs float: mismatching cells per layer"),
-                      "mismatching (sample, tick, neuron) cells in % of the layer's cells (counts in the hover)",
-                      data=mism)
-    report.add_table([dict(r, mismatch_rate=percent(r["mismatch_rate"], 2)) for r in mism])
-    report.add_heading(f"Sample {k} up close (label {labels[k]}, float says {float_pred[k]}, chip says {chip_pred[k]})")
+    report.add_heading("Per-layer spike agreement, all samples")
+    report.add_figure(agreement_bars([r["population"] for r in layers], [SpikeAgreement.from_dict(r) for r in layers],
+                                     "chip", "float", "chip vs float per layer"),
+                      "spike F1, recall (share of the float spikes the chip reproduces) and precision per layer, and "
+                      "both firing rates (counts in the hover)", data=layers)
+    report.add_table([{"population": r["population"], "depth (ticks)": r["depth"], "spike F1": r["f1"],
+                       "recall": percent(r["recall"]), "precision": percent(r["precision"]),
+                       "rate chip (per neuron per tick)": r["rate_a"], "rate float": r["rate_b"],
+                       "rate ratio": r["rate_ratio"], "spikes chip": r["spikes_a"], "spikes float": r["spikes_b"],
+                       "mismatching cells": r["mismatching_cells"], "mismatch rate": percent(r["mismatch_rate"], 2)}
+                      for r in layers])
+    flip = next((f for f in att.flips() if f.sample == k), None)
+    why = (f"{'lost' if flip.lost else 'gained'} by the chip, carried by "
+           f"{' and '.join(att.label_of(c) for c in flip.cause) or 'interacting factors'}") if flip else \
+        "no sample flips: the one whose output differs most"
+    report.add_heading(f"Sample {k} up close (label {labels[k]}, float says {float_pred[k]}, chip says {chip_pred[k]}; "
+                       f"{why})")
     closer = _sample_comparison(report, graph, settings, network, emulator, inputs[k:k + 1], k, shifts)
-    report.extend(att.report(rate_chart=False))  # the per-layer rates are at the top
+    report.extend(att.report(rate_chart=False, settings=False))  # the per-layer rates are at the top
     report.add_settings(dict(model=str(model), samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
                              profile=chip_profile.describe(), conversion=network.meta.get("conversion", {}),
-                             sources=settings.sources))
-    report.finding = f"{att.finding()} {closer['localization']['finding']}"
+                             sources=settings.sources, attribution=att.settings))
+    report.finding = f"{att.finding()} Sample {k} up close: {closer['localization']['finding']}"
     html, _ = report.write(out / "demo_report.html")
-    summary = dict(finding=report.finding, samples=len(labels), ticks=int(frames.shape[1]), accuracy_float=acc_float,
-                   accuracy_chip=acc_chip, agreement=float(np.mean(float_pred == chip_pred)), layers=mism,
+    summary = dict(finding=report.finding, samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
+                   accuracy_float=acc_float, accuracy_chip=acc_chip,
+                   agreement=float(np.mean(float_pred == chip_pred)), layers=layers,
                    closest_look=dict(sample=k, **closer), attribution=att.to_dict())
     atomic_write(out / "demo_summary.json", json.dumps(summary, default=float))
     print(f"report: {html.resolve()}  ({time.perf_counter() - t_start:.0f} s in all)")
@@ -168,7 +183,8 @@ def _sample_comparison(report: Report, graph, settings: Settings, network, emula
     flt = FloatReference(graph, **dataclasses.asdict(settings.float))(one, record_v=True).sample(0)
     chip.source, chip.meta["sample"], flt.meta["sample"] = "emulated chip (shifted back by its latency)", k, k
     comp = compare_runs(report, network, chip, flt, "chip", "float", None, None, {n: 0 for n in network.populations},
-                        max_lag=3, units={"A": "chip", "B": "nir"}, where=f", sample {k}")
+                        max_lag=3, voltages={"A": emulator_voltages(settings.profile),
+                                             "B": float_voltages(settings.float)}, where=f", sample {k}")
     return {key: comp[key] for key in ("finding", "rows", "mismatches", "cells", "localization")}
 
 

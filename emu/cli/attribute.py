@@ -24,7 +24,7 @@ def main(args) -> int:
     reference = FloatReference(graph, settings.float.dt, settings.float.integrator, source.reset_mode,
                                source.reset_timing)
     att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
-                    pad=not args.no_pad, include_fixed=args.fixed, alone=args.alone, reference=reference,
+                    pad=not args.no_pad, include_fixed=args.fixed, reference=reference,
                     chunk=args.chunk, scheduler=args.scheduler)
     rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
     for note in att.settings.get("notes", []):

@@ -273,7 +273,8 @@ def _attribute(sub) -> None:
     q.add_argument("--float-reset", choices=("zero", "subtract"),
                    help="reset of the snnTorch model (default: the chip's --reset)")
     q.add_argument("--fixed", action="store_true", help="add a fixed-point membrane as a last factor")
-    q.add_argument("--alone", action="store_true", help="also run each factor switched on alone")
+    q.add_argument("--alone", action="store_true",
+                   help="kept for old scripts: every factor alone is always run now (part of the Shapley values)")
     q.add_argument("--no-pad", action="store_true",
                    help="run latency-shifted configurations for the input length only (cut the late response)")
     q.add_argument("--chunk", type=positive_int, default=64, metavar="N",

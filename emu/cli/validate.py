@@ -4,6 +4,7 @@ sample (``--input``), or against the float reference on every sample of a folder
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 from emu.chip import check_manifest
 from emu.cli.files import CommandFileError, check_outputs, input_files, named_samples
@@ -16,8 +17,11 @@ from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
 from emu.timing import latency_shifts
 from validate.dataset import closer_look, validate_samples
 from validate.float_reference import FloatReference
+from validate.cause import divergence_causes
+from validate.localize import Localization
 from validate.report import Report
-from validate.validation import compare_runs
+from validate.traces import Voltages, emulator_voltages, float_voltages
+from validate.validation import compare_runs, runs_sentence
 
 
 def _one(result, source: str, sample: int):
@@ -52,8 +56,8 @@ def main(args) -> int:
         report.add_text("No --chip recording given: compared with the float reference.", note=True)
     summary = dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
                    profile=profile.describe(), settings=settings.sources, comparisons={})
-    lines = []
     chip = None
+    parts = []
     if args.chip is not None:
         chip = load_recording(args.chip)
         if "manifest" in chip.meta:
@@ -61,13 +65,15 @@ def main(args) -> int:
             # made from this model, input, conversion and tick count
             check_manifest(chip.meta, args.model, args.input, settings.conversion, ticks,
                            reset=profile.reset_mode, sample=args.sample, source=str(args.chip))
-            report.add_text(f"Chip recording {args.chip}: manifest matches model, input, options and ticks.")
+            report.add_text(f"Chip recording {args.chip.name}: manifest matches model, input, options and ticks.")
         else:
-            report.add_text(f"Chip recording {args.chip} has no manifest: not checked against model and input.")
+            report.add_text(f"Chip recording {args.chip.name} has no manifest: not checked against model and input.")
         comp = compare_runs(report, network, emu_rec, chip, "emulator", "chip", args.populations, profile,
-                            {n: 0 for n in network.populations}, args.max_lag, units={"A": "chip", "B": "chip"})
+                            {n: 0 for n in network.populations}, args.max_lag,
+                            voltages={"A": emulator_voltages(profile), "B": Voltages("chip", "same_tick",
+                                                                                     profile.reset_mode)})
         summary["comparisons"]["emulator_vs_chip"] = comp
-        lines.append(("emulator vs chip", comp))
+        parts.append(chip_sentence(comp, args.profile))
     if use_snntorch:
         ref_profile = SemanticsProfile.snntorch(reset_mode=profile.reset_mode)
         sn_rec = _one(FloatReference(graph, **dataclasses.asdict(settings.float))(one, ticks=ticks),
@@ -76,12 +82,19 @@ def main(args) -> int:
         report.add_text(f"Float reference: the NIR graph as snnTorch runs it ({settings.float.integrator} "
                         f"integrator, {settings.float.reset} reset, {settings.float.reset_timing.replace('_', ' ')}; "
                         f"no latency or delays; voltages in NIR units). The emulator's populations lag it by "
-                        f"{shifts} ticks; comparisons shift them back.")
+                        f"{shifts} ticks; comparisons shift them back.", note=True)
         comp = compare_runs(report, network, emu_rec, sn_rec, "emulator", "float reference", None, None, shifts,
-                            args.max_lag, units={"A": "chip", "B": "nir"})
+                            args.max_lag, voltages={"A": emulator_voltages(profile),
+                                                    "B": float_voltages(settings.float)})
+        loc = Localization.from_dict(comp["localization"])
+        cause = None
+        if not loc.identical:
+            cause = divergence_causes(network, profile, one, sn_rec.select([r["population"] for r in comp["rows"]]),
+                                      loc, ref_profile, label_b="the float model")
+            comp["cause"] = cause.to_dict()
         summary["comparisons"]["emulator_vs_snntorch"] = comp
-        lines.append(("emulator vs snnTorch", comp))
-    report.finding = " ".join(comp["finding"] for _, comp in lines)
+        parts.append(float_sentence(comp, cause))
+    report.finding = " ".join(parts)
     report.add_settings(dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
                              profile=profile.describe(), conversion=network.meta.get("conversion", {}),
                              sources=settings.sources))
@@ -92,9 +105,8 @@ def main(args) -> int:
         written.append(args.out)
     if chip is not None and "manifest" not in chip.meta:
         print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): not checked "
-              f"against this model, input and options")
-    for title, comp in lines:
-        print(f"{title}: {comp['finding']}")
+              f"against this model, input and options", file=sys.stderr)
+    print(report.finding)
     print("wrote " + ", ".join(map(str, written)))
     return 0
 
@@ -131,3 +143,20 @@ def _many(args) -> int:
     print(result.finding())
     print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def chip_sentence(comp: dict, profile: str) -> str:
+    """The chip comparison in words, and what to do when the emulator does not reproduce it."""
+    loc = comp["localization"]
+    if loc["identical"]:
+        return f"The emulator ({profile} profile) reproduces the chip recording spike for spike."
+    return (f"Against the chip recording: {runs_sentence(comp)} The board does not follow the {profile} profile "
+            f"here: `s2emu calibrate` finds the profile that reproduces it.")
+
+
+def float_sentence(comp: dict, cause) -> str:
+    """The float comparison in words, with the cause of its first divergence and where to go next."""
+    if comp["localization"]["identical"]:
+        return "Against the float model (snnTorch): the emulator spikes identically."
+    return (f"Against the float model (snnTorch): {runs_sentence(comp)} {cause.finding()} For what this costs in "
+            f"accuracy over many samples: `s2emu attribute`.")
