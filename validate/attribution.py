@@ -43,7 +43,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emu.numerics import zeroed_weight_notes
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
@@ -455,7 +454,7 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
                             dict(a["spikes"]), dict(a["cells"]), pred.copy(), accuracy)
 
     settings = dict(source=source.describe(), target=target.describe(), target_label=target_label, pad=pad,
-                    output=output, notes=zeroed_weight_notes(network, target))
+                    output=output)
     return Attribution(factors, result(src_cfg), [result(c) for c in steps], [result(c) for c in loo],
                        [result(c) for c in solo], populations, output, n_samples, labels is not None, settings,
                        ref_mism)
