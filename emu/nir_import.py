@@ -7,7 +7,14 @@ connection delay, biases of all weight nodes into a population summed, SumPool2d
 fused into the next weight node, Flatten as a reshape. What the chip converter
 rejects is rejected here with the node and field named, unless
 ``allow_unsupported=True`` asks to emulate it anyway (then the run is not a
-chip prediction, and ``meta["conversion"]["unsupported"]`` says why).
+chip prediction, and ``meta["conversion"]["unsupported"]`` says why). Its messages
+name the setting to change both ways (:class:`emu.errors.UserError`): ``conn_delay=0``
+for Python, ``--conn-delay 0`` for the command line.
+
+The converter takes no extra delay on a conv projection, and its ``conn_delay`` applies
+to every projection, so a conv graph converts with ``conn_delay=0``:
+:func:`required_conn_delay` says so, and :func:`emu.settings.resolve` chooses it when no
+flag or profile file sets another value (which is then refused, as the converter does).
 """
 from __future__ import annotations
 
@@ -101,7 +108,14 @@ def from_nir(graph: Union[nir.NIRGraph, str, Path], options: Optional[Conversion
     try:
         return _Converter(graph, options).convert()
     except (NIRImportError, NetworkError) as exc:
-        raise NIRImportError(f"{source}{exc}") from None
+        raise exc.prefixed(source, NIRImportError) from None
+
+
+def required_conn_delay(graph: nir.NIRGraph) -> Optional[int]:
+    """The extra connection delay the chip converter requires of ``graph``: 0 when a Conv2d is
+    in it (no conv projection takes a delay, and the delay applies to every projection),
+    else None (any value converts)."""
+    return 0 if any(isinstance(node, nir.Conv2d) for node in graph.nodes.values()) else None
 
 
 class _Converter:
@@ -117,9 +131,13 @@ class _Converter:
             self.pred[b].append(a)
         self.unsupported: List[str] = []
 
-    def reject(self, msg: str):
+    def reject(self, msg: str, cli: Optional[str] = None):
+        """A graph shape the chip converter rejects: an error, or with ``allow_unsupported`` a note.
+        ``cli``: the message as the command line says it, where ``msg`` names a Python keyword."""
         if not self.opt.allow_unsupported:
-            raise NIRImportError(f"{msg} (not supported on SpiNNaker2; allow_unsupported=True emulates it anyway)")
+            why = "not supported on SpiNNaker2; {} emulates it anyway"
+            raise NIRImportError(f"{msg} ({why.format('allow_unsupported=True')})",
+                                 cli=f"{cli or msg} ({why.format('--allow-unsupported')})")
         self.unsupported.append(msg)
 
     def convert(self) -> Network:
@@ -166,7 +184,7 @@ class _Converter:
         try:
             return net.validate()
         except NetworkError as exc:
-            raise NIRImportError(f"shapes do not fit: {exc}") from None
+            raise exc.prefixed("shapes do not fit: ", NIRImportError) from None
 
     # graph walking ----------------------------------------------------------
     def _links_from(self, pop: str) -> List[dict]:
@@ -373,8 +391,11 @@ class _Converter:
         kw = dict(pool=self._pool(link), delay=self.opt.conn_delay, name=label)
         if isinstance(node, nir.Conv2d):
             if self.opt.conn_delay:
-                self.reject(f"node {link['weight']!r}: a Conv2d projection with an extra delay (conn_delay="
-                            f"{self.opt.conn_delay}); convert conv networks with conn_delay=0")
+                said = "node {!r}: a Conv2d projection with an extra delay ({}); the chip converter takes conv " \
+                       "networks only with {} (the default for a conv graph)"
+                d = self.opt.conn_delay
+                self.reject(said.format(link["weight"], f"conn_delay={d}", "conn_delay=0"),
+                            cli=said.format(link["weight"], f"--conn-delay {d}", "--conn-delay 0"))
             stride, pad = self._conv_geometry(link["weight"], node)
             return Projection(link["pre"], link["post"], w, kind="conv2d", stride=stride, padding=pad, **kw)
         return Projection(link["pre"], link["post"], w, kind="dense", **kw)

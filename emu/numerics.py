@@ -97,11 +97,11 @@ def quantize(w: np.ndarray, bits: Optional[int], rounding: str, overflow: str = 
     n_over = int(np.count_nonzero(np.abs(q) > wmax))
     if n_over and overflow == "error":
         worst = float(np.abs(w).max())
-        raise WeightRangeError(
-            f"{label}: {n_over} of {w.size} weights are outside [-{wmax}, {wmax}] for weight_bits="
-            f"{bits} after scaling (largest |w| = {worst:.6g}); lower the weight scale, "
-            f"or use weight_overflow='saturate' to clip them (they are never wrapped)"
-        )
+        said = (f"{label}: {n_over} of {w.size} weights are outside [-{wmax}, {wmax}] for {{}} after scaling "
+                f"(largest |w| = {worst:.6g}); lower the weight scale, or use {{}} to clip them (they are never "
+                f"wrapped)")
+        raise WeightRangeError(said.format(f"weight_bits={bits}", "weight_overflow='saturate'"),
+                               cli=said.format(f"--weight-bits {bits}", "--saturate-weights"))
     return np.clip(q, -wmax, wmax), n_over
 
 
@@ -111,11 +111,16 @@ def quantize_weights(w: np.ndarray, profile: "SemanticsProfile", label: str = "w
 
 
 def zeroed_weight_notes(network, profile: "SemanticsProfile") -> list:
-    """One sentence per projection whose integer weights lose more than half of its non-zero
-    float weights to 0: the sign of a missing weight scale (with ``weight_scale=None`` and
-    weights well below 1, almost every weight truncates to 0 and the network falls silent)."""
+    """THE rule of zeroed weights: one sentence per projection whose integer weights lose more
+    than half of its non-zero float weights to 0, the sign of a missing weight scale (with
+    ``weight_scale=None`` and weights well below 1, almost every weight truncates to 0 and the
+    network falls silent) or of too few weight bits. Commands say them through
+    :func:`validate.conversion_warnings.warn_zeroed_weights`."""
     if profile.weight_bits is None:
         return []
+    scaled = (network.meta.get("conversion") or {}).get("weight_scale") is not None
+    hint = ("after scaling most of them are below one integer step: a larger scale (a lower --scale-percentile) or "
+            "more --weight-bits keeps them" if scaled else "the weights may need scaling (--scale / --auto-scale)")
     notes = []
     for pr in network.projections:
         nonzero = pr.weight != 0
@@ -123,8 +128,7 @@ def zeroed_weight_notes(network, profile: "SemanticsProfile") -> list:
         lost = int((q[nonzero] == 0).sum())
         if nonzero.any() and lost > nonzero.sum() / 2:
             notes.append(f"projection {pr.label}: {lost} of {int(nonzero.sum())} non-zero weights become 0 as "
-                         f"{profile.weight_bits}-bit integers ({profile.weight_rounding}); the weights may need "
-                         f"scaling (--scale / --auto-scale)")
+                         f"{profile.weight_bits}-bit integers ({profile.weight_rounding}); {hint}")
     return notes
 
 

@@ -7,7 +7,13 @@ metadata needs ``--dt``), and the values a graph states (``dt``, ``integrator``,
 ``reset``, ``reset_delay``, as the project's exporter writes them) win over the
 converter's defaults. :func:`resolve` returns the conversion options, the semantics
 profile, the float reference's settings and, for each value, where it came from
-(``flag``, ``profile file``, ``graph metadata``, ``default``); outputs record it.
+(``flag``, ``profile file``, ``graph metadata``, ``required for conv``, ``default``);
+outputs record it.
+
+``conn_delay``: the chip converter takes a conv graph only with no extra delay
+(:func:`emu.nir_import.required_conn_delay`), so there, below flag and profile file,
+the value is 0 (source ``required for conv``) instead of the default 1; a flag or
+profile file that asks for another value gets the converter's error.
 
 Graph metadata: the graph's own ``metadata`` first, else a value every neuron node's
 ``metadata`` agrees on (snnTorch-style exporters put ``reset`` there).
@@ -26,7 +32,7 @@ import nir
 import numpy as np
 
 from emu.errors import UserError
-from emu.nir_import import ConversionOptions
+from emu.nir_import import ConversionOptions, required_conn_delay
 from emu.numerics import weight_max
 from emu.profile import SemanticsProfile
 
@@ -65,8 +71,10 @@ PROFILE_FILE_CONVERSION = ("dt", "integrator", "conn_delay", "weight_scale", "sc
 
 def load_profile_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The settings a calibrated profile file fixes, as :func:`resolve`'s ``profile_file``
-    mapping (``reset_mode`` under its flag name ``reset``), and ``profile_file``: the file's
-    path and sha256, which outputs record."""
+    mapping (``reset_mode`` under its flag name ``reset``; the conversion it was calibrated
+    under), ``profile_file``: the file's path and sha256, which outputs record, and, for a
+    file ``s2emu calibrate`` wrote, ``calibration``: whether it reproduced the recording
+    (``exact``) and the cells the closest profile missed by (``mismatching_cells``)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -91,6 +99,8 @@ def load_profile_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
                                 f"({', '.join(PROFILE_FILE_CONVERSION)})")
         out[name] = value
     out["profile_file"] = dict(path=str(path), sha256=hashlib.sha256(raw).hexdigest())
+    if "exact" in data:
+        out["calibration"] = dict(exact=bool(data["exact"]), mismatching_cells=data.get("mismatching_cells"))
     return out
 
 
@@ -150,11 +160,16 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
     sources: Dict[str, str] = {}
     dt = _pick("dt", flags, pfile, meta, None, sources)
     if dt is None:
-        raise SettingsError(f"{source} has no dt in its metadata: give the tick length with --dt SECONDS")
+        missing = f"{source} has no dt in its metadata: give the tick length with {{}}"
+        raise SettingsError(missing.format("dt=SECONDS"), cli=missing.format("--dt SECONDS"))
     dt = _check_dt(dt, sources["dt"])
     integrator = _pick("integrator", flags, pfile, meta, CONVERSION_DEFAULTS["integrator"], sources)
     reset = _pick("reset", flags, pfile, meta, CONVERSION_DEFAULTS["reset"], sources)
-    conn_delay = _pick("conn_delay", flags, pfile, {}, CONVERSION_DEFAULTS["conn_delay"], sources)
+    required = required_conn_delay(graph) if graph is not None else None
+    conn_delay = _pick("conn_delay", flags, pfile, {}, CONVERSION_DEFAULTS["conn_delay"] if required is None
+                       else required, sources)
+    if required is not None and sources["conn_delay"] == "default":
+        sources["conn_delay"] = "required for conv"
     bits = flags.get("weight_bits", pfile.get("weight_bits"))
     scale = _pick("weight_scale", flags, pfile, {}, None, sources)
     percentile = _pick("scale_percentile", flags, pfile, {}, None, sources)
@@ -166,7 +181,7 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
                                        scale_percentile=percentile, conn_delay=conn_delay,
                                        allow_unsupported=bool(flags.get("allow_unsupported", False)))
     except UserError as exc:
-        raise SettingsError(str(exc)) from None
+        raise exc.prefixed("", SettingsError) from None
     changes = {"reset_mode": reset}
     sources["reset_mode"] = sources["reset"]
     for f in fields(SemanticsProfile):

@@ -11,10 +11,11 @@ import pytest
 from browser import look
 from conftest import GOLDEN
 from emu.cli import main
+from emu.cli.parser import build_parser
 from emu.engine import Emulator
 from emu.nir_import import from_nir, read_nir
 from emu.settings import resolve
-from emu.spike_io import save_recording
+from emu.spike_io import load_recording, save_recording
 from emu.spikes import Recording
 from validate.calibration import OPTIONS, calibrate
 
@@ -41,7 +42,8 @@ def test_the_golden_trace_lands_on_the_profile_of_its_test(tmp_path, capsys, chr
     printed = capsys.readouterr().out
     cal = json.loads(board.read_text())
     assert cal["exact"] and cal["profile"]["arithmetic"] == "brian2" and cal["profile"]["reset_mode"] == "zero"
-    assert cal["conversion"] == {"dt": 1e-4, "integrator": "forward", "conn_delay": 0}
+    assert cal["conversion"] == {"dt": 1e-4, "integrator": "forward", "conn_delay": 0, "weight_scale": 102.02,
+                                 "scale_percentile": None}
     assert {"integrator", "reset", "conn_delay", "synaptic_latency", "reset_timing"} <= set(cal["pinned"])
     # no voltage lands on the threshold: > and >= cannot be told apart, and the answer says how to
     assert "spike_condition" in cal["undetermined"] and "threshold" in cal["suggestions"]["spike_condition"]
@@ -55,7 +57,7 @@ def test_the_golden_trace_lands_on_the_profile_of_its_test(tmp_path, capsys, chr
     # the calibrated profile file reproduces the trace as the golden test does (1e-12)
     out = tmp_path / "run.json"
     assert main(["run", str(LIF / "lif_norse.nir"), "--input", str(LIF / "input_spikes.json"), "--ticks", "1001",
-                 "--scale", "102.02", "--profile-file", str(board), "--record", "spikes,v", "--out", str(out)]) == 0
+                 "--profile-file", str(board), "--record", "spikes,v", "--out", str(out)]) == 0
     run = json.loads(out.read_text())
     v = np.array(run["populations"]["1"]["v"]["0"])
     assert np.abs(v[1:] / 102.02 - g[:, 1]).max() < 1e-12
@@ -231,3 +233,109 @@ def test_profile_file_errors_name_the_file_and_field(tmp_path, capsys):
                  "--profile-file", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert "bad.json: profile.spike_conditon: not a SemanticsProfile field" in err and err.count("\n") == 1
+
+
+# options of layers not recorded, the latency prior, what the profile file carries, exit 4 -----------------
+def _two_layers(hidden="cuba", out="lif", seed=0):
+    """Input 12 -> Affine with bias -> ``hidden`` 20 -> Linear -> ``out`` 5 (CubaLIF or LIF each)."""
+    rng = np.random.default_rng(seed)
+
+    def layer(kind, n):
+        if kind == "cuba":
+            return nir.CubaLIF(tau_syn=np.full(n, 5e-3), tau_mem=np.full(n, 1e-2), r=np.ones(n), v_leak=np.zeros(n),
+                               v_threshold=np.full(n, 0.5), w_in=np.ones(n), v_reset=np.zeros(n))
+        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.5),
+                       v_reset=np.zeros(n))
+
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([12])}),
+               "fc1": nir.Affine(weight=rng.normal(0.3, 0.6, (20, 12)), bias=rng.uniform(0, 0.05, 20)),
+               "lif1": layer(hidden, 20), "fc2": nir.Linear(weight=rng.normal(0.3, 0.5, (5, 20))),
+               "lif2": layer(out, 5)},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")], metadata={"dt": 1e-3},
+        type_check=False)
+
+
+def _board(graph, flags, x):
+    settings = resolve(flags, graph)
+    return Emulator(from_nir(graph, settings.conversion), settings.profile)(x, record_v=True)
+
+
+def test_options_of_a_hidden_layer_are_searched_from_the_output_alone():
+    """Only the output layer recorded: the hidden CubaLIF's bias path and current timing still
+    change what it sees, so they are searched, and the board's values found."""
+    graph, fixed = _two_layers(), dict(weight_scale="auto", conn_delay=0)
+    hidden = dict(bias_path="synaptic", cuba_current="last_tick")
+    x = np.random.default_rng(1).random((1, 150, 12)) < 0.2
+    chip = _board(graph, dict(fixed, **hidden), x).select(["lif2"])
+    cal = calibrate(graph, {"input": x}, chip, fixed, progress=False)
+    assert cal.exact, cal.finding()
+    assert {f: cal.best.assignment[f] for f in hidden} == hidden and set(hidden) <= set(cal.pinned)
+    assert "Cannot change this model: decay_storage." in cal.finding()
+
+
+def test_an_option_only_unrecorded_layers_show_is_unseen_not_inert():
+    graph = _two_layers(hidden="lif", out="cuba")
+    x = np.random.default_rng(1).random((1, 100, 12)) < 0.2
+    chip = _board(graph, dict(weight_scale="auto"), x).select(["lif1"])
+    cal = calibrate(graph, {"input": x}, chip, dict(weight_scale="auto"), progress=False)
+    assert cal.unseen == {"cuba_current": ["lif2"]} and "cuba_current" not in cal.inert
+    assert "Not seen by this recording: cuba_current (it changes only lif2" in cal.finding()
+    assert cal.profile_file()["suggestions"]["cuba_current"] == "record lif2"
+
+
+def test_a_latency_pin_that_rests_on_the_prior_says_so():
+    """Latency and connection delay add up on every connection: with both searched, the recording
+    shows their sum only, and the pins hold because latency 1 is proven elsewhere."""
+    graph = _two_layers(hidden="lif")
+    x = np.random.default_rng(1).random((1, 100, 12)) < 0.2
+    chip = _board(graph, dict(weight_scale="auto"), x).select(["lif1", "lif2"])
+    cal = calibrate(graph, {"input": x}, chip, dict(weight_scale="auto"), progress=False)
+    assert {"synaptic_latency", "conn_delay"} <= set(cal.pinned) and set(cal.on_prior) == {"synaptic_latency",
+                                                                                           "conn_delay"}
+    assert "rest on the latency-1 prior" in cal.finding() and "synaptic_latency 2 with conn_delay 0" in cal.finding()
+    assert cal.profile_file()["rests_on_prior"] == cal.on_prior
+    # the connection delay fixed by a flag: the latency's pin rests on the data
+    fixed = calibrate(graph, {"input": x}, chip, dict(weight_scale="auto", conn_delay=1), progress=False)
+    assert "synaptic_latency" in fixed.pinned and not fixed.on_prior and "prior" not in fixed.finding()
+
+
+def test_the_profile_file_carries_the_conversion_it_was_calibrated_under(small, capsys):
+    """calibrate --auto-scale, then a run with only --profile-file: scaled as calibrated."""
+    base = ["--input", str(small / "x.npy")]
+    assert main(["calibrate", str(small / "m.nir"), *base, "--chip", str(small / "rec.npz"), "--auto-scale",
+                 "--out", str(small / "board.json")]) == 0
+    board = json.loads((small / "board.json").read_text())
+    assert board["exact"] and board["conversion"] == {"dt": 1e-3, "integrator": "exponential", "conn_delay": 1,
+                                                      "weight_scale": "auto", "scale_percentile": None}
+    for name, extra in (("with_profile", ["--profile-file", str(small / "board.json")]), ("flags", ["--auto-scale"])):
+        assert main(["run", str(small / "m.nir"), *base, *extra, "--out", str(small / f"{name}.json")]) == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err, err
+    ran = {n: json.loads((small / f"{n}.json").read_text()) for n in ("with_profile", "flags")}
+    assert ran["with_profile"]["populations"] == ran["flags"]["populations"]
+    assert ran["with_profile"]["meta"]["settings"]["weight_scale"] == "profile file"
+    # a flag still wins over the file
+    assert main(["run", str(small / "m.nir"), *base, "--profile-file", str(small / "board.json"), "--scale", "1",
+                 "--out", str(small / "o.json")]) == 0
+    assert json.loads((small / "o.json").read_text())["meta"]["settings"]["weight_scale"] == "flag"
+
+
+def test_calibrate_exits_4_when_nothing_reproduces_and_the_profile_then_warns(small, capsys):
+    rec = load_recording(small / "rec.npz")
+    spikes = rec.raster("lif2").copy()
+    spikes[0, 5:10, 0] = ~spikes[0, 5:10, 0]  # five ticks no semantics gives
+    save_recording(Recording.from_rasters({"lif1": rec.raster("lif1")[0], "lif2": spikes[0]}), small / "odd.npz")
+    board = small / "board.json"
+    assert main(["calibrate", str(small / "m.nir"), "--input", str(small / "x.npy"), "--chip", str(small / "odd.npz"),
+                 "--auto-scale", "--integrator", "exponential", "--reset", "subtract", "--out", str(board)]) == 4
+    captured = capsys.readouterr()
+    assert "No searched profile reproduces the recording" in captured.out and "exit status 4" in captured.err
+    written = json.loads(board.read_text())
+    assert written["exact"] is False and written["mismatching_cells"] > 0
+    assert main(["run", str(small / "m.nir"), "--input", str(small / "x.npy"), "--profile-file", str(board),
+                 "--out", str(small / "o.json")]) == 0
+    err = capsys.readouterr().err
+    assert err.count(f"warning: {board}: this profile is not exact") == 1, err
+    assert "4 when none does" in " ".join(build_parser()._subparsers._group_actions[0].choices["calibrate"]
+                                          .description.split())

@@ -335,7 +335,7 @@ def test_chip_run_without_spinnaker2_exits_2_with_install_message(files, tmp_pat
                  "--out", str(out), "--conn-delay", "0"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("s2emu chip-run: error: py-spinnaker2") and "pip install -e" in err
+    assert err.splitlines()[-1].startswith("s2emu chip-run: error: py-spinnaker2") and "pip install -e" in err
     assert "gitlab.com/spinnaker2/py-spinnaker2" in err and not out.exists()
     with pytest.raises(ChipBackendUnavailable, match="py-spinnaker2_nir"):
         run_on_backend(model, inp, TICKS, ConversionOptions(conn_delay=0))
@@ -369,8 +369,9 @@ def test_chip_script_cli_prints_fit_warnings(files, tmp_path, capsys):
     assert "warning: population 'lif1'" in err and "ticks fit" in err and "600 ticks" in err
     assert "conn_delay=1" in err  # the converter default with *_no_delay models
     compile(out.read_text(), str(out), "exec")
+    assert "become 0 as 8-bit integers" in err  # unscaled weights below 1: zeroed, and said so
     assert main(["chip-script", str(model), "--input", str(inp), "--ticks", str(TICKS), "--conn-delay", "0",
-                 "--out", str(out)]) == 0
+                 "--scale", "2.5", "--out", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert main(["chip-script", str(model), "--input", str(inp), "--ticks", str(TICKS), "--out",
                  str(tmp_path / "s.txt")]) == 2
@@ -436,7 +437,7 @@ def test_fit_warnings_weight_ranges():
     assert "4-bit magnitude + sign" in fit_warnings(small_network(), 10, four_bit)[0]
     tiny = small_network()
     tiny.projections[0].weight = tiny.projections[0].weight / 1000
-    assert "every weight rounds to 0" in fit_warnings(tiny, 10)[0]
+    assert "non-zero weights become 0 as 8-bit integers" in fit_warnings(tiny, 10)[0]
 
 
 def test_budget_is_configurable():

@@ -138,4 +138,4 @@ def test_weights_truncated_to_zero_are_warned_about_with_counts(tmp_path, capsys
     assert "warning: projection fc: " in err and "non-zero weights become 0 as 8-bit integers (truncate)" in err
     assert "--auto-scale" in err
     meta = json.loads((tmp_path / "o.json").read_text())["meta"]
-    assert meta["notes"] and meta["settings"]["dt"] == "graph metadata"
+    assert meta["warnings"] and meta["settings"]["dt"] == "graph metadata"

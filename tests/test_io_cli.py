@@ -161,10 +161,11 @@ def test_run_command_outputs_and_errors(tmp_path, dvs, capsys):
     assert back.shapes["lif"] == (3, 4, 4)
     for k, ticks in doc["populations"]["lif"]["spikes"].items():
         assert np.flatnonzero(r[:, int(k)]).tolist() == ticks
-    # conv with the converter's default extra delay is rejected, in one line
-    rc = main(["run", str(dvs), "--input", str(tmp_path / "ev.npz"), "--dt", "1e-3", "--out", str(out)])
+    # conv with an extra delay (the converter's default for dense graphs) is rejected, in one line
+    rc = main(["run", str(dvs), "--input", str(tmp_path / "ev.npz"), "--dt", "1e-3", "--conn-delay", "1",
+               "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert rc == 2 and err.startswith("s2emu run: error:") and "conn_delay" in err and "Traceback" not in err
+    assert rc == 2 and err.startswith("s2emu run: error:") and "--conn-delay 0" in err and "Traceback" not in err
     rc = main(["run", str(dvs), "--input", str(tmp_path / "ev.npz"), "--dt", "1e-3", "--conn-delay", "0",
                "--scale", "1000", "--out", str(out)])
     err = capsys.readouterr().err

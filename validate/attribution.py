@@ -44,7 +44,6 @@ import numpy as np
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
-from emu.numerics import zeroed_weight_notes
 from emu.parallel import parallel_map
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording
@@ -235,6 +234,6 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
                             a["output_counts"].copy(), pred, accuracy)
 
     settings = dict(source=source.describe(), target=target.describe(), target_label=target_label, pad=pad,
-                    output=output, notes=zeroed_weight_notes(network, target))
+                    output=output)
     return Attribution(factors, {s: result(c) for s, c in wanted.items()}, populations, output, n_samples,
                        labels, list(range(n_samples)), settings, ref_agreement)

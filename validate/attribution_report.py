@@ -30,8 +30,6 @@ def attribution_report(att: "Attribution", title: str, rate_chart: bool = True, 
                           f"reproduces) and precision over every neuron population after latency alignment; rate "
                           f"ratio: spikes of the run over the float run's; output margin: the true class's spike count "
                           f"minus the largest other, per sample")
-    for note in att.settings.get("notes", []):
-        rep.add_text(f"Note: {note}", note=True)
     paired = att.paired
     lo, hi = paired.interval
     rep.add_heading("Is the drop real?")

@@ -1,18 +1,27 @@
 """Which semantics a board follows: the emulator over the options the data may settle, against
 a recording of the board.
 
-:data:`OPTIONS` lists every semantic or conversion option whose value on the board is not
-proven by data for every network (``docs/semantics.md`` gives each one's status).
-:func:`calibrate` searches them, layer by layer in topological order: for the first
-recorded population it runs every combination of the options that can change it (on the
-network cut after that population, when no later population feeds back into it), keeps
-the combinations that reproduce the recording there exactly (or the closest), and goes on
-to the next population with the options that first matter there. Options proven by data
-(latency, reset timing) keep their proven value unless nothing reproduces the recording
-with it. Each remaining option is then tried one value at a time around the best
-profile: an option is **pinned** when every other value breaks the match, **undetermined**
-when another value reproduces the recording too (the data never exercised it), and
-**inert** when it cannot change this network at all.
+:data:`~validate.calibration_options.OPTIONS` lists every semantic or conversion option
+whose value on the board is not proven by data for every network (``docs/semantics.md``
+gives each one's status). :func:`calibrate` searches them, layer by layer in topological
+order: for the first recorded population it runs every combination of the options that
+can change it or any population whose spikes reach it (recorded or not: a hidden layer's
+CubaLIF current shows in the output layer), on the network cut after that population
+(when no later population feeds back into it), keeps the combinations that reproduce the
+recording there exactly (or the closest), and goes on to the next recorded population
+with the options that first matter there. Options proven by data (latency, reset timing)
+keep their proven value unless nothing reproduces the recording with it. Each remaining
+option is then tried one value at a time around the best profile: an option is
+**pinned** when every other value breaks the match, **undetermined** when another value
+reproduces the recording too (the data never exercised it), **unseen** when it changes
+only populations whose spikes reach no recorded one, and **inert** when it cannot change
+this network at all. Latency and connection delay add up on every connection: when the
+recording shows only their sum, their pins rest on the latency-1 prior (proven by data on
+other recordings), and the result says so.
+
+The profile file (:meth:`Calibration.profile_file`) carries the semantics found and the
+conversion they were found under (dt, weight scale or percentile, connection delay,
+integrator; the reset is the profile's ``reset_mode``), and whether it is exact.
 
 "Exact" means identical spikes and, where the recording has voltages, every voltage
 within :data:`V_TOL` of the population's threshold; exact candidates are ranked by
@@ -35,6 +44,11 @@ from emu.nir_import import NIRImportError, from_nir
 from emu.settings import Settings, resolve
 from emu.spikes import Recording
 
+from .calibration_options import OPTION, OPTIONS, Option, populations_changed, reaching, relevant
+
+__all__ = ["OPTION", "OPTIONS", "Calibration", "CalibrationError", "Option", "calibrate", "check_recording",
+           "prefix", "relevant", "sensitivity"]
+
 
 class CalibrationError(UserError):
     """A recording that cannot be calibrated against (populations, sizes, ticks)."""
@@ -46,66 +60,6 @@ V_TOL = 1e-5
 BEAM = 24
 #: a voltage error this many times smaller than every alternative's decides between exact candidates
 DECISIVE = 100.0
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option calibrate may search: its flag (a resolve/command-line name), its values
-    (the current default first), its status, and an input that would exercise it."""
-
-    flag: str
-    values: Tuple[Any, ...]
-    status: str
-    exercise: str
-    proven: bool = False
-
-
-OPTIONS: Tuple[Option, ...] = (
-    Option("synaptic_latency", (1, 0, 2), "proven by data",
-           "any spike through a connection shows it", proven=True),
-    Option("reset_timing", ("same_tick", "next_tick"), "proven by data",
-           "a neuron that spikes, with voltages recorded", proven=True),
-    Option("conn_delay", (1, 0), "from the converter's source",
-           "any spike through a connection shows it (with synaptic_latency, only their sum for feed-forward paths)"),
-    Option("integrator", ("exponential", "forward"), "from the converter's source",
-           "a neuron that integrates for several ticks, with voltages recorded"),
-    Option("reset", ("subtract", "zero"), "from the converter's source",
-           "a drive that lifts a neuron clearly above its threshold in one tick, so that v - threshold > 0 "
-           "after the spike"),
-    Option("arithmetic", ("chip", "brian2", "float64"), "chip float32 from the hardware description; brian2 "
-           "proven by data for py-spinnaker2's reference backend",
-           "voltages (--record spikes,v) of a model whose thresholds and weights are not float32 numbers: "
-           "float32 and float64 state differ by about 1e-7 of the threshold, brian2 (every parameter rounded to "
-           "float32) and float64 only where a parameter rounds"),
-    Option("decay_storage", ("arithmetic", "float32"), "open",
-           "voltages of a neuron decaying over many ticks, under float64 state"),
-    Option("spike_condition", (">", ">="), "open",
-           "an input that puts a membrane exactly on its threshold: integer weights in chip units that sum to "
-           "an integer threshold in one tick (e.g. threshold 10, two spikes of weight 5)"),
-    Option("weight_rounding", ("truncate", "nearest", "nearest_even"), "open for dense weights (conv: truncate, "
-           "from the converter's source)",
-           "weights whose scaled values end in .5 and in .7 (e.g. --scale so that w x scale = 2.5 and 3.7)"),
-    Option("bias_path", ("membrane", "synaptic"), "from the converter's source (membrane); NIR says synaptic",
-           "a CubaLIF population with a bias, voltages recorded from tick 0"),
-    Option("cuba_current", ("this_tick", "last_tick"), "open",
-           "one input spike into a CubaLIF neuron: the tick its membrane first moves tells"),
-)
-OPTION = {o.flag: o for o in OPTIONS}
-
-
-def relevant(option: Option, network: Network, pop: str) -> bool:
-    """Whether ``option`` can change population ``pop`` of ``network``."""
-    p = network.populations[pop]
-    if option.flag in ("bias_path",):
-        return p.model == "cuba_lif" and bool(np.any(p.syn_bias != 0))
-    if option.flag == "cuba_current":
-        return p.model == "cuba_lif"
-    if option.flag in ("reset", "reset_timing", "spike_condition"):
-        return p.model not in ("input", "li")
-    if option.flag == "weight_rounding":
-        return any(pr.post == pop and not np.array_equal(np.asarray(pr.weight), np.trunc(pr.weight))
-                   for pr in network.projections)
-    return True
 
 
 @dataclass
@@ -159,6 +113,9 @@ class Calibration:
     notes: List[str] = field(default_factory=list)
     alternatives: Dict[str, List[str]] = field(default_factory=dict)  # option -> other values that fit as well
     forced: List[str] = field(default_factory=list)  # options whose other values the converter refuses here
+    unseen: Dict[str, List[str]] = field(default_factory=dict)  # option -> the unrecorded populations it changes
+    #: pinned options whose pin rests on the latency prior (only latency + conn_delay shows), and why
+    on_prior: Dict[str, str] = field(default_factory=dict)
 
     @property
     def exact(self) -> bool:
@@ -176,31 +133,44 @@ class Calibration:
         open_ = [f"{f} ({' or '.join([str(self.best.assignment[f])] + self.alternatives.get(f, []))})"
                  for f in self.unexercised]
         rest = f" Left open by this recording: {', '.join(open_)}." if open_ else ""
+        if self.on_prior:
+            rest += f" {next(iter(self.on_prior.values()))}."
         if self.forced:
             rest += (f" The converter accepts only one value for this model: "
                      f"{', '.join(f'{f} {self.best.assignment[f]}' for f in self.forced)}.")
+        for flag, pops in self.unseen.items():
+            rest += (f" Not seen by this recording: {flag} (it changes only {', '.join(pops)}, whose spikes reach no "
+                     f"recorded population).")
         if self.inert:
             rest += f" Cannot change this model: {', '.join(self.inert)}."
         return head + pinned + rest
 
     @property
     def unexercised(self) -> List[str]:
-        """Undetermined options that could change this model, had the input exercised them."""
-        return [f for f in self.undetermined if f not in self.inert]
+        """Undetermined options that could change the recorded populations, had the input exercised them."""
+        return [f for f in self.undetermined if f not in self.inert and f not in self.unseen]
 
     def _v_clause(self) -> str:
         if not self.best.score.v_error:
             return "; no voltages recorded"
         return f", voltages within {self.best.score.worst_v:.1e} of the threshold"
 
+    def conversion(self) -> Dict[str, Any]:
+        """The conversion the profile was found under: a command given the profile file converts the
+        same way (below its own flags)."""
+        conv = self.settings.conversion
+        return dict(dt=conv.dt, integrator=conv.integrator, conn_delay=conv.conn_delay,
+                    weight_scale=conv.weight_scale, scale_percentile=conv.scale_percentile)
+
     def profile_file(self) -> Dict[str, Any]:
         """The JSON written by ``s2emu calibrate --out`` (also a ``--profile-file``)."""
-        conv = self.settings.conversion
-        conversion = dict(dt=conv.dt, integrator=conv.integrator, conn_delay=conv.conn_delay)
         suggestions = {f: OPTION[f].exercise for f in self.unexercised}
-        return dict(format="s2emu-profile", version=1, exact=self.exact, profile=self.settings.profile.describe(),
-                    conversion=conversion, fixed=self.fixed, pinned=self.pinned, undetermined=self.undetermined,
-                    inert=self.inert, forced=self.forced, alternatives=self.alternatives, suggestions=suggestions, candidates=[c.to_dict() for c in self.candidates],
+        suggestions.update({f: f"record {' and '.join(pops)}" for f, pops in self.unseen.items()})
+        return dict(format="s2emu-profile", version=1, exact=self.exact, mismatching_cells=self.best.score.total,
+                    profile=self.settings.profile.describe(), conversion=self.conversion(), fixed=self.fixed,
+                    pinned=self.pinned, rests_on_prior=self.on_prior, undetermined=self.undetermined,
+                    inert=self.inert, unseen=self.unseen, forced=self.forced, alternatives=self.alternatives,
+                    suggestions=suggestions, candidates=[c.to_dict() for c in self.candidates],
                     per_value=self.per_value, populations=self.populations, runs=self.runs, notes=self.notes,
                     finding=self.finding())
 
@@ -213,6 +183,7 @@ class _Runner:
         self.graph, self.fixed, self.chip, self.ticks, self.source = graph, dict(fixed), chip, ticks, source
         self.inputs, self.preset, self.profile_file = inputs, preset, profile_file
         self._networks: Dict[str, Network] = {}
+        self._scores: Dict[tuple, Optional[Score]] = {}
         self.runs = 0
         self.refused: Dict[str, str] = {}  # conversions the converter refuses, and why
 
@@ -229,6 +200,12 @@ class _Runner:
     def score(self, assignment: Mapping[str, Any], upto: Optional[int] = None) -> Optional[Score]:
         """Run ``assignment`` on the network cut after the ``upto``-th compared population (all: None);
         None when the converter refuses the model under it (e.g. a conv with an extra delay)."""
+        key = (tuple(sorted(assignment.items(), key=lambda kv: kv[0])), upto)
+        if key not in self._scores:
+            self._scores[key] = self._score(assignment, upto)
+        return self._scores[key]
+
+    def _score(self, assignment: Mapping[str, Any], upto: Optional[int]) -> Optional[Score]:
         settings = self.settings(assignment)
         try:
             full = self.network(settings)
@@ -321,7 +298,8 @@ def _search(runner: _Runner, network: Network, searched: Sequence[Option], layer
     beam = [Candidate(dict(start), None)]
     decided: List[str] = list(start)
     for k, pop in enumerate(layers):
-        new = [o for o in searched if o.flag not in decided and relevant(o, network, pop)]
+        reach = sorted(reaching(network, pop))
+        new = [o for o in searched if o.flag not in decided and populations_changed(o, network, reach)]
         decided += [o.flag for o in new]
         seen, scored = set(), []
         for cand in beam:
@@ -358,8 +336,11 @@ def calibrate(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], chip: Recor
     network = runner.network(runner.settings({"allow_unsupported": True}))
     layers = check_recording(network, chip)
     searched = [o for o in OPTIONS if o.flag not in fixed]
-    inert = [o.flag for o in searched if not any(relevant(o, network, p) for p in layers)]
-    searched = [o for o in searched if o.flag not in inert]
+    reach = sorted(set().union(*(reaching(network, pop) for pop in layers)))
+    inert = [o.flag for o in searched if not populations_changed(o, network, [])]
+    unseen = {o.flag: populations_changed(o, network, []) for o in searched
+              if o.flag not in inert and not populations_changed(o, network, reach)}
+    searched = [o for o in searched if o.flag not in inert and o.flag not in unseen]
     with tqdm(desc="calibrating", unit="run", disable=progress is False, leave=False) as bar:
         proven = {o.flag: o.values[0] for o in searched if o.proven}
         beam, decided = _search(runner, network, searched, layers, proven, bar)
@@ -372,11 +353,35 @@ def calibrate(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], chip: Recor
         notes += [f"the converter refuses {why.split(': ', 1)[-1]}" for why in runner.refused.values()]
         searched_here = [o for o in searched if o.flag in decided]
         per_value, alternatives, inert_here, forced = _one_at_a_time(runner, best, beam, searched_here, bar)
+        pinned = [o.flag for o in searched_here if o.flag not in alternatives and o.flag not in inert_here + forced]
+        on_prior = _latency_split(runner, best, pinned, bar)
     settings = runner.settings(best.assignment)
     inert += inert_here  # cannot change this network (under the best profile): the data cannot tell either
-    pinned = [o.flag for o in searched_here if o.flag not in alternatives and o.flag not in inert_here + forced]
-    return Calibration(best, beam, settings, fixed, pinned, list(alternatives) + inert, inert, per_value, layers,
-                       runner.runs, notes, alternatives, forced)
+    return Calibration(best, beam, settings, fixed, pinned, list(alternatives) + list(unseen) + inert, inert,
+                       per_value, layers, runner.runs, notes, alternatives, forced, unseen, on_prior)
+
+
+def _latency_split(runner: _Runner, best: Candidate, pinned: Sequence[str], bar) -> Dict[str, str]:
+    """When the data pins both the synaptic latency and the connection delay but another split of
+    their sum reproduces the recording as well, the pins rest on the latency prior: each of the
+    two, with the sentence that says so (empty otherwise)."""
+    if not {"synaptic_latency", "conn_delay"} <= set(pinned):
+        return {}
+    latency, delay = best.assignment["synaptic_latency"], best.assignment["conn_delay"]
+    full = runner.score(best.assignment)
+    for other in OPTION["synaptic_latency"].values:
+        other_delay = latency + delay - other
+        if other == latency or other_delay not in OPTION["conn_delay"].values:
+            continue
+        score = runner.score(dict(best.assignment, synaptic_latency=other, conn_delay=other_delay))
+        bar.update(1)
+        if score is not None and _as_good(score.exact, score.total, score.worst_v, full):
+            why = (f"The pins of synaptic_latency {latency} and conn_delay {delay} rest on the latency-{latency} "
+                   f"prior (proven by data on other recordings, docs/semantics.md): this recording shows only their "
+                   f"sum, {latency + delay} ticks per connection (synaptic_latency {other} with conn_delay "
+                   f"{other_delay} reproduces it as well)")
+            return {"synaptic_latency": why, "conn_delay": why}
+    return {}
 
 
 def _one_at_a_time(runner: _Runner, best: Candidate, beam: Sequence[Candidate], options: Sequence[Option], bar):

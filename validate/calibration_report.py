@@ -16,9 +16,14 @@ def calibration_report(cal: Calibration, title: str) -> Report:
         if flag in cal.fixed:
             verdict, value = "fixed by a flag", cal.fixed[flag]
         elif flag in cal.pinned:
-            verdict, value = "pinned by the data", chosen.get(flag)
+            verdict, value = "pinned by the data" + (" (resting on the latency prior: only the sum of latency and "
+                                                     "connection delay shows)" if flag in cal.on_prior else ""), \
+                chosen.get(flag)
         elif flag in cal.forced:
             verdict, value = "the only value the converter accepts here", chosen.get(flag)
+        elif flag in cal.unseen:
+            verdict, value = (f"not seen: it changes only {', '.join(cal.unseen[flag])}, whose spikes reach no "
+                              f"recorded population"), chosen.get(flag, option.values[0])
         elif flag in cal.inert:
             verdict, value = "cannot change this network", chosen.get(flag, option.values[0])
         else:
@@ -46,7 +51,5 @@ def calibration_report(cal: Calibration, title: str) -> Report:
                      caption="the profiles that matched best, ranked by mismatching cells, then voltage error "
                              "(relative to the threshold)")
     report.add_settings(dict(fixed=cal.fixed, profile=cal.settings.profile.describe(),
-                             conversion=dict(dt=cal.settings.conversion.dt,
-                                             integrator=cal.settings.conversion.integrator,
-                                             conn_delay=cal.settings.conversion.conn_delay)))
+                             conversion=cal.conversion()))
     return report

@@ -29,6 +29,7 @@ from emu.spike_io import atomic_write
 from emu.timing import depth as timing_depth
 from validate.accuracy import chip_vs_float
 from validate.attribution import attribute
+from validate.conversion_warnings import warn_zeroed_weights
 from validate.float_reference import FloatReference
 from validate.figures import agreement_bars
 from validate.metrics import SpikeAgreement, agreement
@@ -132,6 +133,8 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     _write_chip_model(graph, percentile, chip_graph_path)
     k = closest_look(att)
     report = Report("SpiNNaker2 emulator demo: DVS gestures, snnTorch float vs emulated chip")
+    noted: dict = {}
+    warn_zeroed_weights(network, chip_profile, summary=noted, report=report)
     report.add_table([dict(run="snnTorch float (the NIR model)", accuracy=percent(acc_float), seconds=round(t_float, 2)),
                       dict(run="emulated SpiNNaker2 (int8 PTQ)", accuracy=percent(acc_chip), seconds=round(t_chip, 3))],
                      caption=f"{len(labels)} test samples x {frames.shape[1]} ticks; predictions agree on "
@@ -167,7 +170,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     summary = dict(finding=report.finding, samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
                    accuracy_float=acc_float, accuracy_chip=acc_chip,
                    agreement=float(np.mean(float_pred == chip_pred)), layers=layers,
-                   closest_look=dict(sample=k, **closer), attribution=att.to_dict())
+                   closest_look=dict(sample=k, **closer), attribution=att.to_dict(), **noted)
     atomic_write(out / "demo_summary.json", json.dumps(summary, default=float))
     print(f"report: {html.resolve()}  ({time.perf_counter() - t_start:.0f} s in all)")
     return summary

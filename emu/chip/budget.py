@@ -35,7 +35,7 @@ import numpy as np
 
 from emu.errors import UserError
 from emu.network import Network
-from emu.numerics import round_weights, weight_bits
+from emu.numerics import round_weights, weight_bits, zeroed_weight_notes
 from emu.profile import SemanticsProfile
 
 
@@ -142,36 +142,13 @@ def fit_table(network: Network, ticks: Optional[int] = None, profile: Optional[S
     for name, pop in network.populations.items():
         model = chip_model_of(network, name)
         limit = int(atoms.get(name) or budget.max_neurons_per_pe.get(model, budget.default_neurons_per_pe))
-        n = min(limit, pop.size)
-        pes = math.ceil(pop.size / limit)
-        row = dict(population=name, model=model, neurons=pop.size, neurons_per_pe=n, pes=pes)
         if pop.model == "input":
+            n = min(limit, pop.size)
+            row = dict(population=name, model=model, neurons=pop.size, neurons_per_pe=n, pes=math.ceil(pop.size / n))
             row.update(_input_row(pop, n, ticks, budget, (input_rasters or {}).get(name)))
-            rows.append(row)
-            continue
-        busiest = total = 0
-        for pr in network.projections:
-            if pr.post != name:
-                continue
-            q = round_weights(pr.weight, profile.weight_rounding)  # only zero / non-zero matters here
-            if pr.kind == "conv2d":
-                busiest += q.size
-                total += q.size * pes
-            else:
-                if pr.kind == "sparse":  # non-zero synapses per post neuron
-                    nonzero = np.bincount(pr.connections[:, 1], weights=q != 0, minlength=pop.size)
-                else:
-                    nonzero = (q != 0).reshape(pop.size, -1).sum(axis=1)
-                stored = nonzero.astype(np.int64) * pr.pool ** 2 * budget.synapse_bytes
-                busiest += int(np.add.reduceat(stored, np.arange(0, pop.size, n)).max())
-                total += int(stored.sum())
-        per_neuron = state_bytes_per_neuron(budget, model, _membrane_bits(profile))
-        state = n * per_neuron
-        per_tick = math.ceil(n / 32) * 4 + (budget.voltage_bytes * n if "v" in record else 0)
-        free = budget.usable_bytes - state - busiest
-        row.update(synapse_bytes=int(busiest), state_bytes=int(state), record_bytes_per_tick=int(per_tick),
-                   free_bytes=int(free), record_bytes=None if ticks is None else int(per_tick * ticks),
-                   max_ticks=int(max(free, 0) // per_tick), total_bytes=int(total + pop.size * per_neuron))
+        else:
+            row = _neuron_row(network, name, _stored_synapses(network, name, profile, budget), limit, ticks, profile,
+                              record, budget)
         rows.append(row)
     total_pes = sum(r["pes"] for r in rows)
     limits = [r["max_ticks"] for r in rows if r["max_ticks"] is not None]
@@ -182,6 +159,104 @@ def fit_table(network: Network, ticks: Optional[int] = None, profile: Optional[S
                 longest_run_ticks=longest, ticks=ticks, record=sorted(record), fits=bool(fits),
                 memory_bytes=int(sum(r["total_bytes"] for r in rows)),
                 usable_bytes_per_pe=budget.usable_bytes, pes_per_chip=budget.pes_per_chip)
+
+
+def _stored_synapses(network: Network, name: str, profile: SemanticsProfile, budget: ChipBudget) -> list:
+    """Per projection into population ``name``: a conv kernel's bytes (one int, stored once per PE),
+    or the bytes each post neuron stores of a dense or sparse projection (an array)."""
+    pop = network.populations[name]
+    out = []
+    for pr in network.projections:
+        if pr.post != name:
+            continue
+        q = round_weights(pr.weight, profile.weight_rounding)  # only zero / non-zero matters here
+        if pr.kind == "conv2d":
+            out.append(int(q.size))
+            continue
+        if pr.kind == "sparse":  # non-zero synapses per post neuron
+            nonzero = np.bincount(pr.connections[:, 1], weights=q != 0, minlength=pop.size)
+        else:
+            nonzero = (q != 0).reshape(pop.size, -1).sum(axis=1)
+        out.append(nonzero.astype(np.int64) * pr.pool ** 2 * budget.synapse_bytes)
+    return out
+
+
+def _neuron_row(network: Network, name: str, stored: list, limit: int, ticks: Optional[int],
+                profile: SemanticsProfile, record, budget: ChipBudget) -> dict:
+    """The row of neuron population ``name`` placed ``limit`` neurons per PE (:func:`fit_table`);
+    ``stored``: its :func:`_stored_synapses`."""
+    pop = network.populations[name]
+    model = chip_model_of(network, name)
+    n = min(limit, pop.size)
+    pes = math.ceil(pop.size / n)
+    busiest = total = 0
+    for per in stored:
+        if isinstance(per, int):
+            busiest += per
+            total += per * pes
+        else:
+            busiest += int(np.add.reduceat(per, np.arange(0, pop.size, n)).max())
+            total += int(per.sum())
+    per_neuron = state_bytes_per_neuron(budget, model, _membrane_bits(profile))
+    state = n * per_neuron
+    per_tick = math.ceil(n / 32) * 4 + (budget.voltage_bytes * n if "v" in record else 0)
+    free = budget.usable_bytes - state - busiest
+    return dict(population=name, model=model, neurons=pop.size, neurons_per_pe=n, pes=pes,
+                synapse_bytes=int(busiest), state_bytes=int(state), record_bytes_per_tick=int(per_tick),
+                free_bytes=int(free), record_bytes=None if ticks is None else int(per_tick * ticks),
+                max_ticks=int(max(free, 0) // per_tick), total_bytes=int(total + pop.size * per_neuron))
+
+
+def _row_fits(row: dict, ticks: Optional[int]) -> bool:
+    return row["free_bytes"] > 0 and (ticks is None or row["max_ticks"] >= ticks)
+
+
+def fitting_atoms(network: Network, name: str, ticks: Optional[int] = None,
+                  profile: Optional[SemanticsProfile] = None, *, record: Sequence[str] = ("spikes",),
+                  budget: Optional[ChipBudget] = None, start: Optional[int] = None) -> Optional[int]:
+    """The neurons per PE (``--max-atoms name=N``) that make neuron population ``name`` fit its PEs,
+    synapses and state with a recording of ``ticks`` ticks (None: synapses and state alone): of the
+    fewest PEs that fit, the population split evenly over them (so the PEs keep the most room
+    for the recording). None when not even one neuron per PE fits. ``start``: the neurons per PE
+    to begin from (the row's current; default the model's limit)."""
+    budget = budget or ChipBudget()
+    profile = profile or SemanticsProfile.chip()
+    pop = network.populations[name]
+    stored = _stored_synapses(network, name, profile, budget)
+    limit = start or budget.max_neurons_per_pe.get(chip_model_of(network, name), budget.default_neurons_per_pe)
+    tried = set()
+    for k in range(min(limit, pop.size), 0, -1):
+        n = math.ceil(pop.size / math.ceil(pop.size / k))  # as many PEs as k per PE takes, filled evenly
+        if n not in tried:
+            tried.add(n)
+            if _row_fits(_neuron_row(network, name, stored, n, ticks, profile, set(record), budget), ticks):
+                return n
+    return None
+
+
+def suggest_split(network: Network, table: dict, profile: Optional[SemanticsProfile] = None, *,
+                  budget: Optional[ChipBudget] = None,
+                  max_atoms_per_core: Optional[Mapping[str, int]] = None) -> Optional[dict]:
+    """When ``table`` (:func:`fit_table` of ``network``) does not fit: the ``--max-atoms`` of every
+    neuron population that does not (:func:`fitting_atoms`), with the table they give
+    (``max_atoms``, ``fits``, ``longest_run_ticks``, ``total_pes``, ``chips``, ``unfittable``: the
+    populations not even one neuron per PE fits). None when the table fits."""
+    if table["fits"]:
+        return None
+    ticks, record = table["ticks"], table["record"]
+    atoms, unfittable = dict(max_atoms_per_core or {}), []
+    for row in table["rows"]:
+        if row["free_bytes"] is None or _row_fits(row, ticks):
+            continue
+        n = fitting_atoms(network, row["population"], ticks, profile, record=record, budget=budget,
+                          start=row["neurons_per_pe"])
+        if n is None:
+            unfittable.append(row["population"])
+        else:
+            atoms[row["population"]] = n
+    after = fit_table(network, ticks, profile, record=record, budget=budget, max_atoms_per_core=atoms)
+    return dict(max_atoms=atoms, fits=after["fits"], longest_run_ticks=after["longest_run_ticks"],
+                total_pes=after["total_pes"], chips=after["chips"], unfittable=unfittable)
 
 
 def _input_row(pop, n: int, ticks: Optional[int], budget: ChipBudget, raster) -> dict:
@@ -219,6 +294,15 @@ def format_fit_table(table: dict) -> str:
                  f"{table['usable_bytes_per_pe']} B usable per PE; emu.chip.budget estimates)")
     if table["ticks"] is not None:
         lines.append(f"{table['ticks']} ticks: {'fits' if table['fits'] else 'does NOT fit'}")
+    split = table.get("suggested_split")
+    if split and split["max_atoms"]:
+        flags = " ".join(f"--max-atoms {k}={v}" for k, v in split["max_atoms"].items())
+        lr = split["longest_run_ticks"]
+        lines.append(f"split that fits: {flags} ({split['total_pes']} PEs, {split['chips']} chip(s); the longest "
+                     f"recording then fits {'-' if lr is None else format(lr, ',')} ticks)"
+                     if split["fits"] else f"closest split: {flags}; it still does NOT fit")
+    if split and split["unfittable"]:
+        lines.append(f"not even one neuron per PE fits: {', '.join(split['unfittable'])}")
     return "\n".join(lines)
 
 
@@ -239,7 +323,7 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
     not fit (when ``input_rasters`` are given), and weights outside the integer
     range of the neuron model (``profile.weight_bits``; default int8
     [-127, 127] of ``lif_no_delay`` / ``lif_conv2d``, 4 bits [-15, 15] for the
-    ``lif`` model with delays) or that all round to 0. An empty list: nothing
+    ``lif`` model with delays) or that mostly become 0. An empty list: nothing
     to warn about.
     """
     budget = budget or ChipBudget()
@@ -273,12 +357,11 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
             continue
         syn, state, free, per_tick = r["synapse_bytes"], r["state_bytes"], r["free_bytes"], r["record_bytes_per_tick"]
         what = "spikes and voltages" if "v" in record else "spikes"
-        avg_syn = syn / max(n, 1)
-        per_neuron_tick = 1 / 8 + (budget.voltage_bytes if "v" in record else 0)
-        fit_n = int(budget.usable_bytes // (state / max(n, 1) + avg_syn + int(ticks) * per_neuron_tick))
-        fit_n = min(fit_n, n - 1)
+        if _row_fits(r, int(ticks)):
+            continue
+        fit_n = fitting_atoms(network, name, int(ticks), profile, record=record, budget=budget, start=n)
         hint = (f"about {fit_n} neurons per PE would fit (set_max_atoms_per_core / --max-atoms {name}={fit_n}, "
-                f"{math.ceil(pop.size / fit_n)} PEs)" if fit_n >= 1 else
+                f"{math.ceil(pop.size / fit_n)} PEs)" if fit_n is not None else
                 "not even one neuron per PE holds that recording")
         if free <= 0:
             out.append(f"population {name!r} ({model}): synapses ({_kb(syn)}) and neuron state ({_kb(state)}) of its "
@@ -297,7 +380,7 @@ def fit_warnings(network: Network, ticks: int, profile: Optional[SemanticsProfil
 def weight_warnings(network: Network, profile: SemanticsProfile) -> List[str]:
     """Projections whose weights fall outside the integer range of their chip model
     (``profile.weight_bits``; default int8 of ``lif_no_delay`` / ``lif_conv2d``, 4 bits
-    + sign for ``lif``) or all round to 0."""
+    + sign for ``lif``) or mostly become 0 (:func:`emu.numerics.zeroed_weight_notes`)."""
     out = []
     for pr in network.projections:
         model = chip_model_of(network, pr.post)
@@ -311,8 +394,6 @@ def weight_warnings(network: Network, profile: SemanticsProfile) -> List[str]:
             out.append(f"projection {pr.label}: {over} of {w.size} weights are outside [-{wmax}, {wmax}] "
                        f"({kind}) after scaling (largest |w| = {float(np.abs(w).max()):.6g}); the chip converter's "
                        f"integer cast would wrap them: use --auto-scale or a smaller --scale")
-        elif np.any(w != 0) and not np.any(q != 0):
-            out.append(f"projection {pr.label}: every weight rounds to 0 on the chip (largest |w| = "
-                       f"{float(np.abs(w).max()):.6g} after scaling): use --auto-scale or a --scale")
-
-    return out
+    # zeroed weights: the one rule (a profile without integer weights asks about the chip's int8)
+    return out + zeroed_weight_notes(network, profile if profile.weight_bits is not None else
+                                     profile.with_(weight_bits=8))

@@ -5,7 +5,8 @@ handler module a subcommand names (``emu.cli.<module>.main(args)``) is imported 
 when that command runs, so ``--help`` never loads the engine, torch or NIR.
 
 Errors that are the user's (any :class:`emu.errors.UserError`, a file that cannot be
-opened or written) print as one line ``s2emu <command>: error: ...`` and exit 2;
+opened or written) print as one line ``s2emu <command>: error: ...`` and exit 2; a
+setting they name is named as its flag (``--conn-delay 0``: the error's ``cli_message``);
 Ctrl-C prints one line and exits 130. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
-    return " ".join(str(exc).split("\n"))
+    return " ".join(getattr(exc, "cli_message", str(exc)).split("\n"))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """``s2emu attribute``: the waterfall of where accuracy is lost between the float model and the chip."""
 from __future__ import annotations
 
-import sys
-
 from emu.cli.files import check_outputs, input_files, read_labels, read_samples
 from emu.cli.options import model_from_args
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
 from validate.attribution import attribute
+from validate.conversion_warnings import warn_zeroed_weights
 from validate.float_reference import FloatReference
 
 
@@ -27,11 +26,11 @@ def main(args) -> int:
                     pad=not args.no_pad, include_fixed=args.fixed, reference=reference,
                     chunk=args.chunk, scheduler=args.scheduler)
     rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
-    for note in att.settings.get("notes", []):
-        print(f"note: {note}", file=sys.stderr)
+    summary = att.to_dict()
+    warn_zeroed_weights(network, target, summary=summary, report=rep)
     written = list(rep.write(args.report))
     if args.out is not None:
-        atomic_write(args.out, dumps_json(att.to_dict(), source=str(args.out), indent=1))
+        atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
         written.append(args.out)
     print(att.finding())
     print("wrote " + ", ".join(map(str, written)))

@@ -1,6 +1,8 @@
 """``s2emu calibrate``: the semantics a board follows, from one of its recordings (:mod:`validate.calibration`)."""
 from __future__ import annotations
 
+import sys
+
 from emu.cli.files import CommandFileError, check_outputs
 from emu.cli.options import flags_from_args
 from emu.inputs import normalize_inputs
@@ -9,6 +11,11 @@ from emu.settings import resolve
 from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
 from validate.calibration import calibrate
 from validate.calibration_report import calibration_report
+from validate.conversion_warnings import warn_zeroed_weights
+
+#: the exit status when no searched profile reproduces the recording (the closest is written,
+#: marked "exact": false; documented in the command's help)
+NOT_REPRODUCED = 4
 
 
 def main(args) -> int:
@@ -33,13 +40,18 @@ def main(args) -> int:
     profile = cal.profile_file()
     profile["made_from"] = dict(model=str(args.model), input=str(args.input), chip=str(args.chip), ticks=ticks,
                                 sample=args.sample)
+    report = calibration_report(cal, f"Calibration of {args.model.name} from {args.chip.name}") \
+        if args.report is not None else None
+    warn_zeroed_weights(from_nir(graph, cal.settings.conversion), cal.settings.profile, summary=profile,
+                        report=report)
     atomic_write(args.out, dumps_json(profile, source=str(args.out), indent=1))
-    written = [args.out]
-    if args.report is not None:
-        report = calibration_report(cal, f"Calibration of {args.model.name} from {args.chip.name}")
-        written += list(report.write(args.report))
+    written = [args.out] + (list(report.write(args.report)) if report is not None else [])
     print(cal.finding())
     for flag, hint in profile["suggestions"].items():
         print(f"  to settle {flag}: {hint}")
     print(f"{cal.runs} runs; wrote " + ", ".join(map(str, written)))
+    if not cal.exact:
+        print(f"s2emu calibrate: no searched profile reproduces {args.chip}; {args.out} holds the closest, marked "
+              f"\"exact\": false (commands given it say so); exit status {NOT_REPRODUCED}", file=sys.stderr)
+        return NOT_REPRODUCED
     return 0

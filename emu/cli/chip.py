@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from emu.chip import prepare_chip_job, run_on_backend, write_chip_script
 from emu.cli.files import check_outputs
@@ -10,10 +9,7 @@ from emu.cli.options import profile_file_from_args, settings_from_args
 from emu.cli.parser import CHIP_WEIGHTS
 from emu.nir_import import read_nir
 from emu.numerics import weight_max
-
-
-def _warn(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr)
+from validate.conversion_warnings import print_warning, warn
 
 
 def main(args) -> int:
@@ -28,7 +24,7 @@ def main(args) -> int:
     if args.command == "chip-run":
         rec = run_on_backend(args.model, args.input, args.ticks, options, backend=args.backend, eth_ip=args.eth_ip,
                              reset=reset, record=args.record.split(","), sample=args.sample, out=args.out,
-                             max_atoms_per_core=dict(args.max_atoms), profile=settings.profile, warn=_warn,
+                             max_atoms_per_core=dict(args.max_atoms), profile=settings.profile, warn=print_warning,
                              profile_file=identity)
         counts = ", ".join(f"{n}: {int(rec.spike_counts(n).sum())}" for n in rec.populations)
         print(f"ran {rec.ticks} ticks on {args.backend}; spikes {counts}; wrote {args.out}")
@@ -36,8 +32,7 @@ def main(args) -> int:
     job = prepare_chip_job(args.model, args.input, args.ticks, options, reset=reset, record=args.record.split(","),
                            sample=args.sample, profile=settings.profile, max_atoms_per_core=dict(args.max_atoms),
                            profile_file=identity)
-    for line in job.warnings:
-        _warn(line)
+    warn(job.warnings)  # the chip's constraints, zeroed weights among them (emu.chip.budget.fit_warnings)
     path = write_chip_script(job, args.out, sys_tick_in_s=args.sys_tick_in_s)
     print(f"wrote {path} ({job.ticks} ticks, {sum(len(t) for d in job.input_spikes.values() for t in d.values())} "
           f"input spikes embedded). On the machine attached to the board: python {path.name} --eth-ip <IP> "

@@ -1,6 +1,7 @@
 """Command-line flags -> :func:`emu.settings.resolve` (flag > profile file > graph metadata > default)."""
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 from emu.nir_import import from_nir, read_nir
@@ -27,9 +28,21 @@ def flags_from_args(args) -> dict:
 
 
 def profile_file_from_args(args) -> Optional[dict]:
-    """The calibrated profile file given with ``--profile-file``, loaded (None without one)."""
+    """The calibrated profile file given with ``--profile-file``, loaded once per command (None
+    without one); a profile that did not reproduce its recording is said on stderr, once."""
     path = getattr(args, "profile_file", None)
-    return load_profile_file(path) if path is not None else None
+    if path is None:
+        return None
+    if getattr(args, "_profile_file", None) is None:
+        args._profile_file = load_profile_file(path)
+        calibration = args._profile_file.get("calibration") or {}
+        if calibration and not calibration["exact"]:
+            missed = calibration.get("mismatching_cells")
+            print(f"warning: {path}: this profile is not exact: no profile s2emu calibrate searched reproduced the "
+                  f"board's recording (the closest, this one, missed "
+                  f"{'some' if missed is None else format(missed, ',')} spike cells), so runs under it are not a "
+                  f"calibrated prediction of that board", file=sys.stderr)
+    return args._profile_file
 
 
 def settings_from_args(args, graph, preset: Optional[str] = None, **overrides) -> Settings:

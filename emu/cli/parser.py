@@ -113,7 +113,9 @@ def add_conversion_args(p: argparse.ArgumentParser) -> None:
                    help="with --auto-scale: a percentile (0-100] of |W| instead of max")
     g.add_argument("--integrator", choices=("forward", "exponential"),
                    help="default: the graph's metadata, else exponential (the converter's)")
-    g.add_argument("--conn-delay", type=non_negative_int, help="extra delay of every connection (converter default 1)")
+    g.add_argument("--conn-delay", type=non_negative_int,
+                   help="extra delay of every connection (converter default 1; 0 for a graph with a Conv2d, the "
+                        "only value the converter takes there)")
     g.add_argument("--allow-unsupported", action="store_true",
                    help="emulate graph shapes the chip converter rejects (not a chip prediction then)")
 
@@ -239,8 +241,13 @@ def _calibrate(sub) -> None:
                  description="Run MODEL.nir on the recorded input under every combination of the options that are "
                              "not proven by data (and not fixed by a flag here), layer by layer, and compare with "
                              "the board's recording spike by spike (and by voltage where recorded). Writes the "
-                             "profile that reproduces it (a --profile-file for the other commands), which options "
-                             "the data pins and which it leaves undetermined, with an input that would settle them.")
+                             "profile that reproduces it (a --profile-file for the other commands, carrying the "
+                             "conversion it was found under: dt, weight scale or percentile, connection delay, "
+                             "integrator, reset), which options the data pins and which it leaves undetermined, "
+                             "with an input that would settle them. Options of layers that are not recorded are "
+                             "searched wherever their spikes reach a recorded one. Exit status: 0 when a profile "
+                             "reproduces the recording; 4 when none does (the closest is written, marked "
+                             "\"exact\": false, and every command given it warns); 2 on an error.")
     p.add_argument("model", type=Path, help="NIR file")
     p.add_argument("--input", required=True, type=Path, help="the input that ran on the board")
     p.add_argument("--chip", required=True, type=Path, metavar="RECORDING",
@@ -334,7 +341,10 @@ def _fit(sub) -> None:
     f = _command(sub, "fit", "fit", help="per-population chip memory: synapses, state, recording, PEs, chips, max ticks",
                  description="Memory of MODEL on SpiNNaker2 PEs (the model of emu.chip.budget): bytes of synapse "
                              "rows, neuron state and recording per population, PEs and chips needed, and the "
-                             "longest run whose recording fits.")
+                             "longest run whose recording fits. When it does not fit: the --max-atoms split that "
+                             "does (each population that overflows spread evenly over the fewest PEs that hold it "
+                             "and the recording) and what that split gives. Exit status 3 when the model does not "
+                             "fit as asked.")
     f.add_argument("model", type=Path, help="NIR file")
     f.add_argument("--ticks", type=positive_int, help="ticks to run (recording bytes and whether it fits)")
     f.add_argument("--record", default="spikes", help="spikes or spikes,v")
@@ -342,6 +352,9 @@ def _fit(sub) -> None:
     f.add_argument("--max-atoms", type=atoms, action="append", default=[], metavar="POP=N",
                    help="neurons per PE of a population; repeatable")
     f.add_argument("--json", action="store_true", help="print the table as JSON")
+    f.add_argument("--profile-file", type=Path, metavar="PROFILE.json",
+                   help="a calibrated profile (s2emu calibrate --out): its conversion and weight rounding, under "
+                        "the flags")
     add_conversion_args(f)
 
 
@@ -389,7 +402,8 @@ def _train(sub) -> None:
                    help="first write a synthetic set with N samples per class for training "
                         "(N // 4 + 1 for testing) into ROOT, unless ROOT/DVSGesture exists")
     p.add_argument("--epochs", type=non_negative_int, default=10)
-    p.add_argument("--ticks", type=positive_int, default=300, help="time steps per sample (600 on chip)")
+    p.add_argument("--ticks", type=positive_int, default=300,
+                   help="time steps per sample (the paper recorded 600 on chip; s2emu fit says what fits)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--loss", choices=("ce_count", "ce_rate", "mse_count"), default="mse_count")
@@ -414,7 +428,9 @@ def _demo(sub) -> None:
                                   "default: a synthetic test split")
     p.add_argument("--model", type=Path, help="float NIR model (default: the shipped one)")
     p.add_argument("--per-class", type=positive_int, default=3, help="synthetic test samples per class")
-    p.add_argument("--ticks", type=positive_int, default=300, help="1 ms ticks per sample (600 fit on the chip)")
+    p.add_argument("--ticks", type=positive_int, default=300, help="1 ms ticks per sample (300). On the chip, by s2emu fit's count, the shipped model "
+                        "fits only with lif4 split over more PEs: --max-atoms lif4=64 (46 PEs) records 2,750 ticks "
+                        "of spikes; at the default 250 neurons per PE its synapses alone overflow a PE")
     p.add_argument("--percentile", type=percentile, default=99.9, help="PTQ scale percentile of |W|")
     p.add_argument("--out", default="s2emu-demo", help="output folder")
     p.add_argument("--profile-file", type=Path, metavar="PROFILE.json",

@@ -14,10 +14,8 @@ from emu.inputs import InputError, normalize_inputs
 from emu.nir_import import from_nir, read_nir
 from emu.spike_io import read_input, write_output
 from validate.calibration import sensitivity
-
-
-def warn(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr)
+from validate.conversion_warnings import print_warning as warn
+from validate.conversion_warnings import warn_zeroed_weights
 
 
 def parse_record(args) -> set:
@@ -39,12 +37,11 @@ def main(args) -> int:
     network = from_nir(graph, settings.conversion)
     inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
     emulator = Emulator(network, settings.profile)
-    for note in emulator.notes:
-        warn(note)
     what = f"{args.profile} profile" + (f", {args.profile_file}" if args.profile_file else "")
     t0 = time.perf_counter()
     result = emulator(inputs, ticks=args.ticks, record_v="v" in record)
     elapsed = time.perf_counter() - t0
+    warn_zeroed_weights(network, settings.profile, summary=result.meta)
     extra = {"sensitivity": _sensitivity(args, graph, network, inputs, result)} if args.sensitivity else {}
     return finish(args, result, info, settings, record, what, elapsed, extra)
 

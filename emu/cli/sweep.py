@@ -13,12 +13,15 @@ from emu.parallel import check_scheduler
 
 
 def _options(args) -> dict:
-    """Conversion options of the ptq method (the qat method derives its own, see conversion_of)."""
-    # the grid's lists are not one profile: each point sets its own bits and rounding
-    settings = settings_from_args(args, read_nir(args.model), preset="fixed", weight_bits=None, membrane_bits=None,
+    """Conversion options of the ptq method (the qat method derives its own, see conversion_of):
+    the flags' over a --profile-file's, always scaled per population (its percentile: the flag's,
+    else the profile file's, else 99.9)."""
+    # only the conversion is read here: the profile is each point's (_base_profile), and the grid's
+    # lists are not one profile's values
+    settings = settings_from_args(args, read_nir(args.model), preset="chip", weight_bits=None, membrane_bits=None,
                                   fixed_rounding=None)
     opts = dataclasses.asdict(settings.conversion)
-    opts.update(weight_scale="auto", scale_percentile=args.scale_percentile or 99.9)
+    opts.update(weight_scale="auto", scale_percentile=settings.conversion.scale_percentile or 99.9)
     opts.pop("weight_max")  # each point sets its own
     return opts
 

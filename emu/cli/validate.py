@@ -16,6 +16,7 @@ from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
 from emu.timing import latency_shifts
 from validate.dataset import closer_look, validate_samples
+from validate.conversion_warnings import warn_zeroed_weights
 from validate.float_reference import FloatReference
 from validate.cause import divergence_causes
 from validate.localize import Localization
@@ -56,6 +57,7 @@ def main(args) -> int:
         report.add_text("No --chip recording given: compared with the float reference.", note=True)
     summary = dict(model=str(args.model), input=str(args.input), sample=args.sample, ticks=ticks,
                    profile=profile.describe(), settings=settings.sources, comparisons={})
+    warn_zeroed_weights(network, profile, summary=summary, report=report)
     chip = None
     parts = []
     if args.chip is not None:
@@ -130,6 +132,8 @@ def _many(args) -> int:
                               emulator_source=source)
     report = result.report(f"Validation of {args.model.name} on {len(samples)} samples ({args.inputs.name}): "
                            f"emulator ({args.profile} profile) vs float reference")
+    noted: dict = {}
+    warn_zeroed_weights(network, profile, summary=noted, report=report)
     closer_look(report, result, emulator, reference, samples, args.max_lag, source)
     report.add_settings(dict(model=str(args.model), inputs=str(args.inputs), samples=len(samples), ticks=args.ticks,
                              profile=profile.describe(), conversion=network.meta.get("conversion", {}),
@@ -137,7 +141,7 @@ def _many(args) -> int:
     written = list(report.write(args.report))
     if args.out is not None:
         summary = dict(model=str(args.model), inputs=str(args.inputs), files=[str(f) for f in files], ticks=args.ticks,
-                       profile=profile.describe(), sources=settings.sources, **result.to_dict())
+                       profile=profile.describe(), sources=settings.sources, **result.to_dict(), **noted)
         atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
         written.append(args.out)
     print(result.finding())

@@ -66,8 +66,9 @@ class Emulator:
         self.network = network
         self.profile = profile or SemanticsProfile.chip()
         self.compiled = CompiledNetwork.build(network, self.profile)
-        #: what the user should know about this network under this profile (weights lost to 0, ...)
-        self.notes = zeroed_weight_notes(network, self.profile)
+        #: what the user should know about this network under this profile (weights lost to 0, ...);
+        #: every run's ``meta["warnings"]``
+        self.warnings = zeroed_weight_notes(network, self.profile)
         self._spike_scratch = np.empty(0, np.int32)
 
     def __call__(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
@@ -110,7 +111,7 @@ class Emulator:
             clipped_weights=dict(c.clipped_weights),
             saturations={n: int(sat[i]) for i, n in enumerate(c.order) if sat[i]},
             conversion=self.network.meta.get("conversion", {}),
-            notes=list(self.notes),
+            warnings=list(self.warnings),
             inputs=list(self.network.inputs),
         )
         shapes = {n: self.network.populations[n].shape for n in c.order}

@@ -14,6 +14,7 @@ import numpy as np
 from emu.inputs import normalize_inputs
 from validate.accuracy import ChipVsFloat, chip_vs_float
 from validate.attribution import attribute
+from validate.conversion_warnings import python_warning, warn_zeroed_weights
 
 from .matching import ProfileLike, read_model, settings_for
 
@@ -32,6 +33,7 @@ def assert_accuracy_within(model, inputs, labels, *, dt: Optional[float], max_dr
     settings = settings_for(graph, dt, profile, str(model) if not isinstance(model, nir.NIRGraph) else "the model",
                             **conversion)
     runs = chip_vs_float(graph, settings, inputs, progress=False)
+    warn_zeroed_weights(runs.network, settings.profile, say=python_warning)
     acc_float, acc_chip = runs.accuracies(labels)
     if acc_float - acc_chip > max_drop + 1e-12:
         rasters, _ = normalize_inputs(runs.network, inputs)

@@ -26,6 +26,7 @@ from emu.spike_io import load_recording
 from emu.spikes import Recording
 from emu.timing import align
 from validate.compare import pair_populations
+from validate.conversion_warnings import python_warning, warn_zeroed_weights
 from validate.localize import as_rasters
 
 ProfileLike = Union[str, os.PathLike, SemanticsProfile]
@@ -172,6 +173,7 @@ def chip_run(model, inputs, dt: Optional[float] = None, profile: ProfileLike = "
                             **conversion)
     network = from_nir(graph, settings.conversion)
     rasters, ticks = normalize_inputs(network, inputs, ticks)
+    warn_zeroed_weights(network, settings.profile, say=python_warning)
     return ChipRun(graph, settings, rasters, Emulator(network, settings.profile)(rasters, ticks=ticks,
                                                                                  record_v=record_v))
 

@@ -14,6 +14,7 @@ from emu.engine import Emulator
 from emu.nir_import import ConversionOptions, from_nir, read_nir
 from emu.numerics import quantize_weights, weight_max
 from emu.profile import SemanticsProfile
+from validate.conversion_warnings import warn_zeroed_weights
 from validate.metrics import predicted_classes
 
 from .results import METHODS, point_key
@@ -110,6 +111,7 @@ def _evaluate(task: dict) -> dict:
     row.update(memory_bytes=table["memory_bytes"], memory_per_population={
         r["population"]: dict(synapse_bytes=r["synapse_bytes"], state_bytes=r["state_bytes"], pes=r["pes"],
                                total_bytes=r["total_bytes"]) for r in table["rows"]})
+    warn_zeroed_weights(network, profile, summary=row, say=None)  # said by the parent as the row comes in
     return row
 
 

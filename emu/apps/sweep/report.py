@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import List, Optional, Sequence
 
+from validate.conversion_warnings import warn
 from validate.figures import pareto
 from validate.report import Report, percent
 
@@ -42,6 +43,7 @@ def write_report(rows, path, title="Quantization sweep on the emulated SpiNNaker
     rep = Report(title, sweep_finding(ok, chosen, tolerance, baseline, len(rows) - len(ok)))
     if note:
         rep.add_text(note, note=True)
+    warn([f"{r['key']}: {line}" for r in rows for line in r.get("warnings", [])], report=rep, say=None)
     if ok:
         rep.add_figure(pareto(rows, front, chosen, "accuracy against chip memory", baseline),
                        "every grid point (hover for its key); the non-dominated ones joined; the chosen one circled; "

@@ -11,6 +11,7 @@ from emu.apps.demo import load_test_set
 from emu.nir_import import ConversionOptions, from_nir, read_nir
 from emu.parallel import parallel_map
 from emu.timing import depth
+from validate.conversion_warnings import warn
 
 from .points import evaluate_point, unquantized_run
 from .qat import QatTraining, conversion_of, train_missing_qat
@@ -87,6 +88,7 @@ def sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, see
 
 def _record(out, row: dict, log: Callable[[str], None]) -> None:
     append_result(out, row)
+    warn([f"{row['key']}: {line}" for line in row.get("warnings", [])])
     if row.get("status") == "ok":
         log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, mismatch {row['spike_mismatch']:.4f}, "
             f"memory {row['memory_bytes']} B, clipped {row['clipped_weights']}, {row['seconds']} s")
