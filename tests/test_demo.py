@@ -23,11 +23,20 @@ def test_demo_runs_and_its_figures_come_from_real_runs(tmp_path, capsys, chrome)
     summary = json.loads((out / "demo_summary.json").read_text())
     html = (out / "demo_report.html").read_text()
     # the answer first: accuracies, where the drop comes from, where chip and float first part
-    assert summary["finding"].startswith("Chip accuracy") and "First difference: population" in summary["finding"]
+    assert summary["finding"].startswith("Chip accuracy") and "first difference in time at population" in \
+        summary["finding"]
+    # how many samples carry the drop, whether that is significant, and the close-up is a flipping sample
+    paired = summary["attribution"]["paired"]
+    flips = paired["lost_samples"] + paired["gained_samples"]
+    if flips:
+        assert f"{len(flips)} sample" in summary["finding"] and "significant on " in summary["finding"]
+        assert summary["closest_look"]["sample"] in flips
+    assert "Cause: " in summary["finding"] or "No single factor removes it" in summary["finding"]
+    assert summary["percentile"] == 99.9
     assert json.loads((out / "demo_report.json").read_text())["finding"] == summary["finding"]
     assert plotly_figures(html) >= 8 and len(html) < 8e6
     k = summary["closest_look"]["sample"]
-    assert f"of sample {k} " in summary["finding"]
+    assert f"Sample {k} up close: " in summary["finding"]
     seen = look(chrome, out / "demo_report.html", summary["finding"], min_figures=8)
     assert any(f["title"].startswith("first divergence: ") for f in seen)
     assert (out / "gesture_chip_int8.nir").exists()

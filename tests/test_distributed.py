@@ -105,6 +105,10 @@ def test_validate_inputs_on_a_cluster_equals_the_local_run(tmp_path, model, clus
         assert row["first divergences"] == sum((s["first_divergence"] or {}).get("population") == p
                                                for s in local["samples"])
     assert len(local["first_divergences"]) == n - local["identical_samples"]
+    for s in local["samples"]:  # each sample's first divergence is its earliest over all populations
+        if s["first_divergence"]:
+            firsts = [g["first difference"] for g in s["populations"].values() if g["first difference"] is not None]
+            assert s["first_divergence"]["tick"] == min(firsts)
     # each sample's numbers are those of `s2emu validate --input` on that sample alone
     for k in (1, 7):
         s = local["samples"][k]

@@ -140,6 +140,39 @@ def test_pareto_points_not_dominated(pts):
     assert all(r["memory_bytes"] >= c["memory_bytes"] for r in rows if r["accuracy"] >= best - 0.01)
 
 
+def _row(key, correct, memory, f1, saturations=0):
+    return dict(key=key, status="ok", accuracy=float(np.mean(correct)), correct=list(correct), memory_bytes=memory,
+                samples=len(correct), spike_f1=f1, spike_recall=f1, spike_rate_ratio=1.0, agreement=1.0,
+                spike_mismatch=0.01, membrane_saturations={"lif1": saturations}, clipped_weights=0,
+                unquantized_accuracy=0.9)
+
+
+def test_the_sweep_finding_says_how_many_samples_separate_its_points(tmp_path):
+    """The case of the issue: 22 samples; the chosen point is one sample (4.5 points) above a cheaper
+    one, which a 1-point tolerance turns away; the finding says that is not significant."""
+    best = [1] * 18 + [0] * 4          # 81.8 %
+    cheaper = [1] * 17 + [0] * 5       # 77.3 %: one sample fewer
+    silent = [0] * 22
+    rows = [_row("ptq/w8/m32/truncate", best, 4000, 0.95), _row("ptq/w4/m16/truncate", cheaper, 2000, 0.90, 7),
+            _row("ptq/w2/m16/truncate", silent, 1000, 0.0)]
+    chosen = sw.choose(rows, 0.01)
+    assert chosen["key"] == "ptq/w8/m32/truncate"
+    text = sw.write_report(rows, tmp_path / "s.html")[1].read_text()
+    finding = json.loads(text)["finding"]
+    assert "spike F1 0.950 against the float-weight run" in finding
+    assert "the cheapest point it beats, ptq/w4/m16/truncate (77.3 %), differs from it on 1 sample(s) (p = 1, not " \
+           "significant on 22 samples)" in finding
+    assert "more samples would" in finding
+    blocks = json.loads(text)["blocks"]
+    table = next(b for b in blocks if b["type"] == "table" and b["caption"].startswith("every grid point"))
+    col = table["columns"]
+    assert col.index("spike F1") < col.index("spike mismatch") and "membrane saturations" in col
+    by_key = {r[0]: dict(zip(col, r)) for r in table["rows"]}
+    assert by_key["ptq/w4/m16/truncate"]["membrane saturations"] == 7
+    assert by_key["ptq/w2/m16/truncate"]["spike F1"] == 0.0  # the silent point reads the worst
+    assert by_key["ptq/w4/m16/truncate"]["vs best (lost / gained)"] == "1 / 0"
+
+
 # --------------------------------------------------------------------------- sweep
 
 
@@ -156,6 +189,7 @@ def test_full_grid_and_report(tiny, tmp_path, chrome):
     assert {r["key"] for r in rows} == {sw.point_key(p) for p in sw.grid([8, 4], [16, 32], sw.ROUNDINGS)}
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["spike_mismatch"] <= 1 and r["samples"] == 6
+        assert 0 <= r["spike_f1"] <= 1 and len(r["correct"]) == 6 and r["accuracy"] == np.mean(r["correct"])
         pops = r["memory_per_population"]
         assert r["memory_bytes"] == sum(m["total_bytes"] for m in pops.values())
         # 28 B of parameters per neuron beside a membrane of membrane_bits

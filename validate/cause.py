@@ -20,7 +20,7 @@ from emu.engine import Emulator
 from emu.network import Network
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording
-from emu.timing import align, latency_shifts
+from emu.timing import latency_shifts
 
 from .factors import Factor, configuration, default_factors, without_delays
 from .localize import Localization, localize
@@ -121,12 +121,13 @@ def divergence_causes(network: Network, profile: SemanticsProfile, one: Mapping[
         cfg = configuration(float_profile, factors, [k for k in keys if k != f.key])
         net = network if cfg.delays else without_delays(network)
         shifts = latency_shifts(network, cfg.profile, float_profile, reference_delays=False, delays=cfg.delays)
-        run = Emulator(net, cfg.profile)(dict(one), ticks=ticks).sample(0)
+        # the run as long as the response takes, shifted back by its latency: tick t pairs with the float's t
+        extra = max([0] + list(shifts.values()))
+        run = Emulator(net, cfg.profile)(dict(one), ticks=ticks + extra).shifted(shifts, ticks).sample(0)
         run.meta["sample"] = reference.meta.get("sample", 0)
         mine, theirs = run.select(pops), reference.select(pops)
-        # as the emulator was compared: shifted back by its latency, over the ticks both have
-        loc = localize(mine, theirs, network, shift={p: shifts[p] for p in pops})
+        loc = localize(mine, theirs, network)
         counted = [p for p in pops if network.populations[p].model != "input"] or pops
-        total = pooled(agreement(*align(mine.raster(p, 0), theirs.raster(p, 0), shifts[p])) for p in counted)
+        total = pooled(agreement(mine.raster(p, 0), theirs.raster(p, 0)) for p in counted)
         switches.append(Switch(f, loc.identical, loc.population, loc.tick, total, _effect(first, loc)))
     return DivergenceCause(first, switches, label_b)

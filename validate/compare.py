@@ -14,6 +14,7 @@ Lags follow :mod:`validate.metrics`: lag ``L`` pairs A's tick ``t`` with B's tic
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,7 +266,7 @@ def build_report(summary: dict[str, Any], pairs: Sequence[PopulationPair]) -> Re
     population, the lag profile, every population's rasters overlaid (mismatches coloured) and
     divergence map, and the neurons that differ."""
     a, b = summary["a"]["source"], summary["b"]["source"]
-    report = Report(f"Spike comparison: {a} vs {b}", summary["finding"])
+    report = Report(f"Spike comparison: {Path(a).name} vs {Path(b).name}", summary["finding"])
     sections = summary["populations"]
     lag = summary["best_lag"]
     overview = [{"population": name, "neurons": sec["neurons"], "best lag": sec["best_lag"],

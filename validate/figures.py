@@ -275,7 +275,7 @@ def option_values(per_value: Mapping[str, Mapping[str, Mapping]], chosen: Mappin
                              name=option, showlegend=False,
                              hovertemplate="%{x}: %{customdata[0]:,} mismatching cells, voltage error "
                                            "%{customdata[1]:.2e} of the threshold<extra></extra>"))
-    fig.update_yaxes(type="log", title="voltage error / threshold" if by_voltage
+    fig.update_yaxes(type="log", exponentformat="power", title="voltage error / threshold" if by_voltage
                      else "mismatching cells (0 shown as 0.5)")
     fig.update_xaxes(tickangle=-35, automargin=True)
     return _layout(fig, title, height=440)

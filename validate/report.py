@@ -35,6 +35,7 @@ table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; }
 td.text, th.text { text-align: left; }
+td.wrap { white-space: normal; overflow-wrap: anywhere; max-width: 70em; }
 caption { caption-side: top; text-align: left; color: #555; font-size: 0.92em; padding-bottom: 0.2em; }
 .figure { margin: 0.6em 0 1.2em; }
 .figure .plot { width: 100%; }
@@ -159,7 +160,7 @@ class Report:
             elif kind == "table":
                 parts.append(self._table_html(b))
             elif kind == "settings":
-                rows = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{_cell(v)}</td></tr>'
+                rows = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text wrap">{_cell(v)}</td></tr>'
                                for k, v in b["items"].items())
                 parts.append(f"<details><summary>{html.escape(b['caption'])}</summary><div class=\"scroll\">"
                              f"<table><tbody>{rows}</tbody></table></div></details>")

@@ -23,14 +23,17 @@ from tqdm import tqdm
 from emu.apps.gesture.data import SynthConfig, ensure_synthetic_dataset, load_dvsgesture
 from emu.apps.gesture.ptq import quantize
 from emu.engine import Emulator
+from emu.inputs import normalize_inputs
 from emu.nir_import import from_nir, read_nir
 from emu.settings import Settings, load_profile_file, resolve
 from emu.spike_io import atomic_write
 from emu.timing import depth as timing_depth
 from validate.accuracy import chip_vs_float
 from validate.attribution import attribute
+from validate.cause import divergence_causes
 from validate.conversion_warnings import warn_zeroed_weights
 from validate.float_reference import FloatReference
+from validate.localize import Localization
 from validate.figures import agreement_bars
 from validate.metrics import SpikeAgreement, agreement
 from validate.report import Report, percent
@@ -165,7 +168,7 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     report.add_settings(dict(model=str(model), samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
                              profile=chip_profile.describe(), conversion=network.meta.get("conversion", {}),
                              sources=settings.sources, attribution=att.settings))
-    report.finding = f"{att.finding()} Sample {k} up close: {closer['localization']['finding']}"
+    report.finding = f"{att.finding()} Sample {k} up close: {closer['sentence']}"
     html, _ = report.write(out / "demo_report.html")
     summary = dict(finding=report.finding, samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
                    accuracy_float=acc_float, accuracy_chip=acc_chip,
@@ -188,7 +191,19 @@ def _sample_comparison(report: Report, graph, settings: Settings, network, emula
     comp = compare_runs(report, network, chip, flt, "chip", "float", None, None, {n: 0 for n in network.populations},
                         max_lag=3, voltages={"A": emulator_voltages(settings.profile),
                                              "B": float_voltages(settings.float)}, where=f", sample {k}")
-    return {key: comp[key] for key in ("finding", "rows", "mismatches", "cells", "localization")}
+    out = {key: comp[key] for key in ("finding", "rows", "mismatches", "cells", "localization")}
+    loc = Localization.from_dict(comp["localization"])
+    if not loc.identical:
+        rasters, _ = normalize_inputs(network, one)
+        cause = divergence_causes(network, settings.profile, rasters, flt, loc, label_b="the float model")
+        report.add_text(cause.finding())
+        out["cause"] = cause.to_dict()
+        where = (f"first difference in time at population {loc.population!r}, neuron {loc.neuron}, tick {loc.tick} "
+                 f"({'the chip' if loc.a_spiked else 'the float model'} spiked). {cause.finding()}")
+    else:
+        where = "chip and float spike identically."
+    out["sentence"] = where
+    return out
 
 
 def _write_chip_model(graph, percentile: float, path: Path) -> None:

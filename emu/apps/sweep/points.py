@@ -15,7 +15,7 @@ from emu.nir_import import ConversionOptions, from_nir, read_nir
 from emu.numerics import quantize_weights, weight_max
 from emu.profile import SemanticsProfile
 from validate.conversion_warnings import warn_zeroed_weights
-from validate.metrics import predicted_classes
+from validate.metrics import agreement, pooled, predicted_classes
 
 from .results import METHODS, point_key
 
@@ -91,18 +91,17 @@ def _evaluate(task: dict) -> dict:
     out_spikes = result.raster(out)
     pred = predicted_classes(out_spikes)
     ref = _unpack(task["reference"], task["reference_shapes"])
-    diff = cells = 0
-    per_pop = {}
-    for name, r in ref.items():
-        mine = result.raster(name)
-        d = int((mine != r).sum())
-        per_pop[name] = d / r.size
-        diff += d
-        cells += r.size
+    per_pop = {name: agreement(result.raster(name), r) for name, r in ref.items()}
+    total = pooled(per_pop.values())
     ref_pred = predicted_classes(ref[out])
     row = dict(accuracy=float(np.mean(pred == labels)), agreement=float(np.mean(pred == ref_pred)),
                unquantized_accuracy=float(np.mean(ref_pred == labels)),
-               spike_mismatch=diff / max(cells, 1), spike_mismatch_per_population=per_pop,
+               predictions=pred.tolist(), correct=(pred == labels).astype(int).tolist(),
+               spike_f1=total.f1, spike_recall=total.recall, spike_precision=total.precision,
+               spike_rate_ratio=total.rate_ratio, spike_agreement=total.to_dict(),
+               spike_f1_per_population={n: a.f1 for n, a in per_pop.items()},
+               spike_mismatch=total.mismatch_rate,
+               spike_mismatch_per_population={n: a.mismatch_rate for n, a in per_pop.items()},
                membrane_frac_bits=frac, clipped_weights=int(sum(result.meta["clipped_weights"].values())),
                membrane_saturations=dict(result.meta["saturations"]),
                output_spikes=int(out_spikes.sum()), synaptic_events=synaptic_events(network, result, profile),

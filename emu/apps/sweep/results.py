@@ -19,7 +19,7 @@ import numpy as np
 from emu.errors import UserError
 
 FORMAT = "s2emu-sweep"
-VERSION = 1
+VERSION = 2  # 2: rows carry the spike agreement (F1 first) and each sample's prediction
 
 METHODS = ("ptq", "qat")
 ROUNDINGS = ("truncate", "nearest", "stochastic")

@@ -90,7 +90,7 @@ def _record(out, row: dict, log: Callable[[str], None]) -> None:
     append_result(out, row)
     warn([f"{row['key']}: {line}" for line in row.get("warnings", [])])
     if row.get("status") == "ok":
-        log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, mismatch {row['spike_mismatch']:.4f}, "
+        log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, spike F1 {row['spike_f1']:.3f}, "
             f"memory {row['memory_bytes']} B, clipped {row['clipped_weights']}, {row['seconds']} s")
     else:
         log(f"  {row['key']}: FAILED {row.get('error')}")
