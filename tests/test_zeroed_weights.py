@@ -62,9 +62,12 @@ def _said(capsys, rc, expect=0):
 
 
 def _in_report(path):
-    blocks = json.loads(path.with_suffix(".json").read_text())["blocks"]
-    return [b["text"] for b in blocks if b["type"] == "text" and b["text"].startswith("Warning: ")
-            and "projection" in b["text"]]
+    report = json.loads(path.with_suffix(".json").read_text())
+    html = path.read_text()
+    found = [w for w in report["warnings"] if "projection" in w]
+    # shown right under the finding, before any table or figure
+    assert all(html.index(f"Warning: {w[:40]}") < html.index("<table") for w in found)
+    return [f"Warning: {w}" for w in found]
 
 
 def _json_warnings(data):

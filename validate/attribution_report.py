@@ -47,8 +47,8 @@ def attribution_report(att: "Attribution", title: str, rate_chart: bool = True, 
                         "float says": f.float_class, f"{att.target_label} says": f.target_class,
                         "carried by": ", ".join(att.label_of(k) for k in f.cause) or "interacting factors",
                         **{k: round(v, 3) for k, v in f.shares.items()}} for f in flips],
-                      caption="every sample that flips, and each factor's Shapley share of it (1 = all of a lost "
-                              "sample, -1 = all of a gained one)")
+                      caption=f"every sample that flips ({len(flips)}), and each factor's Shapley share of it (1 = "
+                              f"all of a lost sample, -1 = all of a gained one)", folded=len(flips) > 12)
     if att.factors:
         rep.add_heading("Each factor's share (Shapley values: the same in any order of the factors)")
         labels = [f.label for f in att.factors]

@@ -39,13 +39,13 @@ def python_warning(line: str) -> None:
 def warn(lines: Sequence[str], *, summary: Optional[MutableMapping] = None, report: Optional[Report] = None,
          say: Optional[Callable[[str], None]] = print_warning) -> List[str]:
     """Say each of ``lines`` with ``say`` (None: not at all), append them to ``summary["warnings"]``
-    and add each to ``report`` as a note; returns them."""
+    and add each to ``report``'s warnings (shown under its finding); returns them."""
     lines = list(lines)
     for line in lines:
         if say is not None:
             say(line)
         if report is not None:
-            report.add_text(f"Warning: {line}")
+            report.add_warning(line)
     if summary is not None and lines:
         summary.setdefault("warnings", []).extend(line for line in lines if line not in summary["warnings"])
     return lines

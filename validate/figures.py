@@ -176,8 +176,7 @@ def divergence_map(a: np.ndarray, b: np.ndarray, lag: int, title: str, bins: int
                                              tickmode="array", tickvals=integer_ticks(top)),
                                hovertemplate="neuron %{y}, ticks %{x}+: %{z} mismatches<extra></extra>"))
     fig.update_xaxes(title=f"tick of {label_a}", tickformat="d")
-    fig.update_yaxes(title=f"neuron ({len(rows):,} of {counts.shape[0]:,} differ)", type="category",
-                     showticklabels=len(labels) <= 60)
+    fig.update_yaxes(title=f"neuron ({len(rows):,} of {counts.shape[0]:,} differ)", type="category", nticks=40)
     return _layout(fig, title, height=min(600, 160 + max(4, 400 // max(1, len(labels))) * max(1, len(labels))))
 
 
@@ -211,6 +210,7 @@ def agreement_bars(names: Sequence[str], agreements: Sequence, label_a: str, lab
                                 ("recall", ONLY_B, [a.recall for a in agreements]),
                                 ("precision", ONLY_A, [a.precision for a in agreements])):
         fig.add_trace(go.Bar(x=names, y=[np.nan if v is None else v for v in values], name=what, marker_color=color,
+                             text=["n/a" if v is None else f"{v:.2f}" for v in values], textposition="outside",
                              customdata=counts, legendgroup="agreement",
                              hovertemplate=f"%{{x}}: {what} %{{y:.3f}}<br>%{{customdata[0]:,}} spikes matched of "
                                            f"{label_a} %{{customdata[1]:,}} / {label_b} %{{customdata[2]:,}}"
@@ -220,7 +220,7 @@ def agreement_bars(names: Sequence[str], agreements: Sequence, label_a: str, lab
                              marker_color=color, opacity=0.6, legendgroup="rate",
                              hovertemplate=f"%{{x}}: {label} %{{y:.4g}} spikes per neuron per tick<extra></extra>"),
                       row=1, col=2)
-    fig.update_yaxes(range=[0, 1.05], title="0 (none) .. 1 (identical)", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.15], title="0 (none) .. 1 (identical)", row=1, col=1)
     fig.update_yaxes(title="spikes per neuron per tick", rangemode="tozero", exponentformat="power", row=1, col=2)
     _layout(fig, title, height=360, barmode="group")
     fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.01),

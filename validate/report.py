@@ -30,6 +30,7 @@ h3 { font-size: 1.0em; }
 .finding { font-size: 1.2em; line-height: 1.45; background: #f3f7fc; border-left: 5px solid #2a6db0;
            padding: 0.7em 1em; margin: 0.4em 0 1em; }
 .note { color: #555; font-size: 0.92em; }
+.warning { background: #fff4e5; border-left: 5px solid #e08a00; padding: 0.4em 0.8em; margin: 0.3em 0; }
 .scroll { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: right; white-space: nowrap; }
@@ -79,6 +80,7 @@ class Report:
     def __init__(self, title: str, finding: str = "") -> None:
         self.title = title
         self.finding = finding
+        self.warnings: list[str] = []
         self._blocks: list[dict[str, Any]] = []
 
     # blocks -------------------------------------------------------------------------------
@@ -86,6 +88,11 @@ class Report:
         if not 1 <= level <= 6:
             raise ValueError(f"heading level must be 1..6, got {level}")
         self._blocks.append({"type": "heading", "text": text, "level": level})
+
+    def add_warning(self, text: str) -> None:
+        """A warning, shown right under the finding wherever it is added (and listed in the JSON)."""
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def add_text(self, text: str, note: bool = False) -> None:
         """A paragraph of plain text (escaped in HTML); ``note``: in small grey print."""
@@ -126,13 +133,15 @@ class Report:
         self.add_heading(heading or other.title)
         if other.finding:
             self.add_text(other.finding)
+        for w in other.warnings:
+            self.add_warning(w)
         self._blocks.extend(other._blocks)
 
     # output -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-able data (figures as caption and data, without their drawing)."""
         blocks = [{k: v for k, v in b.items() if k != "spec"} for b in self._blocks]
-        return {"title": self.title, "finding": self.finding, "blocks": blocks}
+        return {"title": self.title, "finding": self.finding, "warnings": list(self.warnings), "blocks": blocks}
 
     def to_html(self) -> str:
         """The report as one self-contained HTML page (plotly embedded once, nothing fetched)."""
@@ -146,6 +155,8 @@ class Report:
         parts += ["</head><body>", f"<h1>{html.escape(self.title)}</h1>"]
         if self.finding:
             parts.append(f'<p class="finding" id="finding">{html.escape(self.finding)}</p>')
+        for w in self.warnings:
+            parts.append(f'<p class="warning">Warning: {html.escape(w)}</p>')
         n_fig = 0
         for b in self._blocks:
             kind = b["type"]
