@@ -48,7 +48,7 @@ def validate_sample(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, A
     against the float reference: a JSON-able row. Module-level: runs on any worker."""
     i, one = task["sample"], task["rasters"]
     emu, ref = _runs(shared, i, one, record_v=False)
-    m = measure_runs(shared["network"], emu, ref, *LABELS, None, None, shared["shifts"], shared["max_lag"])
+    m = measure_runs(shared["network"], emu, ref, *LABELS, None, None, shared["shifts"], shared["max_lag"], lags=False)
     loc = m["loc"]
     pops = {r["population"]: {k: r[k] for k in (f"spikes {LABELS[0]}", f"spikes {LABELS[1]}", "matched", "cells",
                                                 "mismatching cells", "first difference")} for r in m["counted"]}

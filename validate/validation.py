@@ -26,13 +26,15 @@ from .traces import Voltages, membrane_figure, trace_caption
 
 
 def measure_runs(network: Network, a: Recording, b: Recording, label_a: str, label_b: str, populations, profile,
-                 shifts: Dict[str, int], max_lag: int) -> dict:
+                 shifts: Dict[str, int], max_lag: int, lags: bool = True) -> dict:
     """The numbers of :func:`compare_runs` without the report: the compared population pairs,
     notes, lag summary, localization, one row per population, the aligned rasters, and the
-    totals (neuron populations only, unless only inputs were compared) with the finding."""
+    totals (neuron populations only, unless only inputs were compared) with the finding.
+    ``lags``: also search every lag and measure every neuron (the report's lag profile, best
+    lags and per-neuron distances; ``summary`` and the rows' ``best lag`` are None without)."""
     pairs, notes = pair_populations(a, b, populations)
     lag_span = max_lag + max([0] + [shifts.get(p.name, 0) for p in pairs])
-    summary = summarize(a, b, pairs, notes, max_lag=lag_span)
+    summary = summarize(a, b, pairs, notes, max_lag=lag_span) if lags else None
     unknown = [p.name for p in pairs if p.name not in network.populations]
     if unknown:
         raise CompareError(f"{b.source}: population {unknown[0]!r} is not in the model "
@@ -54,7 +56,7 @@ def measure_runs(network: Network, a: Recording, b: Recording, label_a: str, lab
                      "rate ratio": ag.rate_ratio, f"spikes {label_a}": ag.spikes_a, f"spikes {label_b}": ag.spikes_b,
                      "matched": ag.matched, "mismatching cells": ag.mismatching_cells, "cells": ag.cells,
                      "mismatch rate": ag.mismatch_rate, "expected lag": s,
-                     "best lag": summary["populations"][p.name]["best_lag"],
+                     "best lag": summary["populations"][p.name]["best_lag"] if summary else None,
                      "first difference": loc.first_ticks.get(p.name)})
     counted = [r for r in rows if network.populations[r["population"]].model != "input"] or rows
     total = pooled(row_agreement(r, label_a, label_b) for r in counted)
