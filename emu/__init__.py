@@ -8,6 +8,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "ConversionOptions": "emu.nir_import",
+    "from_snntorch": "emu.export",
     "Emulator": "emu.engine",
     "Network": "emu.network",
     "Population": "emu.network",

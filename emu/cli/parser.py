@@ -419,6 +419,29 @@ def _train(sub) -> None:
     p.add_argument("--qat-percentile", type=percentile, help="with --qat-bits: scale from this percentile of |W|")
 
 
+def shape(text: str):
+    """``1,2,32,32``: a tensor shape of positive integers."""
+    dims = int_list(text)
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return tuple(dims)
+
+
+def _export(sub) -> None:
+    p = _command(sub, "export", "export", help="your snnTorch model to NIR, with dt, integrator and reset in its metadata",
+                 description="Build the model MODULE.py:NAME names (a class or function called without arguments, "
+                             "or a module object), load --state-dict into it, run it once on zeros of "
+                             "--example-shape and write its NIR graph (emu.export.from_snntorch): a chain of Linear, "
+                             "Conv2d, AvgPool2d, Flatten and snnTorch Leaky, Synaptic, RLeaky, RSynaptic layers.")
+    p.add_argument("model", metavar="MODULE.py:NAME", help="the Python file and the name of the model in it")
+    p.add_argument("--example-shape", required=True, type=shape, metavar="B,...",
+                   help="what the model's forward takes, batch axis first (an nn.Sequential: one time step)")
+    p.add_argument("--dt", required=True, type=positive_float, help="tick length in seconds (1e-3 on the chip)")
+    p.add_argument("--state-dict", type=Path, metavar="FILE",
+                   help="weights saved by torch.save(model.state_dict(), FILE) (read with weights_only=True)")
+    p.add_argument("--out", required=True, type=Path, metavar="MODEL.nir", help="the NIR file to write")
+
+
 def _demo(sub) -> None:
     p = _command(sub, "demo", "demo", help="DVS gestures: snnTorch float vs the emulated chip, with a report",
                  description="The DVS-gesture paper pipeline end to end on built-in data: synthetic test gestures "
@@ -438,7 +461,7 @@ def _demo(sub) -> None:
     add_scheduler_arg(p, "the attribution's batches of samples")
 
 
-COMMANDS = (_run, _compare, _validate, _calibrate, _attribute, _chip, _fit, _sweep, _train, _demo)
+COMMANDS = (_run, _compare, _validate, _calibrate, _attribute, _chip, _fit, _sweep, _train, _export, _demo)
 
 
 #: argparse takes "-1e-3" for an option; numbers in any notation are values

@@ -1,6 +1,6 @@
 """snnTorch <-> NIR for the DVS-gesture conv nets (:class:`~emu.apps.gesture.model.SpikingSequential`).
 
-Parameter mapping (``snn.Leaky`` -> ``nir.LIF``), chosen for the SpiNNaker2
+Parameter mapping (``snn.Leaky`` -> ``nir.LIF``, :func:`emu.export.neuron_node`), chosen for the SpiNNaker2
 converter's FORWARD integrator (docs/semantics.md, converter rules: ``alpha = 1 - dt/tau``,
 ``r_factor = r*dt/tau``, ``threshold = v_threshold / r_factor``, weights not
 multiplied by ``dt/tau``)::
@@ -34,75 +34,18 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from .model import SpikingSequential, SumPool2d, leaky
+from emu.export import SumPool2d, to_graph, trace_chain
+
+from .model import SpikingSequential, leaky
 
 DEFAULT_DT = 1e-3  # the chip's hardware tick and the paper's 1 ms frame bins
 
 
-def _array(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
-
-
-def _lif_node(neuron: snn.Leaky, shape: Tuple[int, ...], dt: float) -> nir.LIF:
-    if neuron.reset_mechanism not in ("subtract", "zero"):
-        raise ValueError(f"reset_mechanism {neuron.reset_mechanism!r} has no NIR LIF equivalent")
-    beta = np.broadcast_to(_array(neuron.beta.clamp(0, 1)).astype(np.float64), shape)
-    if np.any(beta >= 1):
-        raise ValueError("beta = 1 is an IF neuron, not a LIF: tau would be infinite")
-    tau = dt / (1.0 - beta)
-    v_threshold = np.broadcast_to(_array(neuron.threshold).astype(np.float64), shape).copy()
-    return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(shape), v_threshold=v_threshold,
-                   v_reset=np.zeros(shape),
-                   metadata={"reset": neuron.reset_mechanism, "reset_delay": bool(neuron.reset_delay),
-                             "dt": float(dt)})
-
-
 def to_nir(model: SpikingSequential, dt: float = DEFAULT_DT) -> nir.NIRGraph:
     """Export a :class:`SpikingSequential` of Conv2d / Linear / SumPool2d / Flatten /
-    ``snn.Leaky`` layers to a ``nir.NIRGraph`` (nodes named like the layers)."""
-    shape = model.input_shape
-    nodes: Dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(shape))}
-    edges: List[Tuple[str, str]] = []
-    previous = "input"
-    x = torch.zeros(1, *shape)
-    with torch.no_grad():
-        for name, layer in model.layers.named_children():
-            if isinstance(layer, nn.Conv2d):
-                if isinstance(layer.padding, str):
-                    raise ValueError(f"layer {name!r}: give the padding as numbers, not {layer.padding!r}")
-                bias = np.zeros(layer.out_channels, np.float32) if layer.bias is None else _array(layer.bias)
-                node = nir.Conv2d(input_shape=shape[1:], weight=_array(layer.weight), stride=layer.stride,
-                                  padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
-                                  bias=bias)
-            elif isinstance(layer, nn.Linear):
-                node = (nir.Linear(weight=_array(layer.weight)) if layer.bias is None
-                        else nir.Affine(weight=_array(layer.weight), bias=_array(layer.bias)))
-            elif isinstance(layer, SumPool2d):
-                k = layer.kernel_size
-                node = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]),
-                                     padding=np.array([0, 0]))
-            elif isinstance(layer, nn.Flatten):
-                end = layer.end_dim - 1 if layer.end_dim > 0 else layer.end_dim
-                node = nir.Flatten(input_type={"input": np.array(shape)},
-                                   start_dim=layer.start_dim - 1, end_dim=end)
-            elif isinstance(layer, snn.Leaky):
-                node = _lif_node(layer, shape, dt)
-            else:
-                raise TypeError(f"layer {name!r}: {type(layer).__name__} has no NIR export")
-            if not isinstance(layer, snn.Leaky):
-                x = layer(x)
-                shape = tuple(x.shape[1:])
-            nodes[name] = node
-            edges.append((previous, name))
-            previous = name
-    nodes["output"] = nir.Output(output_type=np.array(shape))
-    edges.append((previous, "output"))
-    # what a converter needs to run the model as trained: tau = dt / (1 - beta) holds under FORWARD
-    resets = {n.metadata["reset"] for n in nodes.values() if isinstance(n, nir.LIF)}
-    meta = {"dt": float(dt), "integrator": "forward"}
-    if len(resets) == 1:
-        meta["reset"] = resets.pop()
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    ``snn.Leaky`` layers to a ``nir.NIRGraph`` (nodes named like the layers): the
+    project's exporter of any snnTorch chain (:mod:`emu.export`), resets per layer."""
+    return to_graph(trace_chain(model.layers, torch.zeros(1, *model.input_shape)), dt)
 
 
 def chain(graph: nir.NIRGraph) -> List[str]:

@@ -20,30 +20,13 @@ import torch.nn.functional as F
 from snntorch import surrogate
 from torch import nn
 
+from emu.export import SumPool2d  # noqa: F401  (the gesture net's pooling; NIR SumPool2d)
 from validate.metrics import predicted_classes
 
 BETA = 0.93
 THRESHOLD = 1.0
 INPUT_SHAPE = (2, 32, 32)
 N_CLASSES = 11
-
-
-class SumPool2d(nn.Module):
-    """Sum pooling with kernel == stride, no padding: ``avg_pool2d * k * k``.
-
-    Exactly the float sum when ``k * k`` is a power of two (the paper's k = 2): the
-    division and the multiplication by 4 are then exact in binary floating point.
-    """
-
-    def __init__(self, kernel_size: int):
-        super().__init__()
-        self.kernel_size = kernel_size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, self.kernel_size) * (self.kernel_size * self.kernel_size)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}"
 
 
 def leaky(beta: float = BETA, threshold: float = THRESHOLD, reset_mechanism: str = "subtract",

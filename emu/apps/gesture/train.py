@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import nir
 import snntorch.functional as SF
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from emu.export import write_nir
 from emu.spike_io import atomic_write
 
 from .data import SynthConfig, ensure_synthetic_dataset, load_dvsgesture
@@ -155,14 +155,3 @@ def run(root, *, synthetic: Optional[int] = None, epochs: int = 10, ticks: int =
             graph = to_nir(model)
         write_nir(graph, nir_path)
     return history
-
-
-def write_nir(graph, path) -> None:
-    """``nir.write`` through a temporary file in the same folder: an interrupted write leaves no half file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        nir.write(str(tmp), graph)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -18,8 +18,8 @@ from emu.apps.gesture import train as gesture
 from emu.apps.gesture.data import N_CLASSES, SynthConfig, ensure_synthetic_dataset, load_dvsgesture
 from emu.apps.gesture.export import from_nir as trainable
 from emu.apps.gesture.qat import export_integer, quantization_aware
-from emu.apps.gesture.train import write_nir
 from emu.errors import UserError
+from emu.export import write_nir
 from emu.nir_import import read_nir
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write
