@@ -379,7 +379,8 @@ def test_what_does_not_convert_is_one_line_naming_the_module():
     leaky = lambda **kw: snn.Leaky(beta=0.9, init_hidden=True, **kw)  # noqa: E731
     _refused([("fc", nn.Linear(4, 3)), ("act", nn.ReLU()), ("lif", leaky())], x,
              r"module 'act' \(ReLU\): cannot be converted to NIR \(a non-spiking activation\)")
-    _refused([("fc", nn.Linear(4, 3)), ("lap", snn.Lapicque(beta=0.9, init_hidden=True))], x, r"module 'lap' \(Lapicque\)")
+    _refused([("fc", nn.Linear(4, 3)), ("lap", snn.Lapicque(beta=0.9, init_hidden=True))], x,
+             r"module 'lap' \(Lapicque\)")
     _refused([("fc", nn.Linear(4, 3)), ("lif", leaky(reset_mechanism="none"))], x, r"'lif'.*reset_mechanism='none'")
     _refused([("fc", nn.Linear(4, 3)), ("lif", snn.RLeaky(beta=0.9, linear_features=3, init_hidden=True,
                                                           reset_mechanism="zero"))], x, r"'lif'.*RLeaky's zero reset")

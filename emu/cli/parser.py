@@ -428,7 +428,7 @@ def shape(text: str):
 
 
 def _export(sub) -> None:
-    p = _command(sub, "export", "export", help="your snnTorch model to NIR, with dt, integrator and reset in its metadata",
+    p = _command(sub, "export", "export", help="your snnTorch model to NIR (dt, integrator, reset in its metadata)",
                  description="Build the model MODULE.py:NAME names (a class or function called without arguments, "
                              "or a module object), load --state-dict into it, run it once on zeros of "
                              "--example-shape and write its NIR graph (emu.export.from_snntorch): a chain of Linear, "

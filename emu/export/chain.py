@@ -142,7 +142,8 @@ def trace_chain(module: nn.Module, example_input: torch.Tensor) -> List[Layer]:
 
 
 def _unsupported(name: str, module: nn.Module) -> str:
-    hint = " (a non-spiking activation)" if module.__class__.__module__.startswith("torch.nn.modules.activation") else ""
+    activation = module.__class__.__module__.startswith("torch.nn.modules.activation")
+    hint = " (a non-spiking activation)" if activation else ""
     return f"module {name!r} ({kind_of(module).__name__}): cannot be converted to NIR{hint}; convertible: {_NAMES}"
 
 

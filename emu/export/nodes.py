@@ -49,7 +49,8 @@ def _check_neuron(name: str, m: nn.Module) -> None:
         why = ("RLeaky's zero reset drops the input of the step after a spike (Leaky's keeps it): no NIR LIF does "
                "that; use reset_mechanism='subtract'")
     elif isinstance(m, snn.RSynaptic) and not m.reset_delay:
-        why = "RSynaptic(reset_delay=False) crashes in snnTorch 1.0; use reset_delay=True"
+        why = ("RSynaptic(reset_delay=False) crashes in snnTorch 1.0 (it resets from an unset state); "
+               "use reset_delay=True")
     elif torch.as_tensor(m.graded_spikes_factor).numel() != 1:
         why = "a per-neuron graded_spikes_factor has no NIR equivalent"
     else:

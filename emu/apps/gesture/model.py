@@ -16,11 +16,10 @@ from typing import Dict, Tuple
 
 import snntorch as snn
 import torch
-import torch.nn.functional as F
 from snntorch import surrogate
 from torch import nn
 
-from emu.export import SumPool2d  # noqa: F401  (the gesture net's pooling; NIR SumPool2d)
+from emu.export import SumPool2d
 from validate.metrics import predicted_classes
 
 BETA = 0.93
