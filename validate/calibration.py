@@ -350,7 +350,8 @@ def calibrate(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], chip: Recor
             notes.append(f"nothing reproduced the recording with {', '.join(proven)} at their proven values, "
                          f"so they were searched too")
         best = beam[0]
-        notes += [f"the converter refuses {why.split(': ', 1)[-1]}" for why in runner.refused.values()]
+        notes += list(dict.fromkeys(f"the converter refuses {why.split(': ', 1)[-1]}"
+                                    for why in runner.refused.values()))
         searched_here = [o for o in searched if o.flag in decided]
         per_value, alternatives, inert_here, forced = _one_at_a_time(runner, best, beam, searched_here, bar)
         pinned = [o.flag for o in searched_here if o.flag not in alternatives and o.flag not in inert_here + forced]
