@@ -45,6 +45,7 @@ from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
 from emu.parallel import parallel_map
+from emu.phases import phase
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording
 from emu.timing import latency_shifts
@@ -83,6 +84,11 @@ def chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any]
     the float reference against the source, when there is one. Spikes are compared as sorted
     cell keys (:meth:`emu.spikes.Recording.spike_keys`), never as rasters. A module-level
     function: :func:`emu.parallel.parallel_map` runs it anywhere."""
+    with phase("attribution"):
+        return _chunk_counts(task, shared)
+
+
+def _chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any]:
     idx, rasters = task["idx"], task["rasters"]
     populations, reference, output = shared["populations"], shared["reference"], shared["output"]
     ticks = next(iter(rasters.values())).shape[1]

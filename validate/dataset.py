@@ -21,6 +21,7 @@ import numpy as np
 
 from emu.engine import Emulator
 from emu.parallel import parallel_map
+from emu.phases import phase
 from emu.profile import SemanticsProfile
 from emu.timing import latency_shifts
 
@@ -48,6 +49,12 @@ def validate_sample(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, A
     against the float reference: a JSON-able row. Module-level: runs on any worker."""
     i, one = task["sample"], task["rasters"]
     emu, ref = _runs(shared, i, one, record_v=False)
+    with phase("validation"):
+        return _measured(task, shared, emu, ref)
+
+
+def _measured(task, shared, emu, ref) -> Dict[str, Any]:
+    i, one = task["sample"], task["rasters"]
     m = measure_runs(shared["network"], emu, ref, *LABELS, None, None, shared["shifts"], shared["max_lag"], lags=False)
     loc = m["loc"]
     pops = {r["population"]: {k: r[k] for k in (f"spikes {LABELS[0]}", f"spikes {LABELS[1]}", "matched", "cells",

@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from emu.phases import phase
 from emu.spike_io import atomic_write, dumps_json
 
 _CSS = """
@@ -203,6 +204,7 @@ class Report:
         json_path = path.with_suffix(".json")
         if json_path == path:
             raise ValueError(f"{path}: the HTML report needs a name not ending in .json (its JSON goes beside it)")
-        atomic_write(path, self.to_html())
-        atomic_write(json_path, dumps_json(self.to_dict(), source=str(json_path), indent=1))
+        with phase("report"):
+            atomic_write(path, self.to_html())
+            atomic_write(json_path, dumps_json(self.to_dict(), source=str(json_path), indent=1))
         return path, json_path

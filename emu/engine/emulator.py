@@ -19,6 +19,7 @@ from emu.engine.kernels import run_samples
 from emu.engine.layout import CompiledNetwork
 from emu.inputs import Inputs, normalize_inputs
 from emu.network import Network
+from emu.phases import phase
 from emu.numerics import zeroed_weight_notes
 from emu.profile import SemanticsProfile
 from emu.spikes import Recording
@@ -65,7 +66,8 @@ class Emulator:
     def __init__(self, network: Network, profile: Optional[SemanticsProfile] = None):
         self.network = network
         self.profile = profile or SemanticsProfile.chip()
-        self.compiled = CompiledNetwork.build(network, self.profile)
+        with phase("build"):
+            self.compiled = CompiledNetwork.build(network, self.profile)
         #: what the user should know about this network under this profile (weights lost to 0, ...);
         #: every run's ``meta["warnings"]``
         self.warnings = zeroed_weight_notes(network, self.profile)
@@ -73,7 +75,8 @@ class Emulator:
 
     def __call__(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
                  progress: Optional[bool] = None) -> Recording:
-        return self.run(inputs, ticks, record_v, progress)
+        with phase("emulator"):
+            return self.run(inputs, ticks, record_v, progress)
 
     def run(self, inputs: Inputs, ticks: Optional[int] = None, record_v: Union[bool, Iterable[str]] = False,
             progress: Optional[bool] = None) -> Recording:

@@ -1,7 +1,6 @@
 """The sweep's answer: the Pareto front of accuracy against memory, the chosen point, a report."""
 from __future__ import annotations
 
-import json
 from typing import List, Optional, Sequence
 
 from validate.conversion_warnings import warn
