@@ -38,7 +38,7 @@ pip_progress() {  # reads pip's output: the package it is on, then a count of wh
     local n=0 line installed=""
     while IFS= read -r line; do
         case $line in
-            Collecting\ *|Requirement\ already\ satisfied:\ *)
+            Collecting\ *|Processing\ *|Requirement\ already\ satisfied:\ *)
                 n=$((n + 1))
                 if [ -t 1 ]; then printf '\r\033[K      %d: %.90s' "$n" "$line"; fi ;;
             Installing\ collected\ packages:\ *)

@@ -101,12 +101,17 @@ with np.errstate(over="ignore"):  # the hash wraps around by design
 TREE = os.path.dirname(cache.PACKAGE_DIR)
 
 
-def _probe(tmp_path, numba_cache_dir=None, tree=TREE, setup="", **env):
-    """Run PROBE in a fresh interpreter, ``setup`` before its calls; returns (its JSON, its stderr lines)."""
+def _environ(tmp_path, numba_cache_dir=None, tree=TREE, **env):
     environ = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
     environ.update(PYTHONPATH=tree, HOME=str(tmp_path / "home"), **env)
     if numba_cache_dir is not None:
         environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir)
+    return environ
+
+
+def _probe(tmp_path, numba_cache_dir=None, tree=TREE, setup="", **env):
+    """Run PROBE in a fresh interpreter, ``setup`` before its calls; returns (its JSON, its stderr lines)."""
+    environ = _environ(tmp_path, numba_cache_dir, tree, **env)
     done = subprocess.run([sys.executable, "-c", PROBE.replace("{setup}", setup)], env=environ, capture_output=True, text=True,
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -225,3 +230,53 @@ def test_a_cache_folder_lost_after_start_costs_a_line_not_the_run(tmp_path):
     assert first["hits"] == 0
     assert len(err) == 1 and err[0].startswith(f"warning: could not save stochastic_bits in the kernel cache "
                                                f"{first['cache']} (FileExistsError: "), err
+
+
+# Two processes save two signatures of one function into one cache folder. The first is held
+# inside numba's save, between reading the index and writing it back, until the second has
+# saved (or 2 s have passed): numba alone then writes back the index it read, without the
+# second's entry, and the second's data file is overwritten by the first's.
+RACE = """
+import os, sys, time
+import numpy as np
+from numba.core import caching
+from emu.engine import kernels
+paused, saved, role = sys.argv[1:]
+if role == "first":
+    numba_save = caching.IndexDataCacheFile.save
+
+    def save(self, key, data):
+        read = self._load_index
+
+        def read_then_wait():
+            overloads = read()
+            open(paused, "w").close()
+            deadline = time.time() + 2
+            while not os.path.exists(saved) and time.time() < deadline:
+                time.sleep(0.02)
+            return overloads
+
+        self._load_index = read_then_wait
+        numba_save(self, key, data)
+
+    caching.IndexDataCacheFile.save = save
+    kernels.stochastic_bits(1, 2, 3, 4)
+else:
+    while not os.path.exists(paused):
+        time.sleep(0.02)
+    kernels.stochastic_bits(np.uint64(5), np.uint64(6), np.uint64(7), np.uint64(8))
+    open(saved, "w").close()
+"""
+
+
+def test_two_processes_saving_one_function_keep_both_entries(tmp_path):
+    store = tmp_path / "numba-cache"
+    environ = _environ(tmp_path, store)
+    flags = [str(tmp_path / "paused"), str(tmp_path / "saved")]
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, *flags, role], env=environ, cwd=tmp_path,
+                              stderr=subprocess.PIPE, text=True) for role in ("first", "second")]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+        assert proc.stderr.read() == ""
+    both, err = _probe(tmp_path, store)
+    assert err == [] and both["hits"] == 2
