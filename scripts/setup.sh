@@ -62,7 +62,7 @@ pip_install torch==2.13.0
 step "this package and its dev and sweep extras"
 pip_install -e '.[dev,sweep]'
 step "peer simulators of tests/test_peers.py"
-bash scripts/install_peers.sh .venv
+PIP_QUIET=2 bash scripts/install_peers.sh .venv  # pip's errors only, not its warnings about index folders
 step "numba kernels, every specialisation (about a minute)"
 .venv/bin/python -m emu.engine.warm
 echo "      done in $((SECONDS - STEP_START)) s"

@@ -280,3 +280,22 @@ def test_two_processes_saving_one_function_keep_both_entries(tmp_path):
         assert proc.stderr.read() == ""
     both, err = _probe(tmp_path, store)
     assert err == [] and both["hits"] == 2
+
+
+def test_a_process_stopped_inside_a_save_leaves_no_stale_code_behind(tmp_path):
+    tree = tmp_path / "site"
+    shutil.copytree(cache.PACKAGE_DIR, tree / "emu", ignore=shutil.ignore_patterns("__pycache__"))
+    store = tmp_path / "numba-cache"
+    first, _ = _probe(tmp_path, store, tree=str(tree))
+    assert first["hits"] == 0
+    with open(tree / "emu" / "numerics.py", "a") as f:  # the sources change (a git pull, say)
+        f.write("# an edit\n")
+    # a process compiles against the new sources and stops after numba wrote the new index,
+    # before the data file it names: the data file of that name is the older sources' code
+    stop = ("from numba.core import caching; import os\n"
+            "caching.IndexDataCacheFile._save_data = lambda self, name, data: os._exit(3)")
+    done = subprocess.run([sys.executable, "-c", PROBE.replace("{setup}", stop)], cwd=tmp_path,
+                          env=_environ(tmp_path, store, str(tree)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr
+    after, err = _probe(tmp_path, store, tree=str(tree))
+    assert after["hits"] == 0, "machine code compiled from the older sources was loaded"

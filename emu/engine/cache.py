@@ -326,12 +326,25 @@ def _discard(cache, bad: _Corrupt) -> None:
 def _save_overload(self, sig, data):
     """numba's ``FunctionCache.save_overload``; for this package's functions under the cache
     folder's lock, and a failure to save (a full disk, say) is one line on stderr, not an
-    error: the compiled function is in memory and the command goes on."""
+    error: the compiled function is in memory and the command goes on.
+
+    Where the function has no index of the current sources, its data files are removed
+    first: numba writes the new index before the data file it names, and reuses the names
+    of older data files, so a process stopped between the two writes would leave the new
+    index naming a data file compiled from the older sources, loaded from then on."""
     if not isinstance(self._impl.locator, _EngineSources):
         return _NUMBA_SAVE(self, sig, data)
     try:
         self._impl.locator.ensure_cache_path()
         with _locked(self._cache_path, exclusive=True):
+            try:
+                current = _read_index(self._cache_file)
+            except _Corrupt:
+                current = {}
+            if not current:
+                index = self._cache_file._index_path
+                for path in glob.glob(glob.escape(index[:-len(".nbi")]) + ".*.nbc"):
+                    os.remove(path)
             _NUMBA_SAVE(self, sig, data)
     except OSError as exc:
         _note(f"could not save {self._py_func.__qualname__} in the kernel cache {self._cache_path} "

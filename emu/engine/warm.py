@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Tuple
 
 import numpy as np
@@ -70,10 +70,16 @@ def warm(out=sys.stdout, workers: int = 1) -> float:
         for i in range(total):
             report(i + 1, *warm_variant(i))
     else:
-        # spawned, not forked: a fork of a process that has started numba's threads may hang
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done, job in enumerate(as_completed([pool.submit(warm_variant, i) for i in range(total)]), 1):
-                report(done, *job.result())
+        # spawned, not forked: a fork of a process that has started numba's threads may hang;
+        # the workers leave Ctrl-C to this process, which stops them
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=signal.signal,
+                                                         initargs=(signal.SIGINT, signal.SIG_IGN))
+        try:
+            for done, result in enumerate(pool.imap_unordered(warm_variant, range(total)), 1):
+                report(done, *result)
+        finally:
+            pool.terminate()
+            pool.join()
     print(f"stale cache files removed: {cache.prune()}", file=out, flush=True)
     return time.perf_counter() - start
 
@@ -81,5 +87,9 @@ def warm(out=sys.stdout, workers: int = 1) -> float:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m emu.engine.warm", description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="processes compiling at once (default 2)")
-    seconds = warm(workers=parser.parse_args().workers)
+    try:
+        seconds = warm(workers=parser.parse_args().workers)
+    except KeyboardInterrupt:
+        print("warm: interrupted; the kernels compiled so far are cached", file=sys.stderr)
+        sys.exit(130)
     print(f"numba kernels compiled or loaded in {seconds:.0f} s", flush=True)
