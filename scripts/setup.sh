@@ -40,7 +40,7 @@ pip_progress() {  # reads pip's output: the package it is on, then a count of wh
         case $line in
             Collecting\ *|Processing\ *|Requirement\ already\ satisfied:\ *)
                 n=$((n + 1))
-                if [ -t 1 ]; then printf '\r\033[K      %d: %.90s' "$n" "$line"; fi ;;
+                if [ -t 1 ]; then printf '\r\033[K      %d: %.70s' "$n" "$line"; fi ;;
             Installing\ collected\ packages:\ *)
                 if [ -t 1 ]; then printf '\r\033[K      installing %d packages' "$(wc -w <<<"${line#*: }")"; fi ;;
             Successfully\ installed\ *)
