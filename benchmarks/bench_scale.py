@@ -30,7 +30,8 @@ exhausting the machine, and the family stops there. Per size the table gives:
 * ``B/syn``: bytes of the compiled network arrays (``Emulator.compiled.arrays``)
   per stored synapse;
 * ``net s``: generating the :class:`Network`; ``build s``: ``Emulator(network,
-  profile)`` (layout: synapse lists, rows, quantization);
+  profile)`` (layout: synapse lists, rows, quantization), wall time; ``build GiB``:
+  the subprocess's peak RSS when the build is done (the network included);
 * ``run s``: one ``Emulator(...)(inputs)`` call of ``--batch`` samples x
   ``--ticks`` ticks on ``--threads`` numba threads (default 1: the cost of one
   core, which other load on a shared machine disturbs least), the fastest of at
@@ -51,8 +52,9 @@ largest size, the size its peak RSS per synapse would allow under ``--memory-gib
 ``--ticks`` ticks) and a 48-chip board, and how far toward the board the largest
 run got.
 
-A full run takes about 8 minutes on 2 cores, most of it in ``Emulator`` builds
-(about a minute for the 1M conv network); ``--quick`` about 3.
+A full run takes several minutes on 2 cores, most of it in the builds of the 1M
+sparse-random and dense-blocks networks (the 1M conv network builds in seconds);
+``--quick`` about 2.
 """
 from __future__ import annotations
 
@@ -290,6 +292,7 @@ def measure(family: Family, n_neurons: int, thresholds: Sequence[float], batch: 
     t1 = time.perf_counter()
     em = Emulator(net, SemanticsProfile.chip())
     t2 = time.perf_counter()
+    build_rss = peak_rss()
     x = random_inputs(net, batch, ticks, seed + 1)
     em({k: v[:, :2] for k, v in x.items()}, ticks=2)
     result, run_s, kernel_s = fastest_run(em, x, ticks, repeats)
@@ -298,7 +301,7 @@ def measure(family: Family, n_neurons: int, thresholds: Sequence[float], batch: 
     synapses = sum(int(f.sum()) for f in fanout.values())
     return dict(family=family.name, neurons=em.compiled.n_neurons, synapses=synapses,
                 nonzero=nonzero_share(net, fanout), array_bytes=array_bytes(em), net_s=t1 - t0,
-                build_s=t2 - t1, run_s=run_s, kernel_s=kernel_s, silent_kernel_s=silent_s,
+                build_s=t2 - t1, build_rss=build_rss, run_s=run_s, kernel_s=kernel_s, silent_kernel_s=silent_s,
                 events=count_events(result, net, fanout), rates=layer_rates(result, net), peak_rss=peak_rss(),
                 batch=batch, ticks=ticks)
 
@@ -405,9 +408,9 @@ def run_worker(family: str, n_neurons: int, thresholds: Sequence[float], args, l
     return dict(family=family, neurons=n_neurons, error=tail)
 
 
-COLUMNS = ("family", "neurons", "syn/n", "fill", "B/syn", "net s", "build s", "run s", "events", "ns/ev",
-           "ns/nz-ev", "scat ns/ev", "pass ns/nt", "rates %", "peak GiB")
-WIDTHS = (12, 9, 6, 6, 6, 6, 7, 6, 8, 6, 8, 10, 10, 15, 8)
+COLUMNS = ("family", "neurons", "syn/n", "fill", "B/syn", "net s", "build s", "build GiB", "run s", "events",
+           "ns/ev", "ns/nz-ev", "scat ns/ev", "pass ns/nt", "rates %", "peak GiB")
+WIDTHS = (12, 9, 6, 6, 6, 6, 7, 9, 6, 8, 6, 8, 10, 10, 15, 8)
 
 
 def format_row(cells: Sequence[str]) -> str:
@@ -420,8 +423,8 @@ def row_cells(r: dict) -> List[str]:
     neuron_tick = r["silent_kernel_s"] * 1e9 / (r["neurons"] * r["batch"] * r["ticks"])
     rates = "/".join(f"{100 * v:.1f}" for v in r["rates"].values())
     return [r["family"], f"{r['neurons']:,}", f"{r['synapses'] / r['neurons']:.0f}", f"{100 * r['nonzero']:.1f}%",
-            f"{r['array_bytes'] / r['synapses']:.2f}", f"{r['net_s']:.1f}", f"{r['build_s']:.1f}",
-            f"{r['run_s']:.3f}", f"{r['events']:.2e}", f"{ns:.2f}", f"{ns / r['nonzero']:.2f}", f"{scatter:.2f}",
+            f"{r['array_bytes'] / r['synapses']:.2f}", f"{r['net_s']:.1f}", f"{r['build_s']:.2f}",
+            f"{r['build_rss'] / GIB:.2f}", f"{r['run_s']:.3f}", f"{r['events']:.2e}", f"{ns:.2f}", f"{ns / r['nonzero']:.2f}", f"{scatter:.2f}",
             f"{neuron_tick:.2f}", rates, f"{r['peak_rss'] / GIB:.2f}"]
 
 
@@ -458,6 +461,10 @@ def summary(name: str, cap: dict, runs: Sequence[dict], ticks: int, budget_bytes
         lines.append(f"ns/ev {first:.2f} at {runs[0]['neurons']:,} neurons -> {last:.2f} at {runs[-1]['neurons']:,} "
                      f"(x{last / first:.1f}; flat would be x1.0)")
     if runs:
+        last = runs[-1]
+        lines.append(f"build {last['build_s']:.2f} s (peak RSS {last['build_rss'] / GIB:.2f} GiB) at "
+                     f"{last['neurons']:,} neurons: {last['build_s'] / last['run_s']:.1f}x its run of "
+                     f"{last['batch']} x {last['ticks']} ticks ({last['run_s']:.3f} s)")
         lines.append(memory_limit(runs[-1], budget_bytes, cap["per_board"]))
     largest = max((r["neurons"] for r in runs), default=0)
     per_pe = cap["per_chip"] / cap["pes_per_chip"]

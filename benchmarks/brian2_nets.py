@@ -50,7 +50,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dvs_network import ALPHA, build_network, random_input, random_weights  # noqa: E402
-from emu.network import Network, Population, Projection, synapse_list  # noqa: E402
+from emu.network import Network, Population, Projection
+from emu.synapses import synapse_list  # noqa: E402
 from emu.nir_import import ConversionOptions, from_nir  # noqa: E402
 from emu.profile import SemanticsProfile  # noqa: E402
 

@@ -28,7 +28,8 @@ from numba import njit
 
 from emu.engine import Emulator
 from emu.engine.kernels import _add_footprints
-from emu.network import Network, Population, Projection, synapse_list
+from emu.network import Network, Population, Projection
+from emu.synapses import synapse_runs
 from emu.profile import SemanticsProfile
 
 ALPHA = 0.93
@@ -143,8 +144,10 @@ def synapses_per_pre(weights: Dict[str, np.ndarray], network: Optional[Network] 
     out = {}
     for pr in net.projections:
         pre, post = net.populations[pr.pre], net.populations[pr.post]
-        pre_idx, _, _ = synapse_list(pr, pre, post)
-        out[pr.label] = np.bincount(pre_idx, minlength=pre.size)
+        # a conv's synapses as runs over its output channels (channels-last post): the list of a
+        # 1M-neuron conv without a number per synapse; the pre neurons stay in NIR order
+        runs = synapse_runs(pr, pre, post, channels_last=(False, pr.kind == "conv2d"))
+        out[pr.label] = np.bincount(runs.pre, minlength=pre.size) * runs.run
     return out
 
 

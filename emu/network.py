@@ -1,14 +1,14 @@
 """The network model: populations, projections, network (plain dataclasses, as nir),
-and the geometry of a projection (shapes, and its synapse list).
+and the geometry of a projection (its shapes; its synapse list: :mod:`emu.synapses`).
 
 All numbers are in *chip units*: thresholds, biases and weights already carry the
 converter's scale, so what the chip holds is what is stored here (before weight
 quantization, which the :class:`~emu.profile.SemanticsProfile` applies). Neuron
 indices are always the NIR flat (C, H, W) order.
 
-The engine turns a projection's synapse list (:func:`synapse_list`) into contiguous
-rows (:mod:`emu.engine.layout`); the numpy reference does not use it at all (it
-convolves and multiplies directly), so the two are independent implementations of
+The engine turns a projection's synapse list (:func:`emu.synapses.synapse_list`) into
+contiguous rows (:mod:`emu.engine.layout`); the numpy reference does not use it at all
+(it convolves and multiplies directly), so the two are independent implementations of
 the same geometry.
 """
 from __future__ import annotations
@@ -313,118 +313,3 @@ def _check_connections(pr: Projection, n_src: int, n_post: int) -> None:
         k = int(key[dup[0]])
         raise NetworkError(f"projection {pr.label}: the pair (pre {k // n_post}, post {k % n_post}) is listed "
                            "more than once; give each pair one weight (their sum)")
-
-
-def synapse_list(pr: Projection, pre: Population, post: Population):
-    """(pre_index, post_index, weight) arrays of every synapse, sorted by pre then post.
-
-    Sum pooling is folded in: every pre neuron inside a pooling window gets the
-    synapses of the window's pooled neuron.
-    """
-    src = pooled_shape(pre.shape, pr.pool, pr.label)
-    if pr.kind == "dense":
-        n_post, n_src = pr.weight.shape
-        s, q = np.meshgrid(np.arange(n_src), np.arange(n_post), indexing="ij")
-        src_idx, post_idx, w = s.ravel(), q.ravel(), pr.weight.T.flatten()
-    elif pr.kind == "one_to_one":
-        src_idx, post_idx, w = np.arange(post.size), np.arange(post.size), pr.weight.copy()
-    elif pr.kind == "sparse":
-        src_idx, post_idx, w = pr.connections[:, 0].copy(), pr.connections[:, 1].copy(), pr.weight.copy()
-    else:
-        src_idx, post_idx, w = _conv_synapses(src, pr.weight, pr.stride, pr.padding, post.shape)
-    # fresh arrays (none is a view of the projection's): the sort may hand them back as they are
-    src_idx, post_idx, w = sort_pairs(src_idx, post_idx, w)
-    if pr.pool == 1:  # every pre neuron is its own source
-        return src_idx.astype(np.int64, copy=False), post_idx.astype(np.int64, copy=False), w
-    starts = np.concatenate([[0], np.cumsum(np.bincount(src_idx, minlength=int(np.prod(src))))])
-    # every pre neuron inside a pooling window takes the synapses of its pooled source
-    src_of_pre = _pool_map(pre.shape, pr.pool)
-    pre_used = np.flatnonzero(src_of_pre >= 0)
-    first = starts[src_of_pre[pre_used]]
-    lens = starts[src_of_pre[pre_used] + 1] - first
-    pre_idx = np.repeat(pre_used, lens)
-    rep = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(first, lens)
-    # pre neurons ascending, each with its source's synapses (sorted by post): sorted
-    return pre_idx.astype(np.int64), post_idx[rep].astype(np.int64), w[rep]
-
-
-def _pairs_sorted(major: np.ndarray, minor: np.ndarray, chunk: int = 1 << 18) -> bool:
-    """Pairs in (major, minor) order, checked a cache-sized chunk at a time (overlapping
-    by one pair), so that an unsorted list is found out in its first chunk."""
-    for a in range(0, len(major) - 1, chunk):
-        ma, mi = major[a:a + chunk + 1], minor[a:a + chunk + 1]
-        step = ma[1:] - ma[:-1]
-        if not np.all((step > 0) | ((step == 0) & (mi[1:] >= mi[:-1]))):
-            return False
-    return True
-
-
-def sort_pairs(major: np.ndarray, minor: np.ndarray, values: np.ndarray):
-    """``(major, minor, values)`` sorted by ``major``, then ``minor``, stably: what indexing
-    all three by ``np.lexsort((minor, major))`` gives. Pairs already in order (a dense
-    matrix's synapses, a list given in order) come back as they are, without the sort that
-    takes seconds for tens of millions of synapses."""
-    if _pairs_sorted(major, minor):
-        return major, minor, values
-    width = int(minor.max()) + 1
-    if min(int(major.min()), int(minor.min())) < 0 or (int(major.max()) + 1) * width >= 2**63:
-        order = np.lexsort((minor, major))
-        return major[order], minor[order], values[order]
-    # one int64 key per pair, stably sorted: lexsort's permutation, about 5x faster
-    key = major.astype(np.int64, copy=False) * width + minor
-    index_bits = max((len(key) - 1).bit_length(), 1)
-    if (int(major.max()) + 1) * width > 2 ** (63 - index_bits):
-        order = np.argsort(key, kind="stable")
-        return major[order], minor[order], values[order]
-    # where it fits, each key with its position in the low bits, sorted as plain numbers
-    # (numpy's vectorised sort, about 2x faster again; equal keys keep their order), and
-    # the sorted pairs read back from the keys instead of gathered
-    key <<= index_bits
-    key |= np.arange(len(key))
-    key.sort()
-    order = key & ((1 << index_bits) - 1)
-    key >>= index_bits
-    sorted_major = key // width
-    key -= sorted_major * width
-    return sorted_major, key, values[order]
-
-
-def _pool_map(shape, pool: int) -> np.ndarray:
-    """Pooled source index of every pre neuron (-1 for the dropped remainder)."""
-    n = int(np.prod(shape))
-    if pool == 1:
-        return np.arange(n)
-    c, h, w = shape
-    ph, pw = h // pool, w // pool
-    ci, y, x = np.unravel_index(np.arange(n), shape)
-    inside = (y < ph * pool) & (x < pw * pool)
-    return np.where(inside, (ci * ph + y // pool) * pw + x // pool, -1)
-
-
-def _conv_synapses(src_shape, weight, stride, padding, out_shape):
-    """Every synapse of a conv2d as (source, post, weight) arrays, NIR (C, H, W) indices, sorted by
-    source, then post neuron.
-
-    Which (y, x, c_out, dy, dx) reach an output does not depend on the input channel: it
-    is found once on that small grid and repeated per input channel. Kernel offsets run
-    backwards (a larger dy reaches a smaller output row), so the posts of one source
-    come out ascending and the list needs no sort."""
-    c_in, h, w = src_shape
-    c_out, _, kh, kw = weight.shape
-    _, oh, ow = out_shape
-
-    def reach(n, k, pad, step, n_out):
-        # per input position and kernel offset (backwards): the output position, and whether it exists
-        d = np.arange(k)[::-1]
-        t = np.arange(n)[:, None] + pad - d
-        o = t // step
-        return d, o, (t % step == 0) & (o >= 0) & (o < n_out)
-
-    dy, oy, ok_y = reach(h, kh, padding[0], stride[0], oh)
-    dx, ox, ok_x = reach(w, kw, padding[1], stride[1], ow)
-    ok = np.broadcast_to(ok_y[:, None, None, :, None] & ok_x[None, :, None, None, :], (h, w, c_out, kh, kw))
-    y, x, co, ky, kx = np.nonzero(ok)
-    post = (co * oh + oy[y, ky]) * ow + ox[x, kx]
-    ci = np.arange(c_in)[:, None]
-    src = ci * (h * w) + (y * w + x)
-    return src.ravel(), np.broadcast_to(post, src.shape).ravel(), weight[co, ci, dy[ky], dx[kx]].ravel()

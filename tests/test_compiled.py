@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from emu.engine.layout import CompiledNetwork, _unique_rows, bit_identical, row_hash_multipliers
+from emu.engine.layout import CompiledNetwork, bit_identical
+from emu.engine.rows import _unique_rows, row_hash_multipliers
 from emu.engine import Emulator
 from emu.engine.intrinsics import take_next
 from emu.network import Network, Population, Projection

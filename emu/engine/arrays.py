@@ -40,7 +40,7 @@ class NetworkArrays(NamedTuple):
     (channels-last where ``pop_channels[p] > 1``; ``nir_of`` maps an internal index to
     its NIR one). Projections ``out_ptr[p]:out_ptr[p + 1]`` leave population p, in
     scatter order; ``pre_rows`` and ``blk`` hold their rows (see
-    :func:`emu.engine.layout.strided_rows`), ``wpool`` their weights, ``syn_post`` the
+    :func:`emu.engine.rows.strided_rows`), ``wpool`` their weights, ``syn_post`` the
     post neurons of synapse lists.
     """
 

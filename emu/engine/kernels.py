@@ -20,7 +20,7 @@ What makes it fast (the DVS-gesture benchmark, ``benchmarks/bench_dvs_network.py
   IEEE add per lane, as the scalar loop), see :func:`emu.engine.intrinsics.vector_add`;
 * a conv's pre neuron adds one footprint: a fixed number of rows of whole
   vectors, one output row apart, zero-padded where it lacks synapses (see
-  :func:`emu.engine.layout.strided_rows`). Its rows are found by arithmetic from one
+  :func:`emu.engine.rows.strided_rows`). Its rows are found by arithmetic from one
   (first post neuron, weight offset) pair, every spike runs the same vector adds,
   and no row table is read (a dependent load per row halves the rate of row adds);
   the footprint of a 3x3 kernel (3 vectors per row) runs as straight-line code;

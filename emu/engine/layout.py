@@ -24,16 +24,11 @@ import numpy as np
 
 from emu.numerics import Numerics, quantize_weights
 from emu.engine.arrays import SYNAPSE_LIST, Constants, Modes, NetworkArrays
-from emu.network import Network, sort_pairs, synapse_list
+from emu.engine.rows import CHUNK, footprints, row_starts, share_rows, strided_rows
+from emu.network import Network
 from emu.profile import SemanticsProfile
+from emu.synapses import SynapseRuns, channels_last_perm, synapse_runs
 from emu.timing import schedule
-
-
-def channels_last_perm(shape) -> np.ndarray:
-    """internal index of each NIR (C, H, W) index in an (H, W, C) layout."""
-    c, h, w = shape
-    ci, y, x = np.unravel_index(np.arange(c * h * w), shape)
-    return (y * w + x) * c + ci
 
 
 def bit_identical(x: np.ndarray) -> bool:
@@ -61,102 +56,6 @@ def _index_array(x) -> np.ndarray:
     """Indices as int32 when they fit (half the cache footprint), else int64."""
     x = np.ascontiguousarray(x, dtype=np.int64)
     return x.astype(np.int32) if x.size == 0 or x.max() < 2**31 - 1 else x
-
-
-def rows_by_length(lens: np.ndarray):
-    """``(length, rows of that length)`` for every distinct row length, ascending; each
-    group's rows in ascending order. One sort, so many distinct lengths cost no more
-    than a few."""
-    order = np.argsort(lens, kind="stable")
-    lengths, first = np.unique(lens[order], return_index=True)
-    for length, a, b in zip(lengths, first, np.append(first[1:], len(order))):
-        yield int(length), order[a:b]
-
-
-def share_rows(w: np.ndarray, starts: np.ndarray, lens: np.ndarray):
-    """A weight pool holding every distinct row of ``w`` once, and each row's offset in it.
-
-    Rows are ``w[starts[i]:starts[i] + lens[i]]``. A conv projection repeats the same
-    few kernel rows for every presynaptic neuron (and pooling repeats rows for every
-    neuron of a window); stored once, the weights a spike reads stay in cache. Rows
-    are compared bit for bit (so ``-0.0`` and ``0.0`` stay apart): the numbers added
-    are exactly those of the unshared rows.
-    """
-    bits = np.ascontiguousarray(w, dtype=np.float64).view(np.int64)
-    offsets = np.empty(len(starts), np.int64)
-    parts, size = [], 0
-    for length, sel in rows_by_length(lens):
-        rows = bits[starts[sel, None] + np.arange(length)]
-        uniq, inv = _unique_rows(rows)
-        offsets[sel] = size + inv * length
-        parts.append(uniq.reshape(-1))
-        size += uniq.size
-    pool = np.concatenate(parts).view(np.float64) if parts else np.zeros(0)
-    return pool, offsets
-
-
-def row_hash_multipliers(length: int) -> np.ndarray:
-    """Odd 64-bit multipliers of :func:`_unique_rows`' row hash (fixed: builds are repeatable)."""
-    return np.random.default_rng(0).integers(1, 2**62, size=length, dtype=np.int64) * 2 + 1
-
-
-def _unique_rows(rows: np.ndarray):
-    """``np.unique(rows, axis=0, return_inverse=True)`` for an int64 matrix, the unique rows
-    in the order they first occur, by a 64-bit hash of each row: a sort of one number per
-    row instead of whole rows (seconds for a large conv). The rows are compared exactly
-    afterwards; a hash collision falls back to ``np.unique``."""
-    h = (rows * row_hash_multipliers(rows.shape[1])).sum(axis=1)  # wraps around in int64
-    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
-    by_first = np.argsort(first)  # unique rows in the order they first occur
-    rank = np.empty_like(by_first)
-    rank[by_first] = np.arange(len(by_first))
-    uniq, inv = rows[first[by_first]], rank[inv.reshape(-1)]
-    if not np.array_equal(uniq[inv], rows):
-        uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    return uniq, inv.reshape(-1)
-
-
-def strided_rows(n_pre: int, pre_of_row: np.ndarray, row_post: np.ndarray, starts: np.ndarray,
-                 lens: np.ndarray, w: np.ndarray, unit: int, empty_post: int):
-    """The rows of a projection as one footprint per pre neuron, or None where that
-    would take more than twice the vector adds of its rows one by one.
-
-    Rows ``i`` (pre neuron ``pre_of_row[i]``, first post neuron ``row_post[i]``, weights
-    ``w[starts[i]:starts[i] + lens[i]]``, sorted by pre then post) become, for every
-    pre neuron k, ``n_rows`` rows of ``width`` weights (a multiple of ``unit``) at
-    ``first[k] + r * stride``: a conv's rows are its kernel rows, one output row apart.
-    Rows a neuron lacks (at a border, or for a strided conv's other input parity) and
-    lanes past a row's end get zero weights. Every spike of the projection then costs
-    the same vector adds, found by arithmetic, not by a table. Returns
-    ``(stride, n_rows, width, first, blocks)``, ``blocks[k]``: neuron k's
-    ``n_rows * width`` weights (zeros, and ``first = empty_post``, for a neuron without
-    synapses).
-    """
-    if len(starts) == 0:
-        return None
-    firsts = np.flatnonzero(np.r_[True, pre_of_row[1:] != pre_of_row[:-1]])  # each pre neuron's first row
-    head = np.full(n_pre, -1, np.int64)
-    head[pre_of_row[firsts]] = row_post[firsts]
-    rel = row_post - head[pre_of_row]
-    width = -(-int(lens.max()) // unit) * unit
-    # computed rows run about twice as fast per vector as rows looked up in a table
-    budget = 2 * int(np.sum(-(-lens // unit))) + 64
-    # the stride divides every offset, so the gcd of the first few bounds it from above and
-    # the rows per footprint from below: a scattered list is turned away without the gcd of
-    # millions of rows
-    few = int(np.gcd.reduce(rel[:4096]))
-    if few and n_pre * (int(rel.max()) // few + 1) * width // unit > budget:
-        return None
-    stride = int(np.gcd.reduce(rel))
-    slot = rel // stride if stride else np.zeros_like(rel)
-    n_rows = int(slot.max()) + 1
-    if n_pre * n_rows * width // unit > budget:
-        return None
-    blocks = np.zeros((n_pre, n_rows, width))
-    for length, sel in rows_by_length(lens):  # an index per row, not per weight
-        blocks[pre_of_row[sel], slot[sel], :length] = w[starts[sel, None] + np.arange(length)]
-    blocks = blocks.reshape(n_pre, n_rows * width)
-    return stride, n_rows, width, np.where(head >= 0, head, empty_post), blocks
 
 
 @dataclass
@@ -218,9 +117,36 @@ def neuron_parameters(network: Network, axis: NeuronAxis, num: Numerics, spike_c
     return params
 
 
+def input_sums(runs: SynapseRuns, num: Numerics, n_post: int):
+    """(whether every weight the runs add is an integer, the sum of |weight added| per post
+    neuron), a chunk of runs at a time: no temporary is the size of a long list. (Sums of
+    integers below 2**53 have the same bits in any order, and only those are compared.)"""
+    units = lambda w: num.weight_units(w).astype(np.float64, copy=False)  # noqa: E731
+    integer = lambda x: bool(np.all(np.trunc(x) == x))  # noqa: E731
+    sums, step = np.zeros(n_post), max(CHUNK // runs.run, 1)
+    offsets = np.arange(runs.run)
+    if runs.row is None:
+        integers = True
+        for a in range(0, len(runs.pre), step):
+            added = units(runs.table[a:a + step])
+            integers &= integer(added)
+            sums += np.bincount((runs.post[a:a + step, None] + offsets).reshape(-1),
+                                weights=np.abs(added).reshape(-1), minlength=n_post)
+        return integers, sums
+    added = units(runs.table)
+    used = np.zeros(len(added), bool)
+    used[runs.row] = True
+    size = np.abs(added)
+    for a in range(0, len(runs.pre), step):
+        sums += np.bincount((runs.post[a:a + step, None] + offsets).reshape(-1),
+                            weights=size[runs.row[a:a + step]].reshape(-1), minlength=n_post)
+    return integer(added[used]), sums
+
+
 @dataclass
 class Synapses:
-    """Every projection's quantized synapse list, and what its sums allow.
+    """Every projection's quantized synapse list (indices internal to each population, in the
+    :class:`NeuronAxis` order, sorted by pre then post), and what its sums allow.
 
     A population's sums are ``exact`` when every weight added to its input buffers is
     an integer and the sum of |w| over any neuron's synapses stays below the state's
@@ -236,7 +162,7 @@ class Synapses:
     int_drive: Dict[str, bool]
 
     @classmethod
-    def of(cls, network: Network, sched, profile: SemanticsProfile, num: Numerics) -> "Synapses":
+    def of(cls, network: Network, sched, profile: SemanticsProfile, num: Numerics, axis: NeuronAxis) -> "Synapses":
         lists, clipped = {}, {}
         exact = {name: True for name in network.populations}
         abs_in = {name: np.zeros(p.size) for name, p in network.populations.items()}
@@ -245,10 +171,12 @@ class Synapses:
             w_int, n_clip = quantize_weights(pr.weight, profile, f"projection {pr.label}")
             if n_clip:
                 clipped[pr.label] = n_clip
-            lists[j] = synapse_list(dataclasses.replace(pr, weight=w_int), network.populations[pr.pre], post)
-            added = num.weight_units(lists[j][2]).astype(np.float64, copy=False)
-            exact[pr.post] &= bool(np.all(np.trunc(added) == added))
-            abs_in[pr.post] += np.bincount(lists[j][1], weights=np.abs(added), minlength=post.size)
+            # indices internal to each population (channels-last where the axis says so), sorted so
+            lists[j] = synapse_runs(dataclasses.replace(pr, weight=w_int), network.populations[pr.pre], post,
+                                    channels_last=(pr.pre in axis.channels_last, pr.post in axis.channels_last))
+            integers, sums = input_sums(lists[j], num, post.size)
+            exact[pr.post] &= integers
+            abs_in[pr.post] += sums
         mantissa = 2.0 ** (np.finfo(num.state_dtype).nmant + 1)
         exact = {name: exact[name] and abs_in[name].max(initial=0) < mantissa for name in exact}
         # weights stored as int8 (converted exactly on add) when they fit
@@ -287,40 +215,35 @@ class Rows:
         for j, pr, lag_j in sched:
             pre = network.populations[pr.pre]
             out_ptr[axis.position[pr.pre] + 1] += 1
-            pre_nir, post_idx, w = syn.lists[j]
-            pre_idx = axis.perm[pr.pre][pre_nir]  # rows are keyed by the pre neuron's internal index
-            post_int = axis.perm[pr.post][post_idx]
-            pre_idx, post_int, w = sort_pairs(pre_idx, post_int, w)  # channels-last orders differ from NIR's
-            new_row = np.ones(len(w), bool)
-            new_row[1:] = (pre_idx[1:] != pre_idx[:-1]) | (post_int[1:] != post_int[:-1] + 1)
-            starts = np.flatnonzero(new_row)
-            lens = np.diff(np.append(starts, len(w)))
+            runs = syn.lists[j]  # internal indices, sorted by pre then post
+            first = row_starts(runs.pre, runs.post, runs.run)  # the run each row starts with
+            starts, n_syn = first * runs.run, len(runs.pre) * runs.run
+            lens = np.diff(np.append(starts, n_syn))
             post_lo = axis.lo(pr.post)
-            row_post = post_lo + post_int[starts]
+            row_post = post_lo + runs.post[first]
             # Where every pre neuron's rows fit one footprint (see strided_rows), a
             # spike adds whole vectors at computed places. Footprint rows past the
             # population add zeros to what follows (an input buffer never holds -0.0,
             # so +0.0 changes no value; the buffers end in `buf_pad` spare elements).
-            layout = strided_rows(pre.size, pre_idx[starts], row_post, starts, lens, w,
-                                  16 if syn.int_drive[pr.post] else 8, post_lo)
+            layout = strided_rows(pre.size, runs.pre[first], row_post, lens, 16 if syn.int_drive[pr.post] else 8,
+                                  post_lo)
             if layout:
-                stride, count, width, first, blocks = layout
-                shared, offsets = share_rows(blocks.reshape(-1), np.arange(pre.size) * blocks.shape[1],
-                                             np.full(pre.size, blocks.shape[1]))
-                pre_rows.append(np.stack([first, w_count + offsets], axis=1))
-                buf_end = max(buf_end, int(first.max()) + (count - 1) * stride + width)
-            elif len(w) < 2 * len(starts):
+                stride, count, width, first_post, slot = layout
+                shared, offsets = footprints(runs, first, slot, pre.size, count, width)
+                pre_rows.append(np.stack([first_post, w_count + offsets], axis=1))
+                buf_end = max(buf_end, int(first_post.max()) + (count - 1) * stride + width)
+            elif n_syn < 2 * len(starts):
                 # mostly single synapses (a sparse list): per synapse 4 + 1 bytes (post, int8
                 # weight) instead of a listed row's 12 and a weight looked up in the pool
                 stride, count, width = 0, 0, SYNAPSE_LIST
-                shared = w
+                pre_idx, post_int, shared = runs.flat()
                 per_pre = np.bincount(pre_idx, minlength=pre.size)
                 pre_rows.append(np.stack([w_count + np.cumsum(per_pre) - per_pre, per_pre], axis=1))
                 listed[w_count] = post_lo + post_int
             else:  # rows of their own lengths, listed in `blk`
                 stride, count, width = 0, 0, 0
-                shared, offsets = share_rows(w, starts, lens)
-                rows_per_pre = np.bincount(pre_idx[starts], minlength=pre.size)
+                shared, offsets = share_rows(runs.weights().reshape(-1), starts, lens)
+                rows_per_pre = np.bincount(runs.pre[first], minlength=pre.size)
                 pre_rows.append(np.stack([n_rows + np.cumsum(rows_per_pre) - rows_per_pre, rows_per_pre], axis=1))
                 blk_rows.append(np.stack([row_post, w_count + offsets, lens], axis=1))
                 n_rows += len(starts)
@@ -394,7 +317,7 @@ class CompiledNetwork:
         pops = [network.populations[n] for n in order]
         axis = NeuronAxis.of(network, order)
         params = neuron_parameters(network, axis, num, profile.spike_condition)
-        syn = Synapses.of(network, sched, profile, num)
+        syn = Synapses.of(network, sched, profile, num, axis)
         rows = Rows.of(network, sched, axis, syn)
         wpool = num.weight_units(rows.pool)
         if syn.int8_weights:
