@@ -17,6 +17,13 @@ reset applied one step late), so its spikes differ; both rates are printed.
 The last line is ``speedup_vs_snntorch=<ratio>``: the median over the interleaved pairs
 of snnTorch's time / the emulator's (same batch, same ticks); ``speedup_of_medians``
 is the ratio of the two medians.
+
+The breakdown ends in the roofline (``roofline.py``), from the kernel's CPU time (what
+other load changes least): the scatter per vector add against the same footprint loop
+with every byte in L1 (``scatter_fraction_of_l1``), and the neuron pass per neuron-tick
+against the instructions of its compiled loop at the core's issue limits
+(``neuron_pass_fraction_of_bound``; the same loop in L1 printed beside it). A
+regression shows as a falling fraction, not only as a time.
 """
 from __future__ import annotations
 
@@ -34,9 +41,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numba  # noqa: E402
 
 import emu.engine.emulator  # noqa: E402
-from dvs_network import (build_network, calibrate_thresholds, l1_ns_per_vector_add, layer_rates,  # noqa: E402
-                         random_input, random_weights, snntorch_net, synapses_per_pre, synaptic_events,
-                         vector_adds)
+from dvs_network import (build_network, calibrate_thresholds, layer_rates, random_input, random_weights,  # noqa: E402
+                         snntorch_net, synapses_per_pre, synaptic_events, vector_adds)
+from roofline import ISSUE_PER_CYCLE, VECTOR_PER_CYCLE, l1_ns_per_vector_add, neuron_pass_bound  # noqa: E402
 from emu.engine import Emulator  # noqa: E402
 from emu.profile import SemanticsProfile  # noqa: E402
 
@@ -51,16 +58,19 @@ def _fmt(xs):
 
 
 class KernelTimer:
-    """Wraps ``emu.engine.emulator.run_batch`` to add up the time spent inside the numba kernel."""
+    """Wraps ``emu.engine.emulator.run_batch`` to add up the time spent inside the numba kernel:
+    ``seconds`` of wall time, ``cpu_seconds`` of CPU time of all its worker threads (what
+    other load on a shared machine changes least)."""
 
     def __init__(self):
         self.inner = emu.engine.emulator.run_batch
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
 
     def __call__(self, *args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = self.inner(*args, **kwargs)
         self.seconds += time.perf_counter() - t0
+        self.cpu_seconds += time.process_time() - c0
         return out
 
     def __enter__(self):
@@ -158,28 +168,45 @@ def main(argv=None):
         # updated every tick, nothing is scattered) vs spike handling and scatter (the rest)
         silent = np.zeros_like(x)
         em(silent)
-        k_full, k_silent, tot_full, tot_silent = [], [], [], []
+        k_full, k_silent, tot_full, tot_silent, cpu_full, cpu_silent = [], [], [], [], [], []
         for _ in range(args.repeats):
-            for inp, kl, tl in ((x, k_full, tot_full), (silent, k_silent, tot_silent)):
+            for inp, kl, tl, cl in ((x, k_full, tot_full, cpu_full), (silent, k_silent, tot_silent, cpu_silent)):
                 time.sleep(PAUSE)
                 with KernelTimer() as kt:
                     t0 = time.perf_counter()
                     em(inp)
                     tl.append(time.perf_counter() - t0)
                 kl.append(kt.seconds)
+                cl.append(kt.cpu_seconds)
         kf, ks = statistics.median(k_full), statistics.median(k_silent)
         tf = statistics.median(tot_full)
         print(f"breakdown_ms: total={tf * 1e3:.1f} kernel={kf * 1e3:.1f} python={(tf - kf) * 1e3:.1f} "
               f"kernel_silent_input(neuron pass)={ks * 1e3:.1f} kernel_spikes+scatter={(kf - ks) * 1e3:.1f}")
-        # the scatter against the store limit: its vector adds (one 32-byte store each), and
-        # the time per add of one core (spike handling included) vs the same adds in L1
+        # the roofline, in CPU time of the kernel's threads (medians of the runs above): the
+        # scatter's vector adds (one 32-byte store each) against the same footprint loop with
+        # every byte in L1; the neuron pass (the silent input's kernel) against the
+        # instructions of its compiled loop at the core's issue limits (see roofline.py)
+        cf, cs = statistics.median(cpu_full), statistics.median(cpu_silent)
         adds = vector_adds(res, em.compiled)
-        per_add = (kf - ks) * numba.get_num_threads() / adds * 1e9
+        per_add = (cf - cs) / adds * 1e9
         l1 = l1_ns_per_vector_add()
         print(f"vector_adds_per_sample_tick={adds / sample_ticks:.0f} "
               f"({n_syn / adds:.1f} synaptic events per add)")
-        print(f"scatter_ns_per_vector_add={per_add:.3f} (spike handling included; one core) "
-              f"l1_ns_per_vector_add={l1:.3f} ratio={per_add / l1:.2f}")
+        print(f"scatter_ns_per_vector_add={per_add:.3f} (kernel CPU time, spike handling included) "
+              f"l1_ns_per_vector_add={l1:.3f} ratio={per_add / l1:.2f} scatter_fraction_of_l1={l1 / per_add:.2f}")
+        neurons = sum(p.size for p in net.populations.values() if p.model != "input")
+        per_neuron = cs / (sample_ticks * neurons) * 1e9
+        bound = neuron_pass_bound()
+        if bound is None:
+            print(f"neuron_pass_ns_per_neuron_tick={per_neuron:.4f} (its compiled loop not found: no bound)")
+        else:
+            print(f"neuron_pass_instructions_per_8_neurons={bound.instructions:.2f} (vector {bound.vector:.2f}; "
+                  f"counted in its compiled loop) clock_ghz={bound.clock_ghz:.2f} (measured) bound_cycles_per_8="
+                  f"{bound.bound_cycles:.2f} (max of vector / {VECTOR_PER_CYCLE}, all / {ISSUE_PER_CYCLE} per cycle)")
+            print(f"neuron_pass_ns_per_neuron_tick={per_neuron:.4f} ({bound.cycles_per_step(per_neuron):.2f} cycles "
+                  f"per 8; kernel CPU time, silent input) l1={bound.l1_ns_per_neuron:.4f} "
+                  f"({bound.cycles_per_step(bound.l1_ns_per_neuron):.2f} cycles) bound={bound.bound_ns_per_neuron:.4f} "
+                  f"neuron_pass_fraction_of_bound={bound.bound_ns_per_neuron / per_neuron:.2f}")
 
     # one whole gesture (--long-ticks) of one sample on one core
     threads = numba.get_num_threads()

@@ -20,14 +20,11 @@ Layer sizes: in 2x32x32 (2048) -> pop1 16x15x15 (3600) -> pop2 16x15x15 (3600)
 """
 from __future__ import annotations
 
-import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from numba import njit
 
 from emu.engine import Emulator
-from emu.engine.kernels import _add_footprints
 from emu.network import Network, Population, Projection
 from emu.synapses import synapse_runs
 from emu.profile import SemanticsProfile
@@ -183,33 +180,6 @@ def vector_adds(result, compiled) -> int:
             lanes = 16 if a.proj_int_drive[j] else 8
             total += spikes * int(a.proj_rows[j]) * int(a.proj_width[j]) // lanes
     return total
-
-
-@njit(cache=True)
-def _footprints(dst, w, spikes, places, reps):
-    # the engine's own footprint loop: 3 rows of 3 int16 vectors, 240 elements apart
-    for _ in range(reps):
-        _add_footprints(dst, 0, spikes, len(spikes), 0, places, w, 3, 240, 48, 3, 16)
-
-
-def l1_ns_per_vector_add(repeats: int = 5) -> float:
-    """ns per int16 vector add (16 lanes) with every byte in L1: the engine's footprint loop
-    (:func:`emu.engine.kernels._add_footprints`; 3 rows of 3 vectors, 240 elements apart,
-    as conv2 of the paper network) at random places of a 4 KiB buffer, the fastest of
-    ``repeats`` runs."""
-    rng = np.random.default_rng(0)
-    dst = np.zeros(2048, np.int16)
-    w = rng.integers(-1, 2, 144).astype(np.int8)  # small: the sums stay in range
-    # (first element, weight offset) per pre neuron, as the engine's pre_rows
-    places = np.stack([rng.integers(0, 2048 - 3 * 240, 1024) // 16 * 16, np.zeros(1024, np.int64)], axis=1)
-    spikes = np.arange(len(places))
-    _footprints(dst, w, spikes, places, 1)
-    reps, best = 200, float("inf")
-    for _ in range(repeats):
-        t0 = time.process_time()
-        _footprints(dst, w, spikes, places, reps)
-        best = min(best, time.process_time() - t0)
-    return best / (reps * len(places) * 9) * 1e9
 
 
 # snnTorch --------------------------------------------------------------------
