@@ -18,6 +18,7 @@ snapshot fixture uses it too.
 """
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,7 +67,8 @@ class Tolerance:
     def of(cls, min_f1=None, min_recall=None, max_mismatch=None) -> "Tolerance":
         """The tolerance the arguments ask for; none at all: identical spikes (``min_f1=1``)."""
         for name, value in (("min_f1", min_f1), ("min_recall", min_recall), ("max_mismatch", max_mismatch)):
-            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                                          and 0 <= value <= 1):
                 raise ValueError(f"{name} is a fraction in [0, 1], got {value!r}")
         if min_f1 is None and min_recall is None and max_mismatch is None:
             min_f1 = 1.0
@@ -85,6 +87,8 @@ class Tolerance:
         return out
 
     def __str__(self) -> str:
+        if (self.min_f1, self.min_recall, self.max_mismatch) == (1.0, None, None):
+            return "identical spikes"
         return ", ".join(f"{k}={v:g}" for k, v in (("min_f1", self.min_f1), ("min_recall", self.min_recall),
                                                    ("max_mismatch", self.max_mismatch)) if v is not None)
 
@@ -144,6 +148,8 @@ def _names(a: Recording, b: Recording, populations: Optional[Sequence[str]]) -> 
     if isinstance(populations, str):
         populations = [populations]
     inputs = set(a.meta.get("inputs") or ()) | set(b.meta.get("inputs") or ())
+    if a.unnamed and b.unnamed:
+        return [(UNNAMED, UNNAMED, populations[0] if populations is not None and len(populations) == 1 else UNNAMED)]
     if a.unnamed or b.unnamed:
         named = b if a.unnamed else a
         names = list(populations) if populations is not None else \
