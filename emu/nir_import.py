@@ -15,13 +15,19 @@ The converter takes no extra delay on a conv projection, and its ``conn_delay`` 
 to every projection, so a conv graph converts with ``conn_delay=0``:
 :func:`required_conn_delay` says so, and :func:`emu.settings.resolve` chooses it when no
 flag or profile file sets another value (which is then refused, as the converter does).
+
+``dt`` has no default: ``ConversionOptions(dt=None)`` (the default) takes the graph's
+metadata (:func:`graph_metadata`), and a graph without one is refused, as the command
+line refuses it without ``--dt`` (a 1 s tick, py-spinnaker2's default, silently made a
+1 ms model 1000 times slower).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import nir
 import numpy as np
@@ -44,7 +50,8 @@ class ConversionOptions:
     """The chip converter's options (defaults as py-spinnaker2's when nothing is set).
 
     dt
-        Tick length in seconds (converter default 1.0; hardware runs 1 ms ticks).
+        Tick length in seconds; ``None``: the graph's metadata ``dt`` (:func:`from_nir` refuses
+        a graph without one). Hardware runs 1 ms ticks.
     integrator
         ``exponential`` (alpha = exp(-dt/tau)) or ``forward`` (alpha = 1 - dt/tau).
     weight_scale
@@ -61,7 +68,7 @@ class ConversionOptions:
         Emulate graph shapes the chip converter rejects instead of raising.
     """
 
-    dt: float = 1.0
+    dt: Optional[float] = None
     integrator: str = "exponential"
     weight_scale: Union[None, float, str] = None
     weight_max: int = 127
@@ -72,8 +79,9 @@ class ConversionOptions:
     def __post_init__(self):
         if self.integrator not in ("forward", "exponential"):
             raise NIRImportError(f"integrator must be 'forward' or 'exponential', got {self.integrator!r}")
-        if not (self.dt > 0):
-            raise NIRImportError(f"dt must be > 0 seconds, got {self.dt!r}")
+        if self.dt is not None and not (isinstance(self.dt, (int, float, np.number)) and math.isfinite(self.dt)
+                                        and self.dt > 0):
+            raise NIRImportError(f"dt must be a finite number of seconds > 0, got {self.dt!r}")
         if isinstance(self.weight_scale, str) and self.weight_scale != "auto":
             raise NIRImportError(f"weight_scale must be None, a number or 'auto', got {self.weight_scale!r}")
         if isinstance(self.weight_scale, (int, float)) and not self.weight_scale > 0:
@@ -99,16 +107,55 @@ def read_nir(path: Union[str, Path]) -> nir.NIRGraph:
 
 
 def from_nir(graph: Union[nir.NIRGraph, str, Path], options: Optional[ConversionOptions] = None) -> Network:
-    """Convert a NIR graph (or a path to one) into a Network in chip units."""
+    """Convert a NIR graph (or a path to one) into a Network in chip units; ``options.dt``
+    None (the default): the graph's metadata ``dt``, refused when it has none."""
     options = options or ConversionOptions()
     source = ""
     if not isinstance(graph, nir.NIRGraph):
         source = f"{graph}: "
         graph = read_nir(graph)
     try:
+        if options.dt is None:
+            options = dataclasses.replace(options, dt=_metadata_dt(graph))
         return _Converter(graph, options).convert()
     except (NIRImportError, NetworkError) as exc:
         raise exc.prefixed(source, NIRImportError) from None
+
+
+def graph_metadata(graph: nir.NIRGraph) -> Dict[str, Any]:
+    """``dt``, ``integrator``, ``reset`` and ``reset_delay`` as the graph states them, plain Python
+    values: the graph's own ``metadata`` first, else a value every neuron node's ``metadata``
+    agrees on (snnTorch-style exporters put ``reset`` there)."""
+    out: Dict[str, Any] = {}
+    neuron_meta = [dict(node.metadata or {}) for node in graph.nodes.values() if isinstance(node, NEURON_NODES)]
+    for key in ("dt", "integrator", "reset", "reset_delay"):
+        if key in (graph.metadata or {}):
+            out[key] = _plain(graph.metadata[key])
+            continue
+        values = {repr(_plain(m[key])) for m in neuron_meta if key in m}
+        if len(values) == 1 and all(key in m for m in neuron_meta):
+            out[key] = _plain(neuron_meta[0][key])
+    return out
+
+
+def _plain(x):
+    x = np.asarray(x).item() if isinstance(x, (np.generic, np.ndarray)) and np.size(x) == 1 else x
+    return x.decode() if isinstance(x, bytes) else x
+
+
+def _metadata_dt(graph: nir.NIRGraph) -> float:
+    """The graph's metadata ``dt`` in seconds, or the error that asks for one (both spellings)."""
+    dt = graph_metadata(graph).get("dt")
+    if dt is None:
+        missing = "the graph has no dt in its metadata: give the tick length with {}"
+        raise NIRImportError(missing.format("ConversionOptions(dt=SECONDS)"), cli=missing.format("--dt SECONDS"))
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise NIRImportError(f"the graph's metadata dt is not a number: {dt!r}") from None
+    if not (math.isfinite(dt) and dt > 0):
+        raise NIRImportError(f"the graph's metadata dt must be a finite number of seconds > 0, got {dt!r}")
+    return dt
 
 
 def required_conn_delay(graph: nir.NIRGraph) -> Optional[int]:

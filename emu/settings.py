@@ -15,8 +15,9 @@ outputs record it.
 the value is 0 (source ``required for conv``) instead of the default 1; a flag or
 profile file that asks for another value gets the converter's error.
 
-Graph metadata: the graph's own ``metadata`` first, else a value every neuron node's
-``metadata`` agrees on (snnTorch-style exporters put ``reset`` there).
+Graph metadata (:func:`emu.nir_import.graph_metadata`): the graph's own ``metadata`` first,
+else a value every neuron node's ``metadata`` agrees on (snnTorch-style exporters put
+``reset`` there).
 """
 from __future__ import annotations
 
@@ -29,10 +30,9 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
 import nir
-import numpy as np
 
 from emu.errors import UserError
-from emu.nir_import import ConversionOptions, required_conn_delay
+from emu.nir_import import ConversionOptions, graph_metadata, required_conn_delay
 from emu.numerics import weight_max
 from emu.profile import SemanticsProfile
 
@@ -40,7 +40,17 @@ from emu.profile import SemanticsProfile
 CONVERSION_DEFAULTS = dict(integrator="exponential", conn_delay=1, reset="subtract")
 #: what a float run of the user's model does unless told: snnTorch's reset_delay=True
 FLOAT_DEFAULTS = dict(reset_timing="next_tick")
-NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.CubaLIF)
+
+
+#: the values :func:`resolve` reads from ``flags`` beside every :class:`SemanticsProfile` field but
+#: ``reset_mode`` (set as ``reset``): the keywords of the Python API (:func:`setting_names`)
+FLAG_NAMES = ("dt", "integrator", "reset", "conn_delay", "weight_scale", "scale_percentile", "weight_bits",
+              "allow_unsupported", "reset_timing")
+
+
+def setting_names() -> tuple:
+    """Every name :func:`resolve` reads from ``flags`` (sorted): a keyword outside them would be ignored."""
+    return tuple(sorted(set(FLAG_NAMES) | {f.name for f in fields(SemanticsProfile)} - {"reset_mode"}))
 
 
 class SettingsError(UserError):
@@ -102,25 +112,6 @@ def load_profile_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     if "exact" in data:
         out["calibration"] = dict(exact=bool(data["exact"]), mismatching_cells=data.get("mismatching_cells"))
     return out
-
-
-def graph_metadata(graph: nir.NIRGraph) -> Dict[str, Any]:
-    """dt, integrator, reset and reset_delay as the graph states them (module doc), plain Python values."""
-    out: Dict[str, Any] = {}
-    neuron_meta = [dict(node.metadata or {}) for node in graph.nodes.values() if isinstance(node, NEURON_NODES)]
-    for key in ("dt", "integrator", "reset", "reset_delay"):
-        if key in (graph.metadata or {}):
-            out[key] = _plain(graph.metadata[key])
-            continue
-        values = {repr(_plain(m[key])) for m in neuron_meta if key in m}
-        if len(values) == 1 and all(key in m for m in neuron_meta):
-            out[key] = _plain(neuron_meta[0][key])
-    return out
-
-
-def _plain(x):
-    x = np.asarray(x).item() if isinstance(x, (np.generic, np.ndarray)) and np.size(x) == 1 else x
-    return x.decode() if isinstance(x, bytes) else x
 
 
 def _pick(name: str, flags: Mapping, profile_file: Mapping, meta: Mapping, default, sources: dict, meta_key=None):

@@ -45,7 +45,7 @@ def events(n=400, t_max=50_000, seed=0):
 def test_events_binned_like_by_hand(tmp_path, dvs):
     ev = events()
     np.savez(tmp_path / "ev.npz", **ev)
-    net = from_nir(dvs, ConversionOptions(conn_delay=0))
+    net = from_nir(dvs, ConversionOptions(dt=1.0, conn_delay=0))
     rasters, info = read_input(tmp_path / "ev.npz", net, dt=1e-3)
     r = rasters["input"].reshape(-1, 2, 8, 8)
     by_hand = np.zeros((50, 2, 8, 8), bool)
@@ -60,7 +60,7 @@ def test_structured_npy_events(tmp_path, dvs):
     for k in "xypt":
         arr[k] = ev[k]
     np.save(tmp_path / "ev.npy", arr)
-    net = from_nir(dvs, ConversionOptions(conn_delay=0))
+    net = from_nir(dvs, ConversionOptions(dt=1.0, conn_delay=0))
     rasters, _ = read_input(tmp_path / "ev.npy", net, dt=1e-3)
     assert rasters["input"].sum() == len({(t // 1000, p, y, x) for t, p, y, x in zip(ev["t"], ev["p"], ev["y"], ev["x"])})
 
@@ -108,7 +108,7 @@ def test_bad_raster_and_event_files(tmp_path, dvs):
     np.savez(tmp_path / "r.npz", other=np.zeros((4, 3)), more=np.zeros((4, 3)))
     with pytest.raises(InputFileError, match="name no input population"):
         read_input(tmp_path / "r.npz", _small())
-    net = from_nir(dvs, ConversionOptions(conn_delay=0))
+    net = from_nir(dvs, ConversionOptions(dt=1.0, conn_delay=0))
     ev = events()
     ev["x"][3] = 8
     np.savez(tmp_path / "ev.npz", **ev)

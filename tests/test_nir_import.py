@@ -89,7 +89,7 @@ def test_graphs_of_other_tools_load_and_run(tmp_path, make):
 
 
 def test_sinabs_shapes_pool_and_models():
-    net = from_nir(sinabs_like(), ConversionOptions(conn_delay=0))
+    net = from_nir(sinabs_like(), ConversionOptions(dt=1.0, conn_delay=0))
     assert net.populations["iaf1"].shape == (4, 8, 8) and net.populations["iaf1"].model == "if"
     fc = [p for p in net.projections if p.post == "iaf2"][0]
     assert fc.pool == 2 and fc.kind == "dense" and fc.weight.shape == (5, 64)
@@ -108,7 +108,7 @@ def test_per_channel_parameters_broadcast():
                      "a": nir.Affine(weight=np.ones((6, 3)), bias=np.zeros(6)),
                      "n": nir.CubaLIF(tau_syn=one * 0.005, tau_mem=one * 0.01, r=one, v_leak=one * 0,
                                       v_threshold=one, v_reset=one * 0, w_in=one)}, [("input", "a"), ("a", "n")])
-    assert from_nir(scalar, ConversionOptions(conn_delay=0)).populations["n"].alpha_syn.shape == (6,)
+    assert from_nir(scalar, ConversionOptions(dt=1.0, conn_delay=0)).populations["n"].alpha_syn.shape == (6,)
     head = net.populations["4"]
     np.testing.assert_allclose(head.i_offset, 0.5)  # bias * w_scale
 
@@ -178,8 +178,8 @@ def test_auto_scale_4bit_and_biases_summed():
 def test_round_trip_through_file(tmp_path):
     g = sinabs_like()
     nir.write(str(tmp_path / "a.nir"), g)
-    a = from_nir(g, ConversionOptions(conn_delay=0))
-    b = from_nir(tmp_path / "a.nir", ConversionOptions(conn_delay=0))
+    a = from_nir(g, ConversionOptions(dt=1.0, conn_delay=0))
+    b = from_nir(tmp_path / "a.nir", ConversionOptions(dt=1.0, conn_delay=0))
     wb = {p.name: p.weight for p in b.projections}
     for pa in a.projections:
         assert np.array_equal(pa.weight, wb[pa.name])
@@ -219,7 +219,7 @@ def _one(node, shape=(1, 4, 4)):
 ])
 def test_rejections_name_node_and_field(graph, needle):
     with pytest.raises(NIRImportError) as err:
-        from_nir(graph(), ConversionOptions(conn_delay=0))
+        from_nir(graph(), ConversionOptions(dt=1.0, conn_delay=0))
     assert needle in str(err.value)
 
 
@@ -227,8 +227,8 @@ def test_conv_with_extra_delay_rejected_unless_allowed():
     g = _graph({"input": nir.Input(input_type={"input": np.array([1, 4, 4])}), "c": _conv(2, 1, 3, padding=1),
                 "n": _lif(32)}, [("input", "c"), ("c", "n")])
     with pytest.raises(NIRImportError, match="conn_delay=1"):
-        from_nir(g, ConversionOptions(conn_delay=1))
-    net = from_nir(g, ConversionOptions(conn_delay=1, allow_unsupported=True))
+        from_nir(g, ConversionOptions(dt=1.0, conn_delay=1))
+    net = from_nir(g, ConversionOptions(dt=1.0, conn_delay=1, allow_unsupported=True))
     assert net.meta["conversion"]["unsupported"] and net.projections[0].delay == 1
 
 
@@ -250,7 +250,7 @@ def test_bad_files(tmp_path):
 def test_imported_conv_net_engine_equals_reference():
     from emu.reference import reference_run
 
-    net = from_nir(sinabs_like(), ConversionOptions(weight_scale="auto", conn_delay=0))
+    net = from_nir(sinabs_like(), ConversionOptions(dt=1.0, weight_scale="auto", conn_delay=0))
     raster = RNG.random((25, 128)) < 0.3
     profile = SemanticsProfile.chip()
     res = Emulator(net, profile)(raster, record_v=True)
@@ -260,3 +260,25 @@ def test_imported_conv_net_engine_equals_reference():
         assert np.array_equal(res.raster(name)[0], spikes[name])
     for name in volts:
         assert np.array_equal(res.v[name][0].astype(float), volts[name])
+
+
+def test_dt_comes_from_the_graph_metadata_or_is_refused():
+    """ConversionOptions without dt takes the graph's metadata dt (as resolve and the CLI do);
+    py-spinnaker2's 1 s default made a 1 ms model's decays those of a 1000x longer tick."""
+    tau = 0.02
+    nodes = {"input": nir.Input(input_type={"input": np.array([2])}), "fc": nir.Linear(weight=np.ones((3, 2))),
+             "n": _lif(3, tau=np.full(3, tau), r=np.full(3, tau / 1e-3))}
+    edges = [("input", "fc"), ("fc", "n")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3}, type_check=False)
+    net = from_nir(graph, ConversionOptions(integrator="forward", conn_delay=0))
+    assert net.dt == 1e-3
+    np.testing.assert_allclose(net.populations["n"].alpha, 1 - 1e-3 / tau)
+    assert from_nir(graph, ConversionOptions(dt=2e-3, integrator="forward", conn_delay=0)).dt == 2e-3  # given wins
+    with pytest.raises(NIRImportError) as refused:
+        from_nir(_graph(nodes, edges), ConversionOptions(integrator="forward", conn_delay=0))
+    assert str(refused.value) == ("the graph has no dt in its metadata: give the tick length with "
+                                  "ConversionOptions(dt=SECONDS)")
+    assert refused.value.cli_message.endswith("with --dt SECONDS")
+    for bad in ("soon", float("nan"), -1e-3):
+        with pytest.raises(NIRImportError, match="metadata dt"):
+            from_nir(nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": bad}, type_check=False))

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 
 from emu.engine import Emulator
+from emu.errors import UserError
 from emu.nir_import import ConversionOptions, from_nir
 from emu.spike_io import load_recording, save_recording
 from emu.spikes import Recording
 from emu.testing import assert_accuracy_within, assert_spikes_match, run_chip
 from emu.testing.snapshot import ChipSnapshot, snapshot_path
 from emu.testing.strategies import nir_graphs, spike_rasters
-from validate.metrics import predicted_classes
+from validate.metrics import agreement, predicted_classes
 
 
 def _lif(n, threshold=0.1, tau=0.02):
@@ -132,22 +133,110 @@ def test_assert_spikes_match_at_its_tolerance_boundaries():
     assert_spikes_match({"p": a}, {"p": b})
     b[7, 2] = ~b[7, 2]
     b[30, 5] = ~b[30, 5]
-    cells = a.size
-    assert_spikes_match({"p": a}, {"p": b}, max_mismatch=2 / cells)  # exactly at the limit: passes
+    cells, f1 = a.size, agreement(a, b).f1
+    assert f1 < 1
+    assert_spikes_match({"p": a}, {"p": b}, min_f1=f1)  # exactly at the limit: passes
     with pytest.raises(AssertionError) as failure:
-        assert_spikes_match({"p": a}, {"p": b}, max_mismatch=1.999 / cells)
+        assert_spikes_match({"p": a}, {"p": b}, min_f1=f1 + 1e-3)
     text = str(failure.value)
+    assert text.startswith(f"spikes differ beyond the tolerance (min_f1={f1 + 1e-3:g}) in 1 of 1 population(s):\n"
+                           f"  FAIL p: spike F1 {f1:.3f}, recall ")
     assert "First divergence: population 'p', neuron 2, tick 7 of sample 0" in text
-    assert f"FAIL p (sample 0): {100 * 2 / cells:.3f} % of cells (2 of {cells}) at lag +0" in text
+    assert f"0.500 % of cells differ (2 of {cells})" in text
+    with pytest.raises(AssertionError, match="FAIL p: spike F1"):  # no tolerance: identical spikes
+        assert_spikes_match({"p": a}, {"p": b})
+    # max_mismatch, kept for old tests, at its limit
+    assert_spikes_match({"p": a}, {"p": b}, max_mismatch=2 / cells)
+    with pytest.raises(AssertionError, match=r"of cells differ > max_mismatch"):
+        assert_spikes_match({"p": a}, {"p": b}, max_mismatch=1.999 / cells)
     # a lag: the actual run two ticks late matches only when max_lag reaches 2
     late = np.zeros_like(a)
     late[2:] = a[:-2]
-    with pytest.raises(AssertionError, match="at lag"):
+    with pytest.raises(AssertionError, match="lag"):
         assert_spikes_match({"p": late}, {"p": a}, max_lag=1)
     matches = assert_spikes_match({"p": late}, {"p": a}, max_lag=2)
-    assert matches[0].lag == 2 and matches[0].mismatches == 0
-    with pytest.raises(ValueError, match="max_mismatch"):
-        assert_spikes_match({"p": a}, {"p": b}, max_mismatch=2)
+    assert matches[0].lag == 2 and matches[0].mismatches == 0 and matches[0].f1 == 1.0
+    for bad in (dict(max_mismatch=2), dict(min_f1=1.5), dict(min_recall=-0.1)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            assert_spikes_match({"p": a}, {"p": b}, **bad)
+
+
+def test_a_silent_chip_fails_the_spike_agreement_that_a_mismatch_rate_passes():
+    """Spike agreement is the measure that moves when spikes are lost: a silent run differs in
+    only 2 % of cells (max_mismatch=0.05 passes it) but has F1 and recall 0."""
+    rng = np.random.default_rng(3)
+    expected = rng.random((4, 100, 20)) < 0.02
+    silent = np.zeros_like(expected)
+    matches = assert_spikes_match({"out": silent}, {"out": expected}, max_mismatch=0.05)
+    assert matches[0].f1 == 0.0 and matches[0].rate < 0.05
+    for tolerance in (dict(min_f1=0.5), dict(min_recall=0.5), dict(min_f1=0.5, max_mismatch=0.05), {}):
+        with pytest.raises(AssertionError) as failure:
+            assert_spikes_match({"out": silent}, {"out": expected}, **tolerance)
+        text = str(failure.value)
+        # F1, recall and both rates lead; the cell mismatch comes last, then the first divergence
+        line = text.splitlines()[1]
+        assert line.startswith("  FAIL out: spike F1 0.000, recall 0.0 %, precision -, rate 0 (actual) vs "
+                               f"{expected.mean():.4g} (expected) spikes per neuron per tick"), line
+        assert line.index("recall") < line.index("% of cells differ")
+        assert text.splitlines()[2].startswith("First divergence: population 'out'")
+    # half the spikes lost: recall 0.5, precision 1
+    half = expected.copy()
+    half[:, 50:] = False
+    m = assert_spikes_match({"out": half}, {"out": expected}, min_recall=0.3)[0]
+    assert m.agreement.precision == 1.0 and 0.3 < m.recall < 0.7
+    with pytest.raises(AssertionError, match=r"recall [0-9.]+ < min_recall 0.9"):
+        assert_spikes_match({"out": half}, {"out": expected}, min_recall=0.9)
+
+
+def test_assert_spikes_match_takes_plain_arrays():
+    import torch
+
+    a, b = _pair()
+    assert_spikes_match(a, b)  # (T, N)
+    assert_spikes_match(a[None], {"p": b})  # (B, T, N) against a named population
+    assert_spikes_match(torch.from_numpy(a.astype(np.float32)), b)
+    b[4, 1] = ~b[4, 1]
+    with pytest.raises(AssertionError, match="neuron 1, tick 4 of sample 0"):
+        assert_spikes_match(a, b)
+    graph = _dense()
+    x = np.random.default_rng(1).random((1, 60, 10)) < 0.25
+    run = run_chip(graph, x, weight_scale=50.0, conn_delay=0)
+    with pytest.raises(ValueError, match=r"actual is one unnamed raster; the other run has populations 'lif1', "
+                                         r"'lif2': say which it is with populations=\['name'\]"):
+        assert_spikes_match(run.raster("lif2"), run)
+    assert_spikes_match(run.raster("lif2"), run, populations=["lif2"])
+    with pytest.raises(AssertionError, match="neuron"):
+        assert_spikes_match(run.raster("lif1"), run, populations=["lif2"])
+
+
+def test_assert_spikes_match_fails_on_other_ticks_or_populations_unless_told():
+    rng = np.random.default_rng(4)
+    long = rng.random((100, 6)) < 0.2
+    with pytest.raises(AssertionError, match="actual has 100 ticks and expected 60"):
+        assert_spikes_match({"p": long}, {"p": long[:60]})
+    assert_spikes_match({"p": long}, {"p": long[:60]}, ticks=60)
+    with pytest.raises(AssertionError, match="ticks=80 but expected has 60"):
+        assert_spikes_match({"p": long}, {"p": long[:60]}, ticks=80)
+    with pytest.raises(AssertionError, match=r"different populations \(only in actual: 'q'\)"):
+        assert_spikes_match({"p": long, "q": long}, {"p": long})
+    with pytest.raises(AssertionError, match=r"only in actual: 'q'; only in expected: 'r'"):
+        assert_spikes_match({"p": long, "q": long}, {"p": long, "r": long})
+    assert_spikes_match({"p": long, "q": long}, {"p": long}, populations=["p"])
+    with pytest.raises(AssertionError, match="population 'q' is not in expected"):
+        assert_spikes_match({"p": long, "q": long}, {"p": long}, populations=["p", "q"])
+    with pytest.raises(AssertionError, match="actual has 2 sample"):
+        assert_spikes_match({"p": np.stack([long, long])}, {"p": long})
+
+
+def test_the_first_divergence_is_first_in_time():
+    """Two populations differ: the message names the one that differs earlier, not the first listed."""
+    rng = np.random.default_rng(5)
+    deep, shallow = rng.random((50, 4)) < 0.3, rng.random((50, 4)) < 0.3
+    deep2, shallow2 = deep.copy(), shallow.copy()
+    deep2[3, 0] = ~deep2[3, 0]
+    shallow2[9, 1] = ~shallow2[9, 1]
+    with pytest.raises(AssertionError, match="First divergence: population 'deep', neuron 0, tick 3"):
+        assert_spikes_match({"shallow": shallow2, "deep": deep2}, {"shallow": shallow, "deep": deep})
 
 
 def test_assert_spikes_match_reads_files_and_shows_voltages(tmp_path):
@@ -188,6 +277,58 @@ def test_assert_accuracy_within_fails_with_the_attribution():
     text = str(failure.value)
     assert text.startswith(f"chip accuracy {100 * acc_chip:.1f} % is {100 * (1 - acc_chip):.1f} points below")
     assert "Chip accuracy" in text and "Points lost by factor (Shapley): " in text and "samples flip" in text
+
+
+# keywords, dt, corrupted snapshots ---------------------------------------------------------------
+def test_a_misspelled_keyword_is_a_type_error_naming_it(tmp_path):
+    """Settings go in as keywords: a misspelled one ran (and pinned a snapshot) under the default."""
+    graph = _dense()
+    x = np.random.default_rng(1).random((1, 30, 10)) < 0.25
+    with pytest.raises(TypeError) as failure:
+        run_chip(graph, x, weight_scale=50.0, conn_dely=0)
+    text = str(failure.value)
+    assert text.startswith("run_chip() got an unexpected keyword argument 'conn_dely' (did you mean 'conn_delay'?); "
+                           "it accepts ")
+    assert all(f" {k}," in text for k in ("conn_delay", "dt", "profile", "record_v", "weight_rounding"))
+    with pytest.raises(TypeError, match=r"assert_accuracy_within\(\) got an unexpected keyword argument 'profle' "
+                                        r"\(did you mean 'profile'\?\)"):
+        assert_accuracy_within(graph, x, [0], dt=None, max_drop=0.1, profle="brian2")
+    test_file = tmp_path / "test_x.py"
+    snap = ChipSnapshot(test_file, "test_a", "test_x.py::test_a", update=True)
+    with pytest.raises(TypeError, match=r"chip_snapshot\(\) got an unexpected keyword argument 'reset_mode' .*"
+                                        r" reset, reset_timing,"):
+        snap(graph, x, weight_scale=50.0, reset_mode="zero")
+    assert not snapshot_path(test_file, "test_a").exists()  # nothing pinned under the wrong settings
+    run_chip(graph, x, weight_scale=50.0, conn_delay=0, weight_rounding="nearest", reset="zero", dt=1e-3)
+
+
+def test_the_missing_dt_error_speaks_python():
+    graph = _dense()
+    graph.metadata.pop("dt")
+    x = np.random.default_rng(1).random((1, 30, 10)) < 0.25
+    with pytest.raises(UserError) as failure:
+        run_chip(graph, x, weight_scale=50.0, conn_delay=0)
+    assert str(failure.value) == "the model has no dt in its metadata: give the tick length with dt=SECONDS"
+    assert run_chip(graph, x, dt=1e-3, weight_scale=50.0, conn_delay=0).ticks == 30
+
+
+def test_a_corrupted_snapshot_says_how_to_recreate_it(tmp_path):
+    graph = _dense()
+    x = np.random.default_rng(1).random((1, 30, 10)) < 0.25
+    test_file = tmp_path / "test_x.py"
+    ChipSnapshot(test_file, "test_a", "test_x.py::test_a", update=True)(graph, x, weight_scale=50.0)
+    path = snapshot_path(test_file, "test_a")
+    good = path.read_bytes()
+    redo = "re-create it with  pytest test_x.py::test_a --s2emu-snapshot-update"
+    for broken in (good[: len(good) // 2], b"", b"not a zip file at all"):
+        path.write_bytes(broken)
+        with pytest.raises(AssertionError) as failure:
+            ChipSnapshot(test_file, "test_a", "test_x.py::test_a", update=False)(graph, x, weight_scale=50.0)
+        assert str(failure.value).startswith(f"{path}: the chip snapshot cannot be read (") and \
+            str(failure.value).endswith(redo)
+    save_recording(Recording.from_rasters({"lif2": np.zeros((1, 30, 4), bool)}), path)  # a recording, no snapshot
+    with pytest.raises(AssertionError, match=f"not a chip snapshot .*: {redo}"):
+        ChipSnapshot(test_file, "test_a", "test_x.py::test_a", update=False)(graph, x, weight_scale=50.0)
 
 
 # the strategies ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ through py-spinnaker2 when it is installed here (its brian2 backend or a board).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -85,6 +86,8 @@ def prepare_chip_job(model_path, input, ticks: int, options: Optional[Conversion
         raise ChipScriptError(f"ticks must be > 0, got {ticks}")
     model_path = Path(model_path)
     network = from_nir(model_path, options)
+    options = dataclasses.replace(options, dt=network.dt)  # the graph's dt where options left it to it
+    opts = chip_options(options, reset)
     conversion = network.meta.get("conversion") or {}
     if conversion.get("unsupported"):
         raise ChipScriptError(f"{model_path}: the chip converter rejects this graph ({'; '.join(conversion['unsupported'])});"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import nir
 import numpy as np
 
 from emu.inputs import normalize_inputs
@@ -16,7 +15,9 @@ from validate.accuracy import ChipVsFloat, chip_vs_float
 from validate.attribution import attribute
 from validate.conversion_warnings import python_warning, warn_zeroed_weights
 
-from .matching import ProfileLike, read_model, settings_for
+from .runs import ProfileLike, check_keywords, model_source, read_model, settings_for
+
+ACCURACY_KEYWORDS = ("dt", "max_drop", "profile")
 
 
 def assert_accuracy_within(model, inputs, labels, *, dt: Optional[float], max_drop: float,
@@ -25,13 +26,14 @@ def assert_accuracy_within(model, inputs, labels, *, dt: Optional[float], max_dr
     (a fraction: 0.01 = one point) below the float model's; the message is the attribution's
     finding (which semantic factor costs how much). ``model``: a NIR graph or its path;
     ``inputs``: (B, T, ...) 0/1 for one input population, or a dict; ``dt``: seconds per tick
-    (None: the graph's metadata). Returns both runs (:class:`validate.accuracy.ChipVsFloat`)."""
+    (None: the graph's metadata); ``conversion``: as :func:`emu.testing.run_chip` (an unknown
+    keyword is a ``TypeError``). Returns both runs (:class:`validate.accuracy.ChipVsFloat`)."""
     __tracebackhide__ = True
+    check_keywords("assert_accuracy_within", conversion, ACCURACY_KEYWORDS)
     if not 0 <= max_drop <= 1:
         raise ValueError(f"max_drop is a fraction of accuracy in [0, 1], got {max_drop!r}")
     graph = read_model(model)
-    settings = settings_for(graph, dt, profile, str(model) if not isinstance(model, nir.NIRGraph) else "the model",
-                            **conversion)
+    settings = settings_for(graph, dt, profile, model_source(model), **conversion)
     runs = chip_vs_float(graph, settings, inputs, progress=False)
     warn_zeroed_weights(runs.network, settings.profile, say=python_warning)
     acc_float, acc_chip = runs.accuracies(labels)

@@ -5,25 +5,27 @@ A snapshot is a spike recording in the project's versioned format (``.npz``, wri
 from: a digest of every NIR node field, of every input population, the settings
 (conversion options and semantics profile) and the package version. On a mismatch the
 failure names what changed since (model nodes, settings fields, or nothing: then the
-toolchain changed what the chip does).
+toolchain changed what the chip does). Where snapshots live: :mod:`emu.testing.snapshot_paths`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Union
 
 import nir
 import numpy as np
 
+from emu.errors import UserError
 from emu.spike_io import load_recording, save_recording
 from emu.spikes import Recording
 
-from .matching import ProfileLike, chip_run, mismatch_message, spike_matches
+from .matching import Tolerance, mismatch_message, spike_matches
+from .runs import ProfileLike, check_keywords, chip_run
+from .snapshot_paths import SnapshotSession, snapshot_path
 
 #: the flag that writes or refreshes snapshots (not --snapshot-update: syrupy and
 #: pytest-snapshot own that one)
@@ -71,30 +73,34 @@ def _changes(old: Dict[str, Any], new: Dict[str, Any]) -> list:
     return [k for k in keys if old.get(k) != new.get(k)]
 
 
-def snapshot_path(test_file: Path, test_name: str, name: Optional[str] = None) -> Path:
-    """``__snapshots__/<test file stem>/<sanitised test id>[.<name>].npz`` beside the test file."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name).strip("_")
-    if name:
-        stem += "." + re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    return test_file.parent / "__snapshots__" / test_file.stem / f"{stem}.npz"
+SNAPSHOT_KEYWORDS = ("dt", "profile", "name")
 
 
 class ChipSnapshot:
-    """The ``chip_snapshot`` fixture: call it with a model and inputs (module doc)."""
+    """The ``chip_snapshot`` fixture: call it with a model and inputs (module doc).
 
-    def __init__(self, test_file: Path, test_name: str, nodeid: str, update: bool):
-        self.test_file, self.test_name, self.nodeid, self.update = Path(test_file), test_name, nodeid, update
+    ``test_id``: the test's classes and name as pytest gives them (a str: a test outside any
+    class); ``nodeid``: its full id (for the command that writes the snapshot); ``session``:
+    the pytest session's record of which test takes which snapshot."""
+
+    def __init__(self, test_file: Path, test_id: Union[str, Sequence[str]], nodeid: str, update: bool,
+                 session: Optional[SnapshotSession] = None):
+        self.test_file, self.test_id, self.nodeid, self.update = Path(test_file), test_id, nodeid, update
+        self.session = session if session is not None else SnapshotSession()
         self._used: set = set()
 
     def __call__(self, model, inputs, *, dt: Optional[float] = None, profile: ProfileLike = "chip",
                  name: Optional[str] = None, **conversion) -> Recording:
         """Run ``model`` (a NIR graph or its path) on ``inputs`` on the emulated chip and compare
         its spikes with the stored snapshot (or, with ``--s2emu-snapshot-update``, store them).
-        ``name`` tells several snapshots of one test apart. Returns the run."""
+        ``name`` tells several snapshots of one test apart; ``conversion``: as
+        :func:`emu.testing.run_chip` (an unknown keyword is a ``TypeError``). Returns the run."""
         __tracebackhide__ = True  # pytest shows the message, not this function
-        path = snapshot_path(self.test_file, self.test_name, name)
+        check_keywords("chip_snapshot", conversion, SNAPSHOT_KEYWORDS)
+        path = snapshot_path(self.test_file, self.test_id, name)
         if path in self._used:
             raise ValueError(f"{path.name}: this test already took that snapshot: give each call its own name=")
+        self.session.take(path, self.nodeid)
         self._used.add(path)
         made = chip_run(model, inputs, dt, profile, **conversion)
         graph, settings, rasters, run = made.graph, made.settings, made.rasters, made.run
@@ -111,19 +117,37 @@ class ChipSnapshot:
             return run
         if not path.exists():
             raise AssertionError(f"no chip snapshot at {path}: create it with  pytest {self.nodeid} {UPDATE_FLAG}")
-        stored = load_recording(path)
-        old = stored.meta.get("snapshot", {})
-        changed_inputs = _changes(old.get("inputs", {}), made_from["inputs"])
+        stored, old = self._load(path)
+        changed_inputs = _changes(old["inputs"], made_from["inputs"])
         if changed_inputs:
             raise AssertionError(f"{path.name}: the snapshot was taken on other inputs (population(s) "
                                  f"{', '.join(changed_inputs)} differ): update it with {UPDATE_FLAG} if that is "
                                  f"intended")
-        matches = spike_matches(run, stored)
-        if any(m.mismatches for m in matches):
+        try:
+            matches = spike_matches(run, stored)
+        except AssertionError as exc:  # other ticks or populations
+            raise AssertionError(f"{path.name}: the chip's run changed shape: {exc}.\n"
+                                 + self._what_changed(old, made_from)) from None
+        exact = Tolerance.of()
+        if any(exact.broken(m.agreement) for m in matches):
             raise AssertionError(f"{path.name}: the chip's spikes changed. "
-                                 + mismatch_message(matches, run, stored, 0.0) + "\n"
+                                 + mismatch_message(matches, run, stored, exact, made.network) + "\n"
                                  + self._what_changed(old, made_from))
         return run
+
+    def _load(self, path: Path):
+        """The stored run and what it was made from, or a failure that says how to re-create it."""
+        __tracebackhide__ = True
+        redo = f"re-create it with  pytest {self.nodeid} {UPDATE_FLAG}"
+        try:
+            stored = load_recording(path)
+        except (UserError, OSError) as exc:
+            raise AssertionError(f"{path}: the chip snapshot cannot be read ({exc}): {redo}") from None
+        old = stored.meta.get("snapshot")
+        if not isinstance(old, dict) or not all(isinstance(old.get(k), dict) for k in ("model", "inputs", "settings")):
+            raise AssertionError(f"{path}: not a chip snapshot (its meta has no snapshot record of model, inputs and "
+                                 f"settings): {redo}")
+        return stored, old
 
     @staticmethod
     def _what_changed(old: Dict[str, Any], new: Dict[str, Any]) -> str:
