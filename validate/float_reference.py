@@ -45,120 +45,27 @@ import nir
 import numpy as np
 import snntorch as snn
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from emu.errors import UserError
 from emu.inputs import normalize_inputs
-from emu.network import topological_order
 from emu.nir_import import read_nir
 from emu.spikes import Recording
 
-NEURONS = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
-WEIGHTS = (nir.Affine, nir.Linear, nir.Conv2d)
+from .float_links import NEURONS, WEIGHTS, FloatReferenceError, Link, graph_links, link_currents
+from .float_links import Path as LinkPath
+from .float_steps import Run, step_groups, torch_threads
+
+__all__ = ["FloatReference", "FloatReferenceError", "Link", "graph_links", "NEURONS", "WEIGHTS"]
+
 INTEGRATORS = ("forward", "exponential")
 RESETS = ("subtract", "zero")
 RESET_TIMINGS = ("next_tick", "same_tick")
-
-
-class FloatReferenceError(UserError):
-    """A graph or setting the float reference cannot express (the message names node and field)."""
-
-
-@dataclass(frozen=True)
-class Link:
-    """A path from population ``pre`` to ``post`` through ``nodes`` (pooling, flatten, one weight node)."""
-
-    pre: str
-    post: str
-    nodes: Tuple[str, ...]
-    lag: int = 0
+#: a run of more neuron-steps (samples x ticks x neurons) shows a progress bar by default
+PROGRESS_STEPS = 1e9
 
 
 def _vec(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
-
-
-class _Path(nn.Module):
-    """The torch layers of one link, in graph order."""
-
-    def __init__(self, graph: nir.NIRGraph, names: Tuple[str, ...], dtype):
-        super().__init__()
-        self.ops = nn.ModuleList()
-        for name in names:
-            node = graph.nodes[name]
-            if isinstance(node, nir.Conv2d):
-                w = torch.as_tensor(_vec(node.weight), dtype=dtype)
-                pad = node.padding if isinstance(node.padding, str) else tuple(int(p) for p in np.atleast_1d(node.padding))
-                layer = nn.Conv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[2:]),
-                                  stride=tuple(int(s) for s in np.broadcast_to(node.stride, 2)), padding=pad,
-                                  dilation=tuple(int(d) for d in np.broadcast_to(node.dilation, 2)),
-                                  groups=int(node.groups), bias=True, dtype=dtype)
-                layer.weight.data.copy_(w)
-                layer.bias.data.copy_(torch.as_tensor(np.broadcast_to(_vec(node.bias), w.shape[:1]).copy(), dtype=dtype))
-            elif isinstance(node, (nir.Affine, nir.Linear)):
-                w = torch.as_tensor(_vec(node.weight), dtype=dtype)
-                layer = nn.Linear(w.shape[1], w.shape[0], bias=isinstance(node, nir.Affine), dtype=dtype)
-                layer.weight.data.copy_(w)
-                if isinstance(node, nir.Affine):
-                    layer.bias.data.copy_(torch.as_tensor(np.broadcast_to(_vec(node.bias), w.shape[:1]).copy(), dtype=dtype))
-            elif isinstance(node, nir.SumPool2d):
-                layer = _SumPool(node)
-            else:  # Flatten
-                layer = nn.Flatten(int(node.start_dim) + 1 if int(node.start_dim) >= 0 else int(node.start_dim),
-                                   int(node.end_dim) + 1 if int(node.end_dim) >= 0 else int(node.end_dim))
-            layer.requires_grad_(False)
-            self.ops.append(layer)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for op in self.ops:
-            x = op(x)
-        return x
-
-
-class _SumPool(nn.Module):
-    """NIR SumPool2d: the exact sum over each window (``avg_pool2d`` with ``divisor_override=1``)."""
-
-    def __init__(self, node: nir.SumPool2d):
-        super().__init__()
-        self.k = tuple(int(v) for v in np.broadcast_to(node.kernel_size, 2))
-        self.s = tuple(int(v) for v in np.broadcast_to(node.stride, 2))
-        self.p = tuple(int(v) for v in np.broadcast_to(node.padding, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, self.k, self.s, self.p, divisor_override=1)
-
-
-def graph_links(graph: nir.NIRGraph) -> Tuple[List[str], List[Link]]:
-    """Populations (Input and neuron nodes) in topological order, and every path between two
-    of them through at most one weight node, with its lag (1 for a back edge, else 0)."""
-    succ: Dict[str, List[str]] = {n: [] for n in graph.nodes}
-    for a, b in graph.edges:
-        if a not in graph.nodes or b not in graph.nodes:
-            raise FloatReferenceError(f"edge ({a!r}, {b!r}) names an unknown node")
-        succ[a].append(b)
-    pops = [n for n, node in graph.nodes.items() if isinstance(node, (nir.Input,) + NEURONS)]
-    for name, node in graph.nodes.items():
-        if not isinstance(node, (nir.Input, nir.Output, nir.Flatten, nir.SumPool2d) + NEURONS + WEIGHTS):
-            raise FloatReferenceError(f"node {name!r}: {type(node).__name__} has no float reference "
-                                      f"(Input, Output, Affine, Linear, Conv2d, SumPool2d, Flatten, LIF, IF, LI, CubaLIF)")
-    links = []
-    for pre in pops:
-        stack = [(s, ()) for s in succ[pre]]
-        while stack:
-            name, via = stack.pop()
-            node = graph.nodes[name]
-            if isinstance(node, nir.Output):
-                continue
-            if isinstance(node, (nir.Input,) + NEURONS):
-                links.append(Link(pre, name, via))
-                continue
-            stack.extend((s, via + (name,)) for s in succ[name])
-    inputs = [n for n in pops if isinstance(graph.nodes[n], nir.Input)]
-    order = topological_order(pops, [(lk.pre, lk.post) for lk in links], first=inputs)
-    pos = {n: i for i, n in enumerate(order)}
-    links = [Link(lk.pre, lk.post, lk.nodes, 1 if pos[lk.post] <= pos[lk.pre] else 0) for lk in links]
-    return order, sorted(links, key=lambda lk: (pos[lk.post], pos[lk.pre], lk.nodes))
 
 
 class FloatReference(nn.Module):
@@ -183,14 +90,19 @@ class FloatReference(nn.Module):
         self.inputs = [n for n in self.order if isinstance(graph.nodes[n], nir.Input)]
         if not self.inputs:
             raise FloatReferenceError("graph has no Input node")
-        self.paths = nn.ModuleList(_Path(graph, lk.nodes, dtype) for lk in self.links)
-        self.shapes = self._shapes()
-        self.neurons = nn.ModuleDict()
-        self._gain: Dict[str, torch.Tensor] = {}
-        self._offset: Dict[str, Optional[torch.Tensor]] = {}
-        for i, name in enumerate(self.order):
-            if name not in self.inputs:
-                self.neurons[f"n{i}"] = self._neuron(name)
+        with torch_threads(1):  # many small torch ops: waking a thread pool costs more than it shares
+            self.paths = nn.ModuleList(LinkPath(graph, lk.nodes, dtype) for lk in self.links)
+            self.shapes = self._shapes()
+            self.neurons = nn.ModuleDict()
+            self._gain: Dict[str, torch.Tensor] = {}
+            self._offset: Dict[str, Optional[torch.Tensor]] = {}
+            for i, name in enumerate(self.order):
+                if name not in self.inputs:
+                    self.neurons[f"n{i}"] = self._neuron(name)
+            # an Input's incoming links are never computed: it takes the given spikes
+            live = [(lk, path) for lk, path in zip(self.links, self.paths) if lk.post not in self.inputs]
+            self.currents = link_currents([lk for lk, _ in live], [p for _, p in live], self.shapes, dtype)
+        self.groups = step_groups(self.order, self.inputs, [lc.link for lc in self.currents])
 
     def __reduce__(self):
         """Pickled as its recipe (snnTorch's surrogate gradients are closures that do not pickle):
@@ -277,58 +189,15 @@ class FloatReference(nn.Module):
         Recording."""
         rasters, ticks = normalize_inputs({n: self.shapes[n] for n in self.inputs}, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
-        threads = torch.get_num_threads()
-        if batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6:
-            torch.set_num_threads(1)  # small steps: waking torch's thread pool costs more than it shares
-        try:
-            with torch.no_grad():
-                spikes, mems = self._steps(rasters, ticks, batch, progress, record_v)
-        finally:
-            torch.set_num_threads(threads)
+        small = batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6
+        # small steps: waking torch's thread pool costs more than it shares
+        with torch_threads(1 if small else torch.get_num_threads()), torch.no_grad():
+            run = Run(self, rasters, ticks, batch, record_v)
+            steps = batch * ticks * sum(int(np.prod(s)) for s in self.shapes.values())
+            run.all(progress if progress is not None else steps > PROGRESS_STEPS)
         meta = dict(runner="float reference (snnTorch)", snntorch_version=snn.__version__, dt=self.dt,
                     integrator=self.integrator, reset=self.reset, reset_timing=self.reset_timing,
                     dtype=str(self.dtype), decay_dtype=str(self.decay_dtype), voltage_units="NIR", ticks=ticks,
                     batch=batch, order=self.order, inputs=list(self.inputs))
-        return Recording.from_rasters(spikes, self.shapes, mems, meta=meta, source="float reference (snnTorch)")
-
-    def _steps(self, rasters, ticks: int, batch: int, progress, record_v: bool):
-        x_in = {n: torch.as_tensor(r, dtype=self.dtype).reshape((batch, ticks) + self.shapes[n])
-                for n, r in rasters.items()}
-        neuron = {name: self.neurons[f"n{i}"] for i, name in enumerate(self.order) if name not in self.inputs}
-        state = {n: (tuple(torch.zeros((batch,) + self.shapes[n], dtype=self.dtype) for _ in range(2))
-                     if isinstance(m, snn.Synaptic) else torch.zeros((batch,) + self.shapes[n], dtype=self.dtype))
-                 for n, m in neuron.items()}
-        now = {n: torch.zeros((batch,) + self.shapes[n], dtype=self.dtype) for n in self.order}
-        spikes = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), bool) for n in self.order}
-        mems = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in neuron} if record_v \
-            else {}
-        steps = range(ticks)
-        if progress if progress is not None else batch * ticks * sum(s.size for s in spikes.values()) > 5e10:
-            from tqdm import tqdm
-
-            steps = tqdm(steps, desc="float reference", unit="step")
-        for t in steps:
-            last = dict(now)  # a back edge reads the previous step's spikes
-            for name in self.order:
-                if name in self.inputs:
-                    s = x_in[name][:, t]
-                else:
-                    cur = torch.zeros((batch,) + self.shapes[name], dtype=self.dtype)
-                    for lk, path in zip(self.links, self.paths):
-                        if lk.post == name:
-                            cur = cur + path(last[lk.pre] if lk.lag else now[lk.pre])
-                    cur = cur * self._gain[name]
-                    if self._offset[name] is not None:
-                        cur = cur + self._offset[name]
-                    if isinstance(neuron[name], snn.Synaptic):
-                        s, syn, mem = neuron[name](cur, *state[name])
-                        state[name] = (syn, mem)
-                    else:
-                        s, mem = neuron[name](cur, state[name])
-                        state[name] = mem
-                    s = s.to(self.dtype)
-                    if record_v:
-                        mems[name][:, t] = mem.reshape(batch, -1).numpy()
-                now[name] = s
-                spikes[name][:, t] = s.reshape(batch, -1).numpy() > 0
-        return spikes, mems
+        return Recording.from_events(self.shapes, ticks, run.sample_events(), run.volts, meta=meta,
+                                     source="float reference (snnTorch)")
