@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import GOLDEN
+from float_oracle import tick_by_tick
 
 from emu.engine import Emulator
 from emu.nir_import import ConversionOptions, from_nir, read_nir
@@ -101,8 +102,14 @@ def record(modules: dict, out: dict, pick=lambda o: o):
 
 
 def ours(graph, x, dt, reset, reset_timing, spike_condition=">"):
-    """The float reference and the emulator's snntorch profile on the same input."""
-    ref = FloatReference(graph, dt=dt, integrator="forward", reset=reset, reset_timing=reset_timing)(x)
+    """The float reference and the emulator's snntorch profile on the same input; the float
+    reference's chunked stepper is checked against its tick-by-tick oracle, bit for bit."""
+    model = FloatReference(graph, dt=dt, integrator="forward", reset=reset, reset_timing=reset_timing)
+    ref = model(x)
+    want = tick_by_tick(model, x)
+    for b in range(want.batch):
+        assert np.array_equal(ref.neurons[b], want.neurons[b]) and np.array_equal(ref.tick_end[b], want.tick_end[b])
+    assert all(np.array_equal(ref.v[n], v) for n, v in want.v.items())
     net = from_nir(graph, ConversionOptions(dt=dt, integrator="forward", conn_delay=0))
     profile = SemanticsProfile.snntorch(reset_mode=reset, reset_timing=reset_timing, spike_condition=spike_condition)
     emu = Emulator(net, profile)(x.reshape(x.shape[:2] + (-1,)))
