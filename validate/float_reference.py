@@ -32,8 +32,21 @@ in the same step. State and weights are ``dtype`` (float64 by default); decays a
 ``decay_dtype`` (float32 by default: a Python float given to snnTorch becomes a
 float32 tensor, so a trained model's decay is ``float32(beta)``).
 
+A step is, for every population in the graph's order, its current ``0 + p1 + p2 ...``
+(its links' outputs in the links' order) times its gain plus its offset, then its module's
+update. The run computes exactly these float64 operations, but not tick by tick: a chunk
+of ticks at a time, a feed-forward population's current for the whole chunk at once, its
+module stepping only the elementwise recurrence, and a recurrent part (a back edge and
+every population on a cycle with it) tick by tick (:mod:`validate.float_steps`). Where a
+link's weights put every partial sum on one grid below 2**53 the sums are exact, so their
+order cannot matter: such a link is a sparse product of the spikes with its matrix, one
+addition per spike and synapse; any other link runs its torch layers tick by tick on the
+whole batch, as a tick-by-tick stepper did, whose last bits (MKL's summation order) depend
+on the batch and the memory layout (:mod:`validate.float_links`, ``docs/semantics.md``).
+
 ``SemanticsProfile.snntorch()`` is the emulator's float profile that should equal
-this model spike for spike; ``tests/test_float_reference.py`` checks that they do.
+this model spike for spike; ``tests/test_float_reference.py`` checks that they do, and
+``tests/test_float_steps.py`` that the chunked run gives a tick-by-tick stepper's bits.
 """
 from __future__ import annotations
 
@@ -60,12 +73,21 @@ __all__ = ["FloatReference", "FloatReferenceError", "Link", "graph_links", "NEUR
 INTEGRATORS = ("forward", "exponential")
 RESETS = ("subtract", "zero")
 RESET_TIMINGS = ("next_tick", "same_tick")
+#: elements of a population's tick per torch thread (:meth:`FloatReference._threads`)
+THREAD_ELEMENTS = 1 << 21
 #: a run of more neuron-steps (samples x ticks x neurons) shows a progress bar by default
 PROGRESS_STEPS = 1e9
 
 
 def _vec(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
+
+
+def _tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in ``dtype``; one value (a 0-d tensor) where every neuron has the same: the same
+    numbers broadcast, and snnTorch's elementwise steps run faster on a scalar."""
+    x = np.asarray(x)
+    return torch.as_tensor(x.flat[0] if x.size and np.all(x == x.flat[0]) else x, dtype=dtype)
 
 
 class FloatReference(nn.Module):
@@ -154,8 +176,8 @@ class FloatReference(nn.Module):
     def _neuron(self, name: str) -> nn.Module:
         node = self.graph.nodes[name]
         P = lambda f: self._param(name, node, f)  # noqa: E731
-        t = lambda x: torch.as_tensor(x, dtype=self.dtype)  # noqa: E731
-        d = lambda x: torch.as_tensor(x, dtype=self.decay_dtype)  # noqa: E731
+        t = lambda x: _tensor(x, self.dtype)  # noqa: E731
+        d = lambda x: _tensor(x, self.decay_dtype)  # noqa: E731
         delay = self.reset_timing == "next_tick"
         if isinstance(node, nir.IF):
             self._gain[name], self._offset[name] = t(P("r")), None
@@ -177,6 +199,17 @@ class FloatReference(nn.Module):
         return snn.Leaky(beta=d(a), threshold=t(P("v_threshold")), reset_mechanism=self.reset, reset_delay=delay)
 
     # running ------------------------------------------------------------------------------
+    def _threads(self, batch: int, sizes: List[int]) -> int:
+        """torch's threads for a run. The steps are elementwise ops on one tick's (batch,
+        population) tensors, where a thread pool's wake-up and barriers cost more than it shares
+        below about :data:`THREAD_ELEMENTS` elements per thread (measured on 2 cores: a second
+        thread made 33 and 264 gesture samples 1.6-2x slower). Links summed in torch's order
+        run tick by tick as a tick-by-tick stepper ran them, with its rule (one thread below
+        a million neurons in all), since MKL's inexact sums may depend on the thread count."""
+        if any(not lc.exact for lc in self.currents):
+            return 1 if batch * sum(sizes) < 1e6 else torch.get_num_threads()
+        return int(min(max(1, batch * max(sizes) // THREAD_ELEMENTS), torch.get_num_threads()))
+
     def forward(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
                 record_v: bool = True) -> Recording:
         return self.run(inputs, ticks, progress, record_v)
@@ -189,12 +222,10 @@ class FloatReference(nn.Module):
         Recording."""
         rasters, ticks = normalize_inputs({n: self.shapes[n] for n in self.inputs}, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
-        small = batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6
-        # small steps: waking torch's thread pool costs more than it shares
-        with torch_threads(1 if small else torch.get_num_threads()), torch.no_grad():
+        sizes = [int(np.prod(s)) for s in self.shapes.values()]
+        with torch_threads(self._threads(batch, sizes)), torch.no_grad():
             run = Run(self, rasters, ticks, batch, record_v)
-            steps = batch * ticks * sum(int(np.prod(s)) for s in self.shapes.values())
-            run.all(progress if progress is not None else steps > PROGRESS_STEPS)
+            run.all(progress if progress is not None else batch * ticks * sum(sizes) > PROGRESS_STEPS)
         meta = dict(runner="float reference (snnTorch)", snntorch_version=snn.__version__, dt=self.dt,
                     integrator=self.integrator, reset=self.reset, reset_timing=self.reset_timing,
                     dtype=str(self.dtype), decay_dtype=str(self.decay_dtype), voltage_units="NIR", ticks=ticks,
