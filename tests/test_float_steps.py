@@ -161,8 +161,8 @@ def test_the_grid_of_a_set_of_floats():
 
 
 def _linear(weight, bias=None):
-    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([weight.shape[1]])),
-                                "w": nir.Linear(weight=weight) if bias is None else nir.Affine(weight=weight, bias=bias)},
+    layer = nir.Linear(weight=weight) if bias is None else nir.Affine(weight=weight, bias=bias)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([weight.shape[1]])), "w": layer},
                          edges=[("input", "w")], type_check=False)
     return Path(graph, ("w",), torch.float64)
 
@@ -290,8 +290,9 @@ def test_an_inexact_link_reads_each_tick_as_a_stepper_holds_it():
     rng = np.random.default_rng(6)
     lif = lambda n: nir.LIF(tau=np.full(n, 5e-3), r=np.full(n, 5.0), v_leak=np.zeros(n),  # noqa: E731
                             v_threshold=np.full(n, 0.6), v_reset=np.zeros(n))
-    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([9])), "w0": nir.Linear(weight=rng.normal(0, 0.5, (9, 9))),
-                                "p0": lif(9), "w1": nir.Linear(weight=rng.normal(0, 0.5, (1, 9))), "p1": lif(1)},
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([9])), "p0": lif(9), "p1": lif(1),
+                                "w0": nir.Linear(weight=rng.normal(0, 0.5, (9, 9))),
+                                "w1": nir.Linear(weight=rng.normal(0, 0.5, (1, 9)))},
                          edges=[("input", "w0"), ("w0", "p0"), ("p0", "w1"), ("w1", "p1")], type_check=False)
     model = FloatReference(graph, dt=1e-3)
     assert not any(lc.exact for lc in model.currents)

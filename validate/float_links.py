@@ -3,24 +3,24 @@ that compute it, and how its current is computed for a whole chunk of ticks at o
 
 A link is a path ``[SumPool2d] [Flatten] weight [Flatten]`` from population ``pre`` to
 ``post`` (:func:`graph_links`); :class:`Path` holds its torch layers with the graph's own
-weights and biases. Its current for a chunk of ticks is computed one of two ways
-(:class:`LinkCurrent`), which give the same bits:
+weights and biases. Its current for a chunk of ticks (:class:`LinkCurrent`) has the bits
+a tick-by-tick stepper's torch layers give, one of two ways:
 
-* **exact**: when every value the path computes (each product of a weight and its input,
-  each partial sum, the bias) lies on one grid ``k * 2**q`` below ``2**53`` of it
-  (:func:`exact_bound`), every float64 addition is exact, so no order of additions can
-  change a bit: torch's layers give the exact sum whatever their batch or summation
-  order, and so does a sparse product of the spikes with the path's matrix
-  (:func:`path_matrix`, built from torch's own ``unfold``), which costs one addition per
-  spike and synapse instead of one per neuron and synapse. Weights exported from float32
-  training are float32 values (24 significant bits): a layer is exact unless its weights
-  span more than about 2**29 (from the largest row sum down to the smallest weight's
-  last bit). Such a link's spikes are scattered through its matrix, or, where the matrix
-  would be large, its torch layers run on the chunk with time folded into the batch.
-* **torch's order**: otherwise torch's layers run tick by tick on the run's batch, as a
-  tick-by-tick stepper would: MKL's float64 sums depend on how many rows one call holds,
-  so folding ticks into the batch would move the last bits of such a current (and a
-  spike whose membrane sits on the threshold).
+* **exact sums**: when every value the path computes (each product of a weight and its
+  input, each partial sum, the bias) is an integer multiple of one power of two, below
+  ``2**53`` of it (:func:`exact_bound`), every float64 addition is exact and no order of
+  additions can change a bit. The link is then a sparse product of the spikes with the
+  path's matrix (:func:`path_matrix`, its windows from torch's own ``unfold``): one
+  addition per spike and synapse, where a dense layer makes one per neuron and synapse;
+  where the matrix would be large, its torch layers run on the chunk with time folded
+  into the batch. Weights trained in float32 are float32 values (24 significant bits): a
+  layer is exact unless they span more than about 2**29, from the largest row sum down
+  to the smallest weight's last bit.
+* **torch's order**, otherwise: its torch layers run tick by tick on the run's whole
+  batch, each tick's spikes laid out as a tick-by-tick stepper holds them, since MKL's
+  float64 sums depend on the rows of a call and on the input's address and strides
+  (folding ticks into the batch moved last bits, and with them a spike whose membrane sat
+  on its threshold).
 """
 from __future__ import annotations
 
@@ -315,7 +315,7 @@ def path_matrix(path: Path, pre_shape: Tuple[int, ...], dtype) -> Optional[PathM
     return PathMatrix(indptr, (key % n_post).astype(np.int64), val.astype(np.float64), bias)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_spikes(rows, cols, indptr, dst, weight, out):  # pragma: no cover - compiled
     """``out[row, dst] += weight`` for every spike (row, pre neuron ``col``) and each of its synapses."""
     for k in range(rows.size):

@@ -50,7 +50,9 @@ this model spike for spike; ``tests/test_float_reference.py`` checks that they d
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -59,6 +61,7 @@ import numpy as np
 import snntorch as snn
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from emu.inputs import normalize_inputs
 from emu.nir_import import read_nir
@@ -68,13 +71,12 @@ from .float_links import NEURONS, WEIGHTS, FloatReferenceError, Link, graph_link
 from .float_links import Path as LinkPath
 from .float_steps import Run, step_groups, torch_threads
 
+# Link and graph_links live in float_links now; they stay importable from here
 __all__ = ["FloatReference", "FloatReferenceError", "Link", "graph_links", "NEURONS", "WEIGHTS"]
 
 INTEGRATORS = ("forward", "exponential")
 RESETS = ("subtract", "zero")
 RESET_TIMINGS = ("next_tick", "same_tick")
-#: elements of a population's tick per torch thread (:meth:`FloatReference._threads`)
-THREAD_ELEMENTS = 1 << 21
 #: a run of more neuron-steps (samples x ticks x neurons) shows a progress bar by default
 PROGRESS_STEPS = 1e9
 
@@ -124,6 +126,7 @@ class FloatReference(nn.Module):
             # an Input's incoming links are never computed: it takes the given spikes
             live = [(lk, path) for lk, path in zip(self.links, self.paths) if lk.post not in self.inputs]
             self.currents = link_currents([lk for lk, _ in live], [p for _, p in live], self.shapes, dtype)
+        self._copies: List[nn.ModuleDict] = []  # the neuron modules of further worker threads
         self.groups = step_groups(self.order, self.inputs, [lc.link for lc in self.currents])
 
     def __reduce__(self):
@@ -199,16 +202,29 @@ class FloatReference(nn.Module):
         return snn.Leaky(beta=d(a), threshold=t(P("v_threshold")), reset_mechanism=self.reset, reset_delay=delay)
 
     # running ------------------------------------------------------------------------------
-    def _threads(self, batch: int, sizes: List[int]) -> int:
-        """torch's threads for a run. The steps are elementwise ops on one tick's (batch,
-        population) tensors, where a thread pool's wake-up and barriers cost more than it shares
-        below about :data:`THREAD_ELEMENTS` elements per thread (measured on 2 cores: a second
-        thread made 33 and 264 gesture samples 1.6-2x slower). Links summed in torch's order
-        run tick by tick as a tick-by-tick stepper ran them, with its rule (one thread below
-        a million neurons in all), since MKL's inexact sums may depend on the thread count."""
+    def _workers(self, batch: int) -> Tuple[int, int]:
+        """(worker threads, torch threads) of a run over ``batch`` samples.
+
+        Where every link's sums are exact, a sample's bits do not depend on its batch: the
+        batch is split over up to ``torch.get_num_threads()`` worker threads (the caller's
+        allowance), each stepping its samples with one torch thread. Threads inside torch's
+        ops would not share these steps: each is an elementwise op on one tick's tensors,
+        where a thread pool's wake-up and barriers cost more than it shares (measured on 2
+        cores: a second torch thread made 33 and 264 gesture samples 1.6-2x slower). A link
+        summed in torch's order runs tick by tick on the whole batch, as a tick-by-tick
+        stepper ran it, with that stepper's threads (one below a million neurons in all),
+        since MKL's inexact sums may depend on the rows and threads of a call."""
         if any(not lc.exact for lc in self.currents):
-            return 1 if batch * sum(sizes) < 1e6 else torch.get_num_threads()
-        return int(min(max(1, batch * max(sizes) // THREAD_ELEMENTS), torch.get_num_threads()))
+            small = batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6
+            return 1, 1 if small else torch.get_num_threads()
+        return max(1, min(batch, torch.get_num_threads())), 1
+
+    def _worker_neurons(self, worker: int) -> Dict[str, nn.Module]:
+        """The neuron modules worker ``worker`` steps: this model's, or copies of them."""
+        while len(self._copies) < worker:
+            self._copies.append(copy.deepcopy(self.neurons))
+        modules = self.neurons if worker == 0 else self._copies[worker - 1]
+        return {n: modules[f"n{i}"] for i, n in enumerate(self.order) if n not in self.inputs}
 
     def forward(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
                 record_v: bool = True) -> Recording:
@@ -222,13 +238,43 @@ class FloatReference(nn.Module):
         Recording."""
         rasters, ticks = normalize_inputs({n: self.shapes[n] for n in self.inputs}, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
-        sizes = [int(np.prod(s)) for s in self.shapes.values()]
-        with torch_threads(self._threads(batch, sizes)), torch.no_grad():
-            run = Run(self, rasters, ticks, batch, record_v)
-            run.all(progress if progress is not None else batch * ticks * sum(sizes) > PROGRESS_STEPS)
+        workers, threads = self._workers(batch)
+        volts = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64)
+                 for n in self.order if n not in self.inputs} if record_v else {}
+        steps = batch * ticks * sum(int(np.prod(s)) for s in self.shapes.values())
+        bar = tqdm(total=ticks * batch, desc="float reference", unit="sample-step", unit_scale=True) \
+            if (progress if progress is not None else steps > PROGRESS_STEPS) else None
+        lock = threading.Lock()
+
+        def advance(k: int) -> None:
+            with lock:
+                bar.update(k)
+
+        modules = [self._worker_neurons(w) for w in range(workers)]
+
+        def part(worker: int, lo: int, hi: int):
+            with torch.no_grad():  # grad mode is per thread
+                run = Run(self, {n: r[lo:hi] for n, r in rasters.items()}, ticks, hi - lo, modules[worker],
+                          {n: v[lo:hi] for n, v in volts.items()},
+                          (lambda k: advance(k * (hi - lo))) if bar is not None else (lambda k: None))
+                run.all()
+                return run.sample_events()
+
+        bounds = np.linspace(0, batch, workers + 1).round().astype(int)
+        try:
+            with torch_threads(threads):
+                if workers == 1:
+                    events = part(0, 0, batch)
+                else:
+                    with ThreadPoolExecutor(workers, thread_name_prefix="float-reference") as pool:
+                        parts = [pool.submit(part, w, lo, hi) for w, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+                        events = [ev for f in parts for ev in f.result()]
+        finally:
+            if bar is not None:
+                bar.close()
         meta = dict(runner="float reference (snnTorch)", snntorch_version=snn.__version__, dt=self.dt,
                     integrator=self.integrator, reset=self.reset, reset_timing=self.reset_timing,
                     dtype=str(self.dtype), decay_dtype=str(self.decay_dtype), voltage_units="NIR", ticks=ticks,
                     batch=batch, order=self.order, inputs=list(self.inputs))
-        return Recording.from_events(self.shapes, ticks, run.sample_events(), run.volts, meta=meta,
+        return Recording.from_events(self.shapes, ticks, events, volts, meta=meta,
                                      source="float reference (snnTorch)")

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import snntorch as snn
 import torch
-from tqdm import tqdm
 
 from .float_links import Chunk, Link
 
@@ -122,17 +121,20 @@ class Run:
     """One run of a :class:`~validate.float_reference.FloatReference` over a batch: state,
     spikes (as events, chunk by chunk) and membranes."""
 
-    def __init__(self, model, rasters: Dict[str, np.ndarray], ticks: int, batch: int, record_v: bool):
+    def __init__(self, model, rasters: Dict[str, np.ndarray], ticks: int, batch: int,
+                 neuron: Dict[str, torch.nn.Module], volts: Dict[str, np.ndarray],
+                 advance: Callable[[int], None] = lambda ticks: None):
+        """``neuron``: the modules this run steps (its own: a module keeps its last state);
+        ``volts``: where membranes go, (batch, ticks, neurons) per population, or nothing;
+        ``advance(k)``: told after every k ticks."""
         self.m, self.rasters, self.ticks, self.batch = model, rasters, ticks, batch
+        self.neuron, self.volts, self.advance = neuron, volts, advance
         dtype = model.dtype
-        self.neuron = {n: model.neurons[f"n{i}"] for i, n in enumerate(model.order) if n not in model.inputs}
         zeros = lambda n: torch.zeros((batch,) + model.shapes[n], dtype=dtype)  # noqa: E731
         self.state = {n: (zeros(n), zeros(n)) if isinstance(m, snn.Synaptic) else zeros(n)
                       for n, m in self.neuron.items()}
         self.now = {n: zeros(n) for g in model.groups if g.recurrent for n in g.members}
         self.into = {n: [lc for lc in model.currents if lc.link.post == n] for n in self.neuron}
-        self.volts = {n: np.zeros((batch, ticks, int(np.prod(model.shapes[n]))), np.float64)
-                      for n in self.neuron} if record_v else {}
         self.events: Dict[str, List[Tuple[int, np.ndarray, np.ndarray]]] = {n: [] for n in model.order}
         # an input read tick by tick (by an inexact link) is read from the whole run's raster in
         # dtype, as a tick-by-tick stepper holds it
@@ -143,8 +145,7 @@ class Run:
             + 24 * batch * max(int(np.prod(s)) for s in model.shapes.values())
         self.chunk = int(max(1, min(ticks, CHUNK_BYTES // per_tick)))
 
-    def all(self, progress: bool) -> None:
-        bar = tqdm(total=self.ticks, desc="float reference", unit="step") if progress else None
+    def all(self) -> None:
         for t0 in range(0, self.ticks, self.chunk):
             tc = min(self.chunk, self.ticks - t0)
             chunks: Dict[str, Chunk] = {}
@@ -157,10 +158,7 @@ class Run:
                 (self._recurrent if group.recurrent else self._feed_forward)(group, t0, tc, chunks)
             for n, chunk in chunks.items():
                 self.events[n].append((t0,) + chunk.events)
-            if bar is not None:
-                bar.update(tc)
-        if bar is not None:
-            bar.close()
+            self.advance(tc)
 
     def _chunk(self, train: torch.Tensor, tick=None) -> Chunk:
         """A chunk's (ticks, batch, ...) spikes with their events; ``tick(t)`` by default a new
