@@ -315,7 +315,7 @@ def path_matrix(path: Path, pre_shape: Tuple[int, ...], dtype) -> Optional[PathM
     return PathMatrix(indptr, (key % n_post).astype(np.int64), val.astype(np.float64), bias)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def scatter_spikes(rows, cols, indptr, dst, weight, out):  # pragma: no cover - compiled
     """``out[row, dst] += weight`` for every spike (row, pre neuron ``col``) and each of its synapses."""
     for k in range(rows.size):

@@ -50,11 +50,8 @@ this model spike for spike; ``tests/test_float_reference.py`` checks that they d
 """
 from __future__ import annotations
 
-import copy
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import nir
 import numpy as np
@@ -126,7 +123,6 @@ class FloatReference(nn.Module):
             # an Input's incoming links are never computed: it takes the given spikes
             live = [(lk, path) for lk, path in zip(self.links, self.paths) if lk.post not in self.inputs]
             self.currents = link_currents([lk for lk, _ in live], [p for _, p in live], self.shapes, dtype)
-        self._copies: List[nn.ModuleDict] = []  # the neuron modules of further worker threads
         self.groups = step_groups(self.order, self.inputs, [lc.link for lc in self.currents])
 
     def __reduce__(self):
@@ -202,29 +198,17 @@ class FloatReference(nn.Module):
         return snn.Leaky(beta=d(a), threshold=t(P("v_threshold")), reset_mechanism=self.reset, reset_delay=delay)
 
     # running ------------------------------------------------------------------------------
-    def _workers(self, batch: int) -> Tuple[int, int]:
-        """(worker threads, torch threads) of a run over ``batch`` samples.
-
-        Where every link's sums are exact, a sample's bits do not depend on its batch: the
-        batch is split over up to ``torch.get_num_threads()`` worker threads (the caller's
-        allowance), each stepping its samples with one torch thread. Threads inside torch's
-        ops would not share these steps: each is an elementwise op on one tick's tensors,
-        where a thread pool's wake-up and barriers cost more than it shares (measured on 2
-        cores: a second torch thread made 33 and 264 gesture samples 1.6-2x slower). A link
-        summed in torch's order runs tick by tick on the whole batch, as a tick-by-tick
-        stepper ran it, with that stepper's threads (one below a million neurons in all),
-        since MKL's inexact sums may depend on the rows and threads of a call."""
-        if any(not lc.exact for lc in self.currents):
-            small = batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6
-            return 1, 1 if small else torch.get_num_threads()
-        return max(1, min(batch, torch.get_num_threads())), 1
-
-    def _worker_neurons(self, worker: int) -> Dict[str, nn.Module]:
-        """The neuron modules worker ``worker`` steps: this model's, or copies of them."""
-        while len(self._copies) < worker:
-            self._copies.append(copy.deepcopy(self.neurons))
-        modules = self.neurons if worker == 0 else self._copies[worker - 1]
-        return {n: modules[f"n{i}"] for i, n in enumerate(self.order) if n not in self.inputs}
+    def _threads(self, batch: int) -> int:
+        """torch's threads for a run over ``batch`` samples: one where every link's sums are
+        exact. The steps left are elementwise ops on one tick's tensors, where a thread pool's
+        wake-up and barriers cost more than it shares (measured on this project's 2-core host:
+        a second torch thread made 33 and 264 gesture samples 1.6-2x slower, and so did a
+        second worker thread stepping half of the batch). A link summed in torch's order runs
+        tick by tick as a tick-by-tick stepper ran it, with that stepper's threads (one below a
+        million neurons in all), since MKL's inexact sums may depend on a call's threads."""
+        if all(lc.exact for lc in self.currents):
+            return 1
+        return 1 if batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6 else torch.get_num_threads()
 
     def forward(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
                 record_v: bool = True) -> Recording:
@@ -238,37 +222,16 @@ class FloatReference(nn.Module):
         Recording."""
         rasters, ticks = normalize_inputs({n: self.shapes[n] for n in self.inputs}, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
-        workers, threads = self._workers(batch)
-        volts = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64)
-                 for n in self.order if n not in self.inputs} if record_v else {}
+        neuron = {n: self.neurons[f"n{i}"] for i, n in enumerate(self.order) if n not in self.inputs}
+        volts = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in neuron} \
+            if record_v else {}
         steps = batch * ticks * sum(int(np.prod(s)) for s in self.shapes.values())
-        bar = tqdm(total=ticks * batch, desc="float reference", unit="sample-step", unit_scale=True) \
+        bar = tqdm(total=ticks, desc="float reference", unit="step") \
             if (progress if progress is not None else steps > PROGRESS_STEPS) else None
-        lock = threading.Lock()
-
-        def advance(k: int) -> None:
-            with lock:
-                bar.update(k)
-
-        modules = [self._worker_neurons(w) for w in range(workers)]
-
-        def part(worker: int, lo: int, hi: int):
-            with torch.no_grad():  # grad mode is per thread
-                run = Run(self, {n: r[lo:hi] for n, r in rasters.items()}, ticks, hi - lo, modules[worker],
-                          {n: v[lo:hi] for n, v in volts.items()},
-                          (lambda k: advance(k * (hi - lo))) if bar is not None else (lambda k: None))
-                run.all()
-                return run.sample_events()
-
-        bounds = np.linspace(0, batch, workers + 1).round().astype(int)
         try:
-            with torch_threads(threads):
-                if workers == 1:
-                    events = part(0, 0, batch)
-                else:
-                    with ThreadPoolExecutor(workers, thread_name_prefix="float-reference") as pool:
-                        parts = [pool.submit(part, w, lo, hi) for w, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
-                        events = [ev for f in parts for ev in f.result()]
+            with torch_threads(self._threads(batch)), torch.no_grad():
+                run = Run(self, rasters, ticks, batch, neuron, volts, bar.update if bar is not None else lambda k: None)
+                run.all()
         finally:
             if bar is not None:
                 bar.close()
@@ -276,5 +239,5 @@ class FloatReference(nn.Module):
                     integrator=self.integrator, reset=self.reset, reset_timing=self.reset_timing,
                     dtype=str(self.dtype), decay_dtype=str(self.decay_dtype), voltage_units="NIR", ticks=ticks,
                     batch=batch, order=self.order, inputs=list(self.inputs))
-        return Recording.from_events(self.shapes, ticks, events, volts, meta=meta,
+        return Recording.from_events(self.shapes, ticks, run.sample_events(), volts, meta=meta,
                                      source="float reference (snnTorch)")

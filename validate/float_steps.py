@@ -135,7 +135,10 @@ class Run:
                       for n, m in self.neuron.items()}
         self.now = {n: zeros(n) for g in model.groups if g.recurrent for n in g.members}
         self.into = {n: [lc for lc in model.currents if lc.link.post == n] for n in self.neuron}
-        self.events: Dict[str, List[Tuple[int, np.ndarray, np.ndarray]]] = {n: [] for n in model.order}
+        sizes = [int(np.prod(model.shapes[n])) for n in model.order]
+        self.total = max(sum(sizes), 1)  # neurons in all: a spike's key is (sample, tick, global neuron)
+        self.offset = dict(zip(model.order, np.cumsum([0] + sizes[:-1]).tolist()))
+        self.keys: List[np.ndarray] = []
         # an input read tick by tick (by an inexact link) is read from the whole run's raster in
         # dtype, as a tick-by-tick stepper holds it
         read = {lc.link.pre for lc in model.currents if not lc.exact}
@@ -157,7 +160,9 @@ class Run:
             for group in self.m.groups:
                 (self._recurrent if group.recurrent else self._feed_forward)(group, t0, tc, chunks)
             for n, chunk in chunks.items():
-                self.events[n].append((t0,) + chunk.events)
+                rows, cols = chunk.events
+                sample, tick = rows % self.batch, rows // self.batch + t0
+                self.keys.append((sample * self.ticks + tick) * self.total + self.offset[n] + cols)
             self.advance(tc)
 
     def _chunk(self, train: torch.Tensor, tick=None) -> Chunk:
@@ -221,13 +226,11 @@ class Run:
     def sample_events(self) -> List[Tuple[np.ndarray, np.ndarray]]:
         """Per sample: (tick, global neuron) of every spike, by tick then neuron (the order of
         :meth:`emu.spikes.Recording.from_rasters`)."""
-        sizes = [int(np.prod(self.m.shapes[n])) for n in self.m.order]
-        total = max(sum(sizes), 1)
-        offsets = dict(zip(self.m.order, np.cumsum([0] + sizes[:-1]).tolist()))
-        keys = [((rows % self.batch) * self.ticks + t0 + rows // self.batch) * total + offsets[n] + cols
-                for n in self.m.order for t0, rows, cols in self.events[n]]
-        keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
-        sample_tick, neuron = np.divmod(keys, total)
-        sample, tick = np.divmod(sample_tick, max(self.ticks, 1))
-        bounds = np.searchsorted(sample, np.arange(self.batch + 1))
-        return [(tick[a:b], neuron[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        keys = np.concatenate(self.keys) if self.keys else np.zeros(0, np.int64)
+        keys.sort()
+        bounds = np.searchsorted(keys, np.arange(self.batch + 1) * self.ticks * self.total)
+        out = []
+        for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            tick, neuron = np.divmod(keys[lo:hi], self.total)
+            out.append((tick - b * self.ticks, neuron))
+        return out
