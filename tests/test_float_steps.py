@@ -198,6 +198,15 @@ def _conv_graph(pool_first: dict, conv: dict, pool_after: dict, dense: bool):
     return nir.NIRGraph(nodes=nodes, edges=list(zip(["input"] + chain, chain)), type_check=False), tuple(chain)
 
 
+def _product(x: torch.Tensor, matrix) -> torch.Tensor:
+    """The 0/1 spikes ``x`` (rows, ...) times a path's matrix, plus its bias."""
+    out = np.empty((x.shape[0], matrix.bias.size))
+    rows, cols = np.nonzero(x.reshape(x.shape[0], -1).numpy())
+    float_links.scatter_spikes(rows, cols, matrix.indptr, matrix.dst, matrix.weight, matrix.bias, float_links.NONE,
+                               float_links.NONE, out)
+    return torch.from_numpy(out)
+
+
 CONVS = [
     dict(stride=1, padding=1, dilation=1, groups=1),
     dict(stride=2, padding=(2, 0), dilation=1, groups=2),
@@ -225,10 +234,7 @@ def test_a_paths_matrix_is_its_layers_sum(conv, pools):
     matrix = path_matrix(path, (4, 11, 12), torch.float64)
     x = torch.as_tensor(rng.random((5, 4, 11, 12)) < 0.3)
     want = path(x.double()).reshape(5, -1)
-    got = torch.from_numpy(np.repeat(matrix.bias[None], 5, axis=0))
-    rows, cols = np.nonzero(x.reshape(5, -1).numpy())
-    float_links.scatter_spikes(rows, cols, matrix.indptr, matrix.dst, matrix.weight, got.numpy())
-    assert torch.equal(got, want)
+    assert torch.equal(_product(x, matrix), want)
 
 
 def test_a_linear_on_the_last_axis_and_two_weights_in_a_row():
@@ -241,10 +247,7 @@ def test_a_linear_on_the_last_axis_and_two_weights_in_a_row():
     path = Path(graph, ("a", "b"), torch.float64)
     matrix = path_matrix(path, (2, 3, 5), torch.float64)
     x = torch.as_tensor(rng.random((4, 2, 3, 5)) < 0.4)
-    got = torch.from_numpy(np.repeat(matrix.bias[None], 4, axis=0))
-    rows, cols = np.nonzero(x.reshape(4, -1).numpy())
-    float_links.scatter_spikes(rows, cols, matrix.indptr, matrix.dst, matrix.weight, got.numpy())
-    assert torch.equal(got, path(x.double()).reshape(4, -1))
+    assert torch.equal(_product(x, matrix), path(x.double()).reshape(4, -1))
 
 
 def test_a_large_matrix_is_not_built():

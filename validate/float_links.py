@@ -43,6 +43,7 @@ WEIGHTS = (nir.Affine, nir.Linear, nir.Conv2d)
 #: a path's sparse matrix is built only up to this many entries (16 bytes each); a larger
 #: exact link runs its torch layers on the folded chunk instead
 MATRIX_ENTRIES = 1 << 24
+NONE = np.zeros(0)
 #: rows (ticks x samples) per torch call of an exact link's folded layers: torch's float64
 #: conv unfolds a whole call's input at once, so larger calls leave the cache
 FOLDED_ROWS = 64
@@ -316,12 +317,25 @@ def path_matrix(path: Path, pre_shape: Tuple[int, ...], dtype) -> Optional[PathM
 
 
 @njit(cache=True)
-def scatter_spikes(rows, cols, indptr, dst, weight, out):  # pragma: no cover - compiled
-    """``out[row, dst] += weight`` for every spike (row, pre neuron ``col``) and each of its synapses."""
-    for k in range(rows.size):
-        r, i = rows[k], cols[k]
-        for m in range(indptr[i], indptr[i + 1]):
-            out[r, dst[m]] += weight[m]
+def scatter_spikes(rows, cols, indptr, dst, weight, bias, scale, shift, out):  # pragma: no cover - compiled
+    """Row r of ``out``: ``bias`` plus, for every spike (``rows`` ascending, pre neuron ``cols``)
+    of row r, the weights of its synapses; then times ``scale`` and plus ``shift``, where they
+    are given (else of length 0). One row at a time, so that it stays in the cache."""
+    k = 0
+    for r in range(out.shape[0]):
+        row = out[r]
+        row[:] = bias
+        while k < rows.size and rows[k] == r:
+            i = cols[k]
+            for m in range(indptr[i], indptr[i + 1]):
+                row[dst[m]] += weight[m]
+            k += 1
+        if scale.size:
+            for j in range(row.size):
+                row[j] = row[j] * scale[j]
+        if shift.size:
+            for j in range(row.size):
+                row[j] = row[j] + shift[j]
 
 
 # a link's current for a chunk of ticks ----------------------------------------------------
@@ -347,14 +361,15 @@ class LinkCurrent:
     exact: bool
     matrix: Optional[PathMatrix]
 
-    def __call__(self, pre: Chunk, dtype) -> torch.Tensor:
-        """The current (ticks, batch, *post_shape) of the chunk."""
+    def __call__(self, pre: Chunk, dtype, scale: np.ndarray = NONE, shift: np.ndarray = NONE) -> torch.Tensor:
+        """The current (ticks, batch, *post_shape) of the chunk; with a matrix in float64, times
+        ``scale`` and plus ``shift`` (flat float64 arrays, or of length 0: none) in the same pass."""
         ticks, batch = pre.train.shape[:2]
         if self.matrix is not None:
-            out = torch.from_numpy(np.repeat(self.matrix.bias[None], ticks * batch, axis=0))
+            out = np.empty((ticks * batch, self.matrix.bias.size))
             scatter_spikes(pre.events[0], pre.events[1], self.matrix.indptr, self.matrix.dst, self.matrix.weight,
-                           out.numpy())
-            return out.to(dtype).reshape((ticks, batch) + self.post_shape)
+                           self.matrix.bias, scale, shift, out)
+            return torch.from_numpy(out).to(dtype).reshape((ticks, batch) + self.post_shape)
         with torch.no_grad():
             if self.exact:
                 x = pre.train.reshape((ticks * batch,) + tuple(pre.train.shape[2:])).to(dtype)

@@ -26,7 +26,7 @@ import numpy as np
 import snntorch as snn
 import torch
 
-from .float_links import Chunk, Link
+from .float_links import NONE, Chunk, Link
 
 #: a chunk of ticks holds about this many bytes of spikes and currents (ticks x samples x
 #: neurons: 1 byte a spike, 8 a current)
@@ -135,6 +135,10 @@ class Run:
                       for n, m in self.neuron.items()}
         self.now = {n: zeros(n) for g in model.groups if g.recurrent for n in g.members}
         self.into = {n: [lc for lc in model.currents if lc.link.post == n] for n in self.neuron}
+        flat = lambda x, n: np.ascontiguousarray(  # noqa: E731
+            np.broadcast_to(x.double().numpy(), model.shapes[n]).reshape(-1))
+        self.finish = {n: (flat(model._gain[n], n), NONE if model._offset[n] is None else flat(model._offset[n], n))
+                       for n in self.neuron}
         sizes = [int(np.prod(model.shapes[n])) for n in model.order]
         self.total = max(sum(sizes), 1)  # neurons in all: a spike's key is (sample, tick, global neuron)
         self.offset = dict(zip(model.order, np.cumsum([0] + sizes[:-1]).tolist()))
@@ -184,18 +188,26 @@ class Run:
         if self.volts:
             torch.from_numpy(self.volts[n][:, t]).copy_(mem.reshape(self.batch, -1))
 
-    def _feed_forward(self, group: Group, t0: int, tc: int, chunks: Dict[str, Chunk]) -> None:
-        n = group.members[0]
-        shape, dtype = self.m.shapes[n], self.m.dtype
+    def _current(self, n: str, tc: int, chunks: Dict[str, Chunk]) -> torch.Tensor:
+        """Population ``n``'s current for the chunk: ``(0 + p1 + p2 ...) * gain (+ offset)``."""
+        links, dtype = self.into[n], self.m.dtype
+        if len(links) == 1 and links[0].matrix is not None and dtype == torch.float64:
+            return links[0](chunks[links[0].link.pre], dtype, *self.finish[n])  # all in one pass
         cur = None
-        for lc in self.into[n]:
+        for lc in links:
             term = lc(chunks[lc.link.pre], dtype)
             if cur is None:  # 0 + p1: a matrix's sum is never -0.0, torch's may be
                 cur = term if lc.matrix is not None else term.add_(0.0)
             else:
                 cur += term
-        cur = self._finish(n, cur if cur is not None else torch.zeros((tc, self.batch) + shape, dtype=dtype))
-        out = torch.empty((tc, self.batch) + shape, dtype=torch.bool)
+        return self._finish(n, cur if cur is not None else torch.zeros((tc, self.batch) + self.m.shapes[n],
+                                                                        dtype=dtype))
+
+    def _feed_forward(self, group: Group, t0: int, tc: int, chunks: Dict[str, Chunk]) -> None:
+        """A feed-forward population: its current for the chunk at once, then its module tick by tick."""
+        n = group.members[0]
+        cur = self._current(n, tc, chunks)
+        out = torch.empty((tc, self.batch) + self.m.shapes[n], dtype=torch.bool)
         module, state = self.neuron[n], self.state[n]
         for t in range(tc):
             spk, state, mem = _step(module, cur[t], state)
