@@ -13,8 +13,9 @@ computed from this or the previous tick's spikes, exactly as a tick-by-tick step
 
 Every current is the sum of its links in the links' order (``0 + p1 + p2 ...``), times
 the population's gain, plus its offset, as in the module doc of
-:mod:`validate.float_reference`: the same float64 operations in the same order, so the
-same bits, whether a tick or a chunk is computed at once.
+:mod:`validate.float_reference`: the same float64 operations in the same order (inside
+an exact link's sum any order, see :mod:`validate.float_links`), so the same bits
+whether a tick or a chunk is computed at once.
 """
 from __future__ import annotations
 
