@@ -125,9 +125,8 @@ class Run:
     def __init__(self, model, rasters: Dict[str, np.ndarray], ticks: int, batch: int,
                  neuron: Dict[str, torch.nn.Module], volts: Dict[str, np.ndarray],
                  advance: Callable[[int], None] = lambda ticks: None):
-        """``neuron``: the modules this run steps (its own: a module keeps its last state);
-        ``volts``: where membranes go, (batch, ticks, neurons) per population, or nothing;
-        ``advance(k)``: told after every k ticks."""
+        """``neuron``: each population's snnTorch module; ``volts``: where membranes go,
+        (batch, ticks, neurons) per population, or empty; ``advance(k)``: told after every k ticks."""
         self.m, self.rasters, self.ticks, self.batch = model, rasters, ticks, batch
         self.neuron, self.volts, self.advance = neuron, volts, advance
         dtype = model.dtype
