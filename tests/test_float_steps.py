@@ -269,10 +269,20 @@ def test_a_sample_gives_the_same_bits_alone_or_in_a_batch_when_sums_are_exact():
 
 
 def test_the_callers_torch_threads_are_restored():
-    model = FloatReference(_cuba_graph(), dt=1e-3)
+    """A run steps with one torch thread (exact sums; FloatReference._threads) and gives the
+    caller's setting back, after a build too."""
     threads = torch.get_num_threads()
-    model(np.zeros((1, 5, 2), bool), progress=False)
-    assert torch.get_num_threads() == threads
+    seen = []
+    try:
+        torch.set_num_threads(2)
+        with patched(matrix_entries=0):  # its torch layers run, so the hook sees the run's threads
+            model = FloatReference(_cuba_graph(), dt=1e-3)
+        assert torch.get_num_threads() == 2
+        model.currents[0].path.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+        model(np.zeros((1, 5, 2), bool), progress=False)
+        assert torch.get_num_threads() == 2 and seen and set(seen) == {1}
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _cuba_graph():
@@ -304,3 +314,10 @@ def test_an_inexact_link_reads_each_tick_as_a_stepper_holds_it():
     x = rng.random((1, 400, 9)) < 0.4
     assert_identical(model(x, progress=False), tick_by_tick(model, x))
     assert set(calls[:400]) == {(1, 9)} and len(calls) == 800  # one tick a call (and 400 of the oracle's)
+
+
+def test_no_ticks_give_an_empty_recording_as_the_emulators():
+    model = FloatReference(_cuba_graph(), dt=1e-3)
+    rec = model(np.zeros((2, 0, 2), bool), progress=False)
+    assert (rec.batch, rec.ticks) == (2, 0) and not any(len(n) for n in rec.neurons)
+    assert rec.v["c"].shape == (2, 0, 1)
