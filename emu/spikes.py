@@ -210,16 +210,25 @@ class Recording:
         ``t``; what falls before tick 0 is dropped), cut to ``ticks`` (default: all that is left
         of the most shifted population)."""
         ticks = self.ticks - max([int(s) for s in shifts.values()] + [0]) if ticks is None else int(ticks)
-        rasters, volts = {}, {}
-        for name in self.shapes:
+        names = list(self.shapes)
+        starts = np.array([self.offsets[n] for n in names], np.int64)
+        back = np.array([int(shifts.get(n, 0)) for n in names], np.int64)
+        total = int(sum(self.sizes.values()))
+        events = []
+        for b in range(self.batch):  # spike by spike: no raster is built
+            tk, nr = self.events(b)
+            nr = nr.astype(np.int64)
+            t = tk - back[np.searchsorted(starts, nr, side="right") - 1]
+            keep = (t >= 0) & (t < ticks)
+            order = np.sort(t[keep] * total + nr[keep])  # within a tick in neuron order, as from_rasters gives
+            events.append((order // total, order % total))
+        volts = {}
+        for name, v in self.v.items():
             s = int(shifts.get(name, 0))
-            r = self.raster(name)[:, s:s + ticks]
-            rasters[name] = np.pad(r, ((0, 0), (0, ticks - r.shape[1]), (0, 0)))
-            if name in self.v:
-                v = np.asarray(self.v[name], np.float64)[:, s:s + ticks]
-                volts[name] = np.pad(v, ((0, 0), (0, ticks - v.shape[1]), (0, 0)), constant_values=np.nan)
-        return Recording.from_rasters(rasters, shapes=self.shapes, v=volts, meta=dict(self.meta, shifts=dict(shifts)),
-                                      source=self.source)
+            v = np.asarray(v, np.float64)[:, s:s + ticks]
+            volts[name] = np.pad(v, ((0, 0), (0, ticks - v.shape[1]), (0, 0)), constant_values=np.nan)
+        return Recording.from_events(self.shapes, ticks, events, v=volts, meta=dict(self.meta, shifts=dict(shifts)),
+                                     source=self.source)
 
     # conversions in -----------------------------------------------------------------------
     @classmethod

@@ -313,3 +313,21 @@ def test_output_margins_and_classes_from_counts():
         for j, c in enumerate(row):
             spikes[i, :c, j] = True
     assert m.predicted_classes(spikes).tolist() == m.classes_from_counts(counts).tolist()
+
+
+def _vp_matrix(ta, tb, q):
+    """The Victor-Purpura recursion over the full (n_a + 1) x (n_b + 1) matrix."""
+    g = np.zeros((len(ta) + 1, len(tb) + 1))
+    g[:, 0], g[0, :] = np.arange(len(ta) + 1), np.arange(len(tb) + 1)
+    for i in range(1, len(ta) + 1):
+        for j in range(1, len(tb) + 1):
+            g[i, j] = min(g[i - 1, j] + 1, g[i, j - 1] + 1, g[i - 1, j - 1] + q * abs(ta[i - 1] - tb[j - 1]))
+    return g[-1, -1]
+
+
+@settings(max_examples=100)
+@given(rasters, st.floats(0, 3))
+def test_victor_purpura_equals_the_full_recursion(pair, q):
+    a, b = pair
+    want = [_vp_matrix(np.flatnonzero(a[:, n]), np.flatnonzero(b[:, n]), q) for n in range(a.shape[1])]
+    np.testing.assert_allclose(m.victor_purpura(a, b, q), want, rtol=1e-12, atol=1e-12)
