@@ -232,6 +232,30 @@ class Recording:
 
     # conversions in -----------------------------------------------------------------------
     @classmethod
+    def stack(cls, recordings: Sequence["Recording"], source: str = "<memory>") -> "Recording":
+        """One recording of every sample of ``recordings`` (of the same populations), in order,
+        as long as the longest: a shorter one is silent after its end (and its voltages NaN)."""
+        if not recordings:
+            raise RecordingError(f"{source}: no recordings to stack")
+        shapes = recordings[0].shapes
+        for r in recordings[1:]:
+            if r.shapes != shapes:
+                raise RecordingError(f"{source}: recordings of different populations cannot be stacked: "
+                                     f"{r.source} has {r.sizes}, {recordings[0].source} {recordings[0].sizes}")
+        ticks = max(r.ticks for r in recordings)
+        neurons = [n for r in recordings for n in r.neurons]
+        tick_end = [np.pad(e, (0, ticks - r.ticks), mode="edge") if r.ticks else np.zeros(ticks, np.int64)
+                    for r in recordings for e in r.tick_end]
+        volts = {}
+        for name in {n for r in recordings for n in r.v}:
+            parts = [np.full((r.batch, ticks, r.sizes[name]), np.nan) for r in recordings]
+            for part, r in zip(parts, recordings):
+                if name in r.v:
+                    part[:, :r.ticks] = r.v[name]
+            volts[name] = np.concatenate(parts)
+        return cls(dict(shapes), ticks, neurons, tick_end, volts, dict(recordings[0].meta), source)
+
+    @classmethod
     def from_events(cls, shapes: Mapping[str, Any], ticks: int, events: Iterable[Tuple[Any, Any]],
                     v: Optional[Mapping[str, np.ndarray]] = None, meta: Optional[dict] = None,
                     source: str = "<memory>") -> "Recording":

@@ -7,6 +7,14 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _float_run_cache(tmp_path_factory):
+    """The float-run cache of the tests' own (validate.float_runs), not the user's: every command a
+    test runs, in this process or a subprocess, writes there."""
+    os.environ["S2EMU_CACHE_DIR"] = str(tmp_path_factory.mktemp("float-runs"))
+    yield
+
 #: public golden data kept with the tests (see data/README.md); a missing file fails, never skips
 GOLDEN = Path(__file__).resolve().parent / "data"
 

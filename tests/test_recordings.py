@@ -291,3 +291,18 @@ def test_shifted_moves_each_population_back_spike_by_spike(data):
             assert np.array_equal(out.v[k], v, equal_nan=True)
     again = Recording.from_rasters({k: out.raster(k) for k in rasters})
     assert all(np.array_equal(x, y) for x, y in zip(out.neurons, again.neurons))  # spike order as from rasters
+
+
+def test_stack_keeps_every_sample_and_pads_the_shorter_ones():
+    rng = np.random.default_rng(3)
+    a = Recording.from_rasters({"p": rng.random((2, 7, 3)) < 0.4, "q": rng.random((2, 7, 2)) < 0.4},
+                               v={"p": rng.random((2, 7, 3))})
+    b = Recording.from_rasters({"p": rng.random((1, 4, 3)) < 0.4, "q": rng.random((1, 4, 2)) < 0.4})
+    s = Recording.stack([a, b])
+    assert s.batch == 3 and s.ticks == 7
+    for name in ("p", "q"):
+        assert np.array_equal(s.raster(name)[:2], a.raster(name))
+        assert np.array_equal(s.raster(name)[2, :4], b.raster(name)[0]) and not s.raster(name)[2, 4:].any()
+    assert np.array_equal(s.v["p"][:2], a.v["p"]) and np.isnan(s.v["p"][2]).all()
+    with pytest.raises(RecordingError, match="different populations"):
+        Recording.stack([a, Recording.from_rasters({"p": np.zeros((5, 3), bool)})])

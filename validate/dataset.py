@@ -23,9 +23,11 @@ from emu.engine import Emulator
 from emu.parallel import parallel_map
 from emu.phases import phase
 from emu.profile import SemanticsProfile
+from emu.spikes import Recording
 from emu.timing import latency_shifts
 
 from .figures import agreement_bars, sample_bars
+from .float_runs import float_runs
 from .metrics import SpikeAgreement, pooled
 from .report import Report, percent
 from .traces import emulator_voltages, float_voltages
@@ -34,12 +36,16 @@ from .validation import compare_runs, measure_runs, percent_columns
 LABELS = ("emulator", "float reference")
 
 
-def _runs(shared: Dict[str, Any], i: int, one: Dict[str, np.ndarray], record_v: bool):
-    """(emulator, float reference) recordings of sample ``i`` (``one``: its rasters, batch 1)."""
+def _runs(shared: Dict[str, Any], i: int, one: Dict[str, np.ndarray], record_v: bool,
+          ref: Optional[Recording] = None):
+    """(emulator, float reference) recordings of sample ``i`` (``one``: its rasters, batch 1);
+    ``ref``: the float run of that sample when it was computed before."""
     ticks = next(iter(one.values())).shape[1]
     emu = shared["emulator"](one, ticks=ticks, record_v=record_v).sample(0)
     emu.source, emu.meta["sample"] = shared["emulator_source"], i
-    ref = shared["reference"](one, ticks=ticks, record_v=record_v).sample(0)
+    if ref is None:
+        with phase("float reference"):
+            ref = shared["reference"](one, ticks=ticks, record_v=record_v).sample(0)
     ref.source, ref.meta["sample"] = "float reference (snnTorch)", i
     return emu, ref
 
@@ -48,7 +54,7 @@ def validate_sample(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, A
     """One sample (``task``: its number ``sample``, ``name`` and ``rasters``) validated alone
     against the float reference: a JSON-able row. Module-level: runs on any worker."""
     i, one = task["sample"], task["rasters"]
-    emu, ref = _runs(shared, i, one, record_v=False)
+    emu, ref = _runs(shared, i, one, record_v=False, ref=task.get("reference_run"))
     with phase("validation"):
         return _measured(task, shared, emu, ref)
 
@@ -185,7 +191,9 @@ def validate_samples(emulator: Emulator, reference, samples: Sequence[Dict[str, 
     network = emulator.network
     names = list(names) if names is not None else [f"sample {i}" for i in range(len(samples))]
     shared = _shared(emulator, reference, max_lag, emulator_source)
-    tasks = [dict(sample=i, name=n, rasters=one) for i, (n, one) in enumerate(zip(names, samples))]
+    runs = float_runs(reference, samples)  # once, by batches where that gives the same bits; cached on disk
+    tasks = [dict(sample=i, name=n, rasters=one, reference_run=run)
+             for i, (n, one, run) in enumerate(zip(names, samples, runs))]
     rows = list(parallel_map(validate_sample, tasks, shared=shared, workers=workers, scheduler=scheduler))
     populations = [n for n in network.order() if network.populations[n].model != "input"]
     return DatasetValidation(rows, populations, dict(shifts=shared["shifts"], max_lag=max_lag))

@@ -198,6 +198,12 @@ class FloatReference(nn.Module):
         return snn.Leaky(beta=d(a), threshold=t(P("v_threshold")), reset_mechanism=self.reset, reset_delay=delay)
 
     # running ------------------------------------------------------------------------------
+    @property
+    def batch_independent(self) -> bool:
+        """Whether a sample's spikes and voltages are the same bits in any batch: every link's
+        sums are exact (an inexact link sums as torch does, which may depend on the batch)."""
+        return all(lc.exact for lc in self.currents)
+
     def _threads(self, batch: int) -> int:
         """torch's threads for a run over ``batch`` samples: one where every link's sums are
         exact. The steps left are elementwise ops on one tick's tensors, where a thread pool's
@@ -206,7 +212,7 @@ class FloatReference(nn.Module):
         second worker thread stepping half of the batch). A link summed in torch's order runs
         tick by tick as a tick-by-tick stepper ran it, with that stepper's threads (one below a
         million neurons in all), since MKL's inexact sums may depend on a call's threads."""
-        if all(lc.exact for lc in self.currents):
+        if self.batch_independent:
             return 1
         return 1 if batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6 else torch.get_num_threads()
 

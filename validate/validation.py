@@ -2,9 +2,9 @@
 
 :func:`compare_runs` adds to a report, for runs A and B of one network (A lagging B by
 ``shifts`` ticks per population): the first divergence in words, a table and a chart
-of the spike agreement per population (F1, recall, precision, both firing rates), the membrane traces of the neuron where they first
-part (and of the worst population's first differing neuron) on both sides around that
-tick, every population's rasters overlaid with the mismatches coloured, and where in
+of the spike agreement per population (F1, recall, precision, both firing rates), the
+membrane traces of the neuron where they first part (and of the worst population's first
+differing neuron) on both sides around that tick, every population's rasters overlaid with the mismatches coloured, and where in
 time each population differs. :func:`measure_runs` is its numbers without the report (what
 :mod:`validate.dataset` computes for every sample of a set).
 """

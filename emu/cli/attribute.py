@@ -6,9 +6,11 @@ from emu.cli.options import model_from_args
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
+from emu.spikes import Recording
 from validate.attribution import attribute
 from validate.conversion_warnings import warn_zeroed_weights
 from validate.float_reference import FloatReference
+from validate.float_runs import float_runs
 
 
 def main(args) -> int:
@@ -22,8 +24,11 @@ def main(args) -> int:
     labels = read_labels(args.labels) if args.labels is not None else None
     reference = FloatReference(graph, settings.float.dt, settings.float.integrator, source.reset_mode,
                                source.reset_timing)
+    # the float run of every sample, once (by batches where that gives the same bits; from the disk
+    # cache when a command ran it before on the same model, settings and inputs)
+    float_run = Recording.stack(float_runs(reference, samples))
     att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
-                    pad=not args.no_pad, include_fixed=args.fixed, reference=reference,
+                    pad=not args.no_pad, include_fixed=args.fixed, reference=float_run,
                     chunk=args.chunk, scheduler=args.scheduler)
     rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
     summary = att.to_dict()
