@@ -28,8 +28,9 @@ from typing import List, Tuple
 
 import pytest
 
-from emu.cli.fast import VARIABLE
+from emu.cli.fast import CAPS, VARIABLE, apply_fast, fast_samples
 from emu.cli.parser import build_parser
+from emu.engine import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -105,6 +106,23 @@ def test_readme_parses_into_commands():
         Command("a \\\n  b   # needs: x, y", 3, ("x", "y")), Command("c", 5, ())]
 
 
+def test_fast_settings_come_only_from_the_variable(capsys):
+    argv = ["train", "--root", "r", "--synthetic", "16", "--epochs", "12"]
+    for off in ({}, {VARIABLE: ""}, {VARIABLE: "0"}):
+        args = build_parser().parse_args(argv)
+        assert apply_fast(args, environ=off) == [] and (args.epochs, args.synthetic, args.ticks) == (12, 16, 300)
+    args = build_parser().parse_args(argv)
+    assert apply_fast(args, environ={VARIABLE: "1"}) == [f"{VARIABLE}=1: --epochs 12 -> 1, --synthetic 16 -> 1, "
+                                                           f"--ticks 300 -> {CAPS['train']['ticks']}"]
+    assert (args.epochs, args.synthetic, args.ticks) == (1, 1, CAPS["train"]["ticks"])
+    run = build_parser().parse_args(["run", "m.nir", "--input", "x", "--out", "o.json", "--ticks", "1000"])
+    assert apply_fast(run, environ={VARIABLE: "1"}) == [] and run.ticks == 1000  # only the long commands
+    names, labels = [f"s{k}" for k in range(11)], list(range(11))
+    assert fast_samples(names, labels, environ={}) == (names, labels)
+    assert fast_samples(names, labels, None, environ={VARIABLE: "1"}) == (names[:3], labels[:3], None)
+    assert f"{VARIABLE}=1: the first 3 of 11 samples" in capsys.readouterr().err
+
+
 def test_every_subcommand_is_in_the_readme():
     subcommands = build_parser()._subparsers._group_actions[0].choices
     shown = {c.text.split()[1] for c in COMMANDS if c.text.startswith("s2emu ")}
@@ -116,8 +134,19 @@ def test_every_needs_marker_is_known():
         assert set(c.needs) <= set(NEEDS), f"README.md line {c.line}: unknown need in {c.needs}; known: {list(NEEDS)}"
 
 
+def _cache_files(folder: Path) -> dict:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.nb[ci]")} if folder.is_dir() else {}
+
+
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def kernel_cache() -> Tuple[Path, dict]:
+    """numba's cached kernels (file name -> time) before the README's commands run."""
+    folder = Path(kernels.run_samples._cache._cache_path)
+    return folder, _cache_files(folder)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, kernel_cache) -> Path:
     """A copy of the repository's files (tracked and not ignored) with ``.venv`` linked to this virtualenv."""
     if sys.prefix == sys.base_prefix:
         pytest.skip("not running in a virtualenv: the README's commands activate .venv")
@@ -182,3 +211,29 @@ def test_readme_outputs_are_ignored_by_git(workspace: Path):
                           cwd=ROOT, input="\n".join(map(str, written)), capture_output=True, text=True).stdout
     not_ignored = [line.split("\t")[-1] for line in kept.splitlines() if line.startswith("::")]
     assert not not_ignored, f"README commands wrote files git would track: {not_ignored[:10]}"
+
+
+def test_no_readme_command_compiles_a_kernel(kernel_cache, workspace: Path):
+    """``make setup`` compiles every kernel (``python -m emu.engine.warm``): no command compiles later."""
+    folder, before = kernel_cache
+    if not before:
+        pytest.skip(f"no kernels were compiled in {folder} before the README's commands (python -m emu.engine.warm)")
+    if not (workspace / "out").is_dir():
+        pytest.skip("the README's commands have not run in this session")
+    compiled = sorted(name for name, time in _cache_files(folder).items() if before.get(name) != time)
+    assert not compiled, (f"the README's commands compiled {compiled} in {folder}: python -m emu.engine.warm misses "
+                          f"what they use (or the engine's sources changed after it ran)")
+
+
+def test_the_speed_section_is_a_short_table_of_scripts():
+    section = README.read_text().split("\n### Speed\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert rows[:2] == ["| what | measured | script |", "|---|---|---|"] and len(rows) <= 12, rows[:2]
+    for row in rows[2:]:
+        _, measured, script = (cell.strip() for cell in row.strip("|").split("|"))
+        assert len(measured) <= 60, f"a row of the README's speed table reads as history: {measured}"
+        named = re.findall(r"benchmarks/\w+\.py", script)
+        assert named and all((ROOT / n).is_file() for n in named), row
+    prose = [line for line in section.splitlines() if line and not line.startswith("|")]
+    assert len(" ".join(prose)) <= 300 and "benchmarks/RESULTS.md" in section
+    assert (ROOT / "benchmarks" / "RESULTS.md").is_file()

@@ -48,12 +48,14 @@ def named_samples(files: List[Path], network: Network, dt: float, ticks: Optiona
 
     A DVS Gesture event file is one sample of ``ticks`` ticks (default: the demo's 300), framed
     as ``s2emu demo --data`` frames it; its name is ``userNN_LIGHTING/LABEL.npy``."""
+    events = [f for f in files if is_event_file(f)]
+    frames = _frame_input(network, events[0]) if events else None  # before any file is read
     items = tqdm(files, desc="reading inputs", unit="file") if (
         progress if progress is not None else len(files) > 5) else files
     samples, names = [], []
     for f in items:
         if is_event_file(f):
-            rasters, _ = normalize_inputs(network, {_frame_input(network, f): read_event_file(f, dt, ticks)[None]})
+            rasters, _ = normalize_inputs(network, {frames: read_event_file(f, dt, ticks)[None]})
             names.append(f"{f.parent.name}/{f.name}")
             samples.append(rasters)
             continue
