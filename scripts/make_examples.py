@@ -13,7 +13,7 @@
   :data:`GESTURE_SEED`, unseen by the shipped model) through the demo's tonic pipeline, each
   a (300, 2048) 0/1 raster, and ``gesture_labels.npy`` their classes in file order.
 
-Deterministic (seeded); about 150 kB in all.
+Deterministic (seeded); about 200 kB in all.
 """
 import json
 from pathlib import Path
