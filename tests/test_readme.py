@@ -12,8 +12,8 @@ on are dated before the virtualenv, which is set up (this test runs in it).
 Skipped, each with its reason: ``make test`` (the suite this test is part of), and a command
 marked ``# needs: A, B`` while one of :data:`NEEDS` is missing (py-spinnaker2 and brian2
 installed; ``dask-scheduler``: a scheduler's address in ``$DASK_ADDRESS``). The ```python
-blocks run too, each as one script. About 90 s of CPU time; 3.5-6 minutes of wall time on the
-project's shared 2-core machine at a load of 8-10.
+blocks run too, each as one script. 82 s on the project's 2-core machine at a load of 1-2
+(62 s of CPU); 3.5-6 minutes when other jobs load it to 8-10.
 """
 from __future__ import annotations
 
