@@ -22,6 +22,9 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from emu.errors import UserError
 
 INSTALL = 'pip install "spinnaker2-emu[sweep]" (or pip install "dask[distributed]")'
+#: the longest a command waits for a ``--scheduler`` to answer: a running scheduler answers in
+#: milliseconds, and dask's own default (30 s) left a mistyped address silent for half a minute
+CONNECT_TIMEOUT_S = 2.0
 
 
 class ParallelError(UserError):
@@ -96,15 +99,19 @@ def _unbox(fn, task, box: Pickled):
 
 
 def connect(address: str):
-    """A dask.distributed ``Client`` of the scheduler at ``address`` (its connect timeout:
-    dask's ``distributed.comm.timeouts.connect``), or a one-line :class:`ParallelError`."""
+    """A dask.distributed ``Client`` of the scheduler at ``address``, or a one-line
+    :class:`ParallelError` after at most :data:`CONNECT_TIMEOUT_S` (less where dask's
+    ``distributed.comm.timeouts.connect`` says less)."""
     try:
+        import dask
         from dask.distributed import Client
+        from dask.utils import parse_timedelta
     except ImportError:
         raise ParallelError(f"--scheduler needs dask.distributed: {INSTALL}") from None
+    timeout = min(CONNECT_TIMEOUT_S, parse_timedelta(dask.config.get("distributed.comm.timeouts.connect")))
     try:
-        return Client(address)
-    except (OSError, ValueError, TypeError) as exc:
+        return Client(address, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001  (whatever answers there may not speak dask: any failure says so)
         why = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise ParallelError(f"--scheduler {address}: cannot reach a dask scheduler there ({why}); start one with "
                             f"`dask scheduler` (and workers with `dask worker ADDRESS`; both come with the [sweep] "

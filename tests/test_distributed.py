@@ -3,6 +3,7 @@
 missing dask is one line, exit 2."""
 import json
 import sys
+import time
 
 import nir
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from netgen import two_layer_lif_graph
 from emu.cli import main
-from emu.parallel import ParallelError, parallel_map
+from emu.parallel import ParallelError, check_scheduler, parallel_map
 
 distributed = pytest.importorskip("distributed", reason='dask.distributed is not installed '
                                                        '(pip install "dask[distributed]", extra [sweep])')
@@ -173,6 +174,16 @@ def test_unreachable_scheduler_is_one_line(tmp_path, model, capsys, command):
                                                f"reach a dask scheduler there"), err
     assert "[sweep]" in err[0]
     assert not (tmp_path / "demo").exists() and not list(tmp_path.glob("*.html"))  # refused before any work
+
+
+def test_an_unreachable_scheduler_is_said_within_5_s():
+    """dask's own connect timeout is 30 s: a mistyped address kept every command silent that long."""
+    import dask.distributed  # noqa: F401  (imported before the clock starts: the wait is what is measured)
+
+    started = time.perf_counter()
+    with pytest.raises(ParallelError, match="cannot reach a dask scheduler there"):
+        check_scheduler("tcp://127.0.0.1:1")
+    assert time.perf_counter() - started < 5
 
 
 def test_missing_dask_is_one_line(tmp_path, model, capsys, monkeypatch):

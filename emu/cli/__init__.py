@@ -8,12 +8,14 @@ Errors that are the user's (any :class:`emu.errors.UserError`, a file that canno
 opened or written) print as one line ``s2emu <command>: error: ...`` and exit 2; a
 setting they name is named as its flag (``--conn-delay 0``: the error's ``cli_message``);
 Ctrl-C prints one line and exits 130. Anything else is a bug and keeps its traceback.
+``S2EMU_FAST=1`` shortens the long commands (:mod:`emu.cli.fast`), for the README's test.
 """
 from __future__ import annotations
 
 import sys
 from importlib import import_module
 
+from emu.cli.fast import apply_fast
 from emu.cli.parser import build_parser
 from emu.errors import UserError
 
@@ -22,6 +24,8 @@ __all__ = ["build_parser", "main"]
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    for line in apply_fast(args):
+        print(f"s2emu {args.command}: {line}", file=sys.stderr)
     try:
         # a backend may have a handler of its own (--backend snntorch: the only one importing torch)
         module = getattr(args, "handler_by_backend", {}).get(getattr(args, "backend", None), args.handler_module)

@@ -1,8 +1,12 @@
 """``s2emu attribute``: the waterfall of where accuracy is lost between the float model and the chip."""
 from __future__ import annotations
 
-from emu.cli.files import check_outputs, input_files, read_labels, read_samples
+import sys
+
+from emu.cli.fast import fast_samples
+from emu.cli.files import check_outputs
 from emu.cli.options import model_from_args
+from emu.cli.samples import event_file_labels, input_files, read_labels, read_samples
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
 from emu.spike_io import atomic_write, dumps_json
@@ -21,7 +25,10 @@ def main(args) -> int:
     source = SemanticsProfile.snntorch(reset_mode=args.float_reset or target.reset_mode)
     files = input_files(args.inputs, exclude=args.labels)
     samples = read_samples(files, network, settings.conversion.dt, args.ticks)
-    labels = read_labels(args.labels) if args.labels is not None else None
+    labels = read_labels(args.labels) if args.labels is not None else event_file_labels(files)
+    if args.labels is None and labels is not None:
+        print("note: labels from the DVS Gesture file names (LABEL.npy)", file=sys.stderr)
+    samples, labels = fast_samples(samples, labels)
     reference = FloatReference(graph, settings.float.dt, settings.float.integrator, source.reset_mode,
                                source.reset_timing)
     # the float run of every sample, once (by batches where that gives the same bits; from the disk

@@ -19,6 +19,8 @@ SWEEP_METHODS = ("ptq", "qat")
 CHIP_WEIGHTS = {"int8": 8, "4bit": 5}
 """--chip-weights: the weight bits (sign included) of each choice of chip model."""
 RECORD_CHOICES = ("spikes", "spikes,v")
+DVS_INPUTS = ("tonic's layout: a set's ROOT (its test split), a split, a userNN_LIGHTING folder or one LABEL.npy; "
+              "300 ticks unless --ticks")
 
 
 # --- argument types (one line errors from argparse, exit 2) ------------------------------------
@@ -219,8 +221,9 @@ def _validate(sub) -> None:
     one = p.add_mutually_exclusive_group(required=True)
     one.add_argument("--input", type=Path, help="input spikes: JSON spike dict, raster .npy/.npz, events")
     one.add_argument("--inputs", type=Path, metavar="DIR_OR_FILE",
-                     help="many samples: a folder of input files (.json, .npy, .npz; sorted by name) or a batch file; "
-                          "each sample validated alone against the float reference, then pooled")
+                     help="many samples: a folder of input files (.json, .npy, .npz; sorted by name), a batch file, "
+                          "or DVS Gesture event files as the demo reads them (" + DVS_INPUTS + "); each sample "
+                          "validated alone against the float reference, then pooled")
     p.add_argument("--chip", type=Path, metavar="RECORDING", help="chip recording (.json, .npz, .npy, .pkl)")
     p.add_argument("--snntorch", action="store_true", help="also run the snnTorch float reference")
     p.add_argument("--report", required=True, type=Path, metavar="REPORT.html", help="HTML report (+ JSON beside it)")
@@ -270,9 +273,11 @@ def _attribute(sub) -> None:
                              "and of the accuracy drop.")
     q.add_argument("model", type=Path, help="NIR file")
     q.add_argument("--inputs", required=True, type=Path, metavar="DIR_OR_FILE",
-                   help="an input file (one sample or a batch) or a folder of them (.json, .npy, .npz; sorted by name)")
+                   help="an input file (one sample or a batch) or a folder of them (.json, .npy, .npz; sorted by "
+                        "name), or DVS Gesture event files as the demo reads them (" + DVS_INPUTS + ")")
     q.add_argument("--labels", type=Path, metavar="FILE",
-                   help="class labels, one per sample in order (.npy, .json list, or text/CSV of integers)")
+                   help="class labels, one per sample in order (.npy, .json list, or text/CSV of integers); "
+                        "DVS Gesture event files: their names (LABEL.npy) unless given")
     q.add_argument("--report", required=True, type=Path, metavar="REPORT.html", help="HTML report (+ JSON beside it)")
     q.add_argument("--out", type=Path, metavar="SUMMARY.json", help="also write the full attribution as JSON")
     q.add_argument("--ticks", type=positive_int, help="ticks per sample (default: each input's length)")

@@ -7,8 +7,10 @@ import dataclasses
 import sys
 
 from emu.chip import check_manifest
-from emu.cli.files import CommandFileError, check_outputs, input_files, named_samples
+from emu.cli.fast import fast_samples
+from emu.cli.files import CommandFileError, check_outputs
 from emu.cli.options import model_from_args
+from emu.cli.samples import input_files, named_samples
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.parallel import check_scheduler
@@ -124,7 +126,7 @@ def _many(args) -> int:
     graph, settings, network = model_from_args(args)
     profile = settings.profile
     files = input_files(args.inputs)
-    samples, names = named_samples(files, network, settings.conversion.dt, args.ticks)
+    samples, names = fast_samples(*named_samples(files, network, settings.conversion.dt, args.ticks))
     emulator = Emulator(network, profile)
     reference = FloatReference(graph, **dataclasses.asdict(settings.float))
     source = f"emulator ({args.profile} profile)"
