@@ -22,8 +22,10 @@ _MARGIN = dict(l=60, r=20, t=80, b=50)  # the title above the legend, not under 
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360, **kw) -> go.Figure:
+    """Title, size, margins and legend; the look (plotly's template) is the page's
+    (:data:`validate.report.TEMPLATE`)."""
     fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=14)), height=height,
-                      margin=_MARGIN, legend=_LEGEND_TOP, template="plotly_white", **kw)
+                      margin=_MARGIN, legend=_LEGEND_TOP, **kw)
     return fig
 
 

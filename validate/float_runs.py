@@ -130,6 +130,7 @@ def float_run(reference, rasters: Mapping[str, np.ndarray], ticks: int, progress
         run = _load(path, want)
         if run is not None:
             run.source = "float reference (snnTorch)"
+            run.meta["from_cache"] = str(path)
             return run
     with phase("float reference"):
         run = reference(dict(rasters), ticks=ticks, progress=progress, record_v=False)

@@ -13,6 +13,7 @@ from emu.apps.gesture.event_files import FRAME_SHAPE, find_event_files, is_event
 from emu.cli.files import CommandFileError
 from emu.inputs import normalize_inputs
 from emu.network import Network
+from emu.phases import phase
 from emu.spike_io import read_input
 
 INPUT_SUFFIXES = (".json", ".npy", ".npz")
@@ -48,6 +49,11 @@ def named_samples(files: List[Path], network: Network, dt: float, ticks: Optiona
 
     A DVS Gesture event file is one sample of ``ticks`` ticks (default: the demo's 300), framed
     as ``s2emu demo --data`` frames it; its name is ``userNN_LIGHTING/LABEL.npy``."""
+    with phase("data"):
+        return _named_samples(files, network, dt, ticks, progress)
+
+
+def _named_samples(files, network, dt, ticks, progress) -> Tuple[list, List[str]]:
     events = [f for f in files if is_event_file(f)]
     frames = _frame_input(network, events[0]) if events else None  # before any file is read
     items = tqdm(files, desc="reading inputs", unit="file") if (
