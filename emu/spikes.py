@@ -154,18 +154,18 @@ class Recording:
             raise ValueError(f"shift must be >= 0, got {shift}")
         ticks = self.ticks - shift if ticks is None else int(ticks)
         t0, t1 = shift, min(self.ticks, shift + ticks)  # the recorded ticks kept
-        parts = []
-        for i, b in enumerate(range(self.batch) if samples is None else samples):
-            if t1 <= t0:
-                break
-            end = self.tick_end[b]
-            first = int(end[t0 - 1]) if t0 > 0 else 0
-            tk = np.repeat(np.arange(t1 - t0, dtype=np.int64), np.diff(end[t0:t1], prepend=first))
-            nr = self.neurons[b][first:int(end[t1 - 1])].astype(np.int64)
-            sel = (nr >= lo) & (nr < lo + n)
-            parts.append((i * ticks + tk[sel]) * n + nr[sel] - lo)
-        keys = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        keys.sort()
+        picked = list(range(self.batch) if samples is None else samples)
+        if t1 <= t0 or not picked:
+            return np.zeros(0, np.int64)
+        # every sample at once: spike j of sample i at tick t, kept inside [t0, t1) and the population
+        ends = np.stack([self.tick_end[b] for b in picked])
+        counts = np.diff(ends, axis=1, prepend=0)
+        nr = np.concatenate([self.neurons[b] for b in picked]).astype(np.int64)
+        tk = np.repeat(np.tile(np.arange(self.ticks, dtype=np.int64), len(picked)), counts.ravel())
+        row = np.repeat(np.arange(len(picked), dtype=np.int64), ends[:, -1] if self.ticks else 0)
+        sel = (nr >= lo) & (nr < lo + n) & (tk >= t0) & (tk < t1)
+        keys = (row[sel] * ticks + tk[sel] - t0) * n + nr[sel] - lo
+        keys.sort(kind="stable")  # in (sample, tick) order already: only each tick's neurons to order
         return keys
 
     def rasters(self, sample: Optional[int] = None) -> Dict[str, np.ndarray]:

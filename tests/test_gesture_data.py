@@ -176,3 +176,50 @@ def test_the_frame_cache_is_keyed_by_the_files_so_a_changed_file_is_not_served_s
     assert not np.array_equal(b[0][0], before)
     assert np.array_equal(load_dvsgesture(tmp_path, train=False, ticks=50, cache=False)[0][0], b[0][0])
     assert not list(cache.rglob("*.tmp"))
+
+
+def test_the_compiled_denoise_keeps_tonic_s_events():
+    """emu.apps.gesture.denoise.Denoise against tonic's own denoise_numpy: the same events kept, on
+    random streams (clustered and isolated, integer and float times, edges of the frame) and on
+    a synthetic gesture recording."""
+    from tonic.functional.denoise import denoise_numpy
+
+    from emu.apps.gesture.data import EVENT_DTYPE
+    from emu.apps.gesture.denoise import Denoise
+
+    rng = np.random.default_rng(7)
+    for trial in range(30):
+        n = int(rng.integers(1, 3000))
+        ev = np.zeros(n, dtype=EVENT_DTYPE)
+        ev["x"] = rng.integers(0, rng.integers(1, 20), n)
+        ev["y"] = rng.integers(0, rng.integers(1, 20), n)
+        ev["p"] = rng.integers(0, 2, n)
+        ev["t"] = np.sort(rng.integers(0, int(rng.integers(1, 200_000)), n))
+        for filter_time in (1, 5000, 10_000, 10_000.5):
+            want = denoise_numpy(ev, filter_time=filter_time)
+            got = Denoise(filter_time)(ev)
+            assert np.array_equal(got, want), (trial, filter_time)
+    empty = np.zeros(0, dtype=EVENT_DTYPE)
+    assert Denoise()(empty).shape == (0,)
+
+
+def test_the_compiled_denoise_keeps_tonic_s_events_of_a_gesture(tmp_path):
+    from tonic.functional.denoise import denoise_numpy
+
+    from emu.apps.gesture.data import SynthConfig, ensure_synthetic_dataset
+    from emu.apps.gesture.denoise import Denoise
+
+    root = ensure_synthetic_dataset(tmp_path, n_train_per_class=0, n_test_per_class=1, seed=3,
+                                    config=SynthConfig(duration_ms=300), log=lambda s: None)
+    files = sorted(root.rglob("*.npy"))[:3]
+    assert files
+    from numpy.lib.recfunctions import unstructured_to_structured
+
+    from emu.apps.gesture.data import EVENT_DTYPE
+
+    for f in files:
+        table = np.load(f).astype(np.int64)
+        table[:, 3] *= 1000  # ms on disk, us in tonic
+        ev = unstructured_to_structured(table, EVENT_DTYPE)
+        kept = Denoise(10_000)(ev)
+        assert 0 < len(kept) < len(ev) and np.array_equal(kept, denoise_numpy(ev, filter_time=10_000))

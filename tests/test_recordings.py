@@ -306,3 +306,19 @@ def test_stack_keeps_every_sample_and_pads_the_shorter_ones():
     assert np.array_equal(s.v["p"][:2], a.v["p"]) and np.isnan(s.v["p"][2]).all()
     with pytest.raises(RecordingError, match="different populations"):
         Recording.stack([a, Recording.from_rasters({"p": np.zeros((5, 3), bool)})])
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_spike_keys_are_the_raster_cells_that_spike(data):
+    b, t = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 15))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    rasters = {"p": rng.random((b, t, 3)) < 0.3, "q": rng.random((b, t, 4)) < 0.3}
+    rec = Recording.from_rasters(rasters)
+    samples = data.draw(st.lists(st.integers(0, b - 1), min_size=1, max_size=b, unique=True))
+    shift, ticks = data.draw(st.integers(0, t + 1)), data.draw(st.integers(0, t + 2))
+    for name, r in rasters.items():
+        part = r[samples, shift:shift + ticks]
+        want = np.zeros((len(samples), ticks, r.shape[2]), bool)
+        want[:, :part.shape[1]] = part
+        assert np.array_equal(rec.spike_keys(name, shift, ticks, samples), np.flatnonzero(want.ravel()))

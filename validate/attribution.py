@@ -95,9 +95,12 @@ def _chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any
     batch = len(idx)
     counts, base, ref_counts = [], None, None
     base_keys: Dict[Tuple[str, int], np.ndarray] = {}
+    padded: Dict[int, Dict[str, np.ndarray]] = {}  # the input with its silent ticks, once per length
     for emulator, sh in zip(shared["emulators"], shared["shifts"]):
         extra = max(0, max(sh.values())) if shared["pad"] else 0
-        res = emulator(rasters, ticks=ticks + extra)
+        if extra not in padded:
+            padded[extra] = {k: np.pad(r, ((0, 0), (0, extra), (0, 0))) for k, r in rasters.items()}
+        res = emulator(padded[extra])
         if base is None:  # the source: the others are measured against its run
             base = res
             if reference is not None:

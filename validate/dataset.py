@@ -28,10 +28,11 @@ from emu.timing import latency_shifts
 
 from .figures import agreement_bars, sample_bars
 from .float_runs import float_runs
-from .metrics import SpikeAgreement, pooled
+from .localize import localize
+from .metrics import SpikeAgreement, agreement_of_keys, pooled
 from .report import Report, percent
 from .traces import emulator_voltages, float_voltages
-from .validation import compare_runs, measure_runs, percent_columns
+from .validation import compare_runs, percent_columns, runs_finding
 
 LABELS = ("emulator", "float reference")
 
@@ -59,19 +60,31 @@ def validate_sample(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, A
         return _measured(task, shared, emu, ref)
 
 
-def _measured(task, shared, emu, ref) -> Dict[str, Any]:
+def _measured(task, shared, emu: Recording, ref: Recording) -> Dict[str, Any]:
+    """The row of one sample, as :func:`~validate.validation.measure_runs` measures it but on the
+    spike lists (no raster is built): per population the agreement over the ticks both runs have
+    after the emulator's latency, and the first divergence localized."""
     i, one = task["sample"], task["rasters"]
-    m = measure_runs(shared["network"], emu, ref, *LABELS, None, None, shared["shifts"], shared["max_lag"], lags=False)
-    loc = m["loc"]
-    pops = {r["population"]: {k: r[k] for k in (f"spikes {LABELS[0]}", f"spikes {LABELS[1]}", "matched", "cells",
-                                                "mismatching cells", "first difference")} for r in m["counted"]}
+    network, shifts = shared["network"], shared["shifts"]
+    names = [n for n in network.order() if n in emu.shapes and n in ref.shapes]
+    loc = localize(emu, ref, network, shift={n: shifts.get(n, 0) for n in names}, labels=LABELS)
+    pops = {}
+    for n in names:
+        if network.populations[n].model == "input":
+            continue
+        s = shifts.get(n, 0)
+        length = max(0, min(emu.ticks - s, ref.ticks))
+        a = agreement_of_keys(emu.spike_keys(n, s, length), ref.spike_keys(n, 0, length), length * emu.sizes[n])
+        pops[n] = {f"spikes {LABELS[0]}": a.spikes_a, f"spikes {LABELS[1]}": a.spikes_b, "matched": a.matched,
+                   "cells": a.cells, "mismatching cells": a.mismatching_cells, "first difference": loc.first_ticks.get(n)}
+    total = pooled(_agreement(g) for g in pops.values())
     first = None if loc.identical else dict(population=loc.population, neuron=loc.neuron, tick=loc.tick,
                                             kind=loc.kind, a_spiked=loc.a_spiked)
-    total = m["agreement"]
     return dict(sample=i, name=task["name"], ticks=int(next(iter(one.values())).shape[1]),
                 identical=bool(loc.identical), spike_f1=total.f1, agreement=total.to_dict(),
                 mismatches=total.mismatching_cells, cells=total.cells, mismatch_rate=total.mismatch_rate,
-                populations=pops, first_divergence=first, finding=m["finding"])
+                populations=pops, first_divergence=first,
+                finding=runs_finding(total, loc, *LABELS, any(shifts.get(n, 0) for n in names)))
 
 
 def _agreement(counts: Dict[str, Any]) -> SpikeAgreement:

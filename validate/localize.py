@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
+from numba import njit
 
 from emu.errors import UserError
 from emu.network import Network
@@ -154,6 +155,73 @@ def as_rasters(run: Any, where: str = "run") -> Dict[str, np.ndarray]:
     return out
 
 
+def _recording(run: Any, where: str) -> Recording:
+    """A run as a :class:`Recording` (rasters are checked by :func:`as_rasters` first)."""
+    return run if isinstance(run, Recording) else Recording.from_rasters(as_rasters(run, where))
+
+
+@dataclass
+class _Differences:
+    """The cells where A (shifted back) and B of one population differ, sparse: sorted keys
+    ``(sample * length + tick) * neurons + neuron`` over the ticks both have, and whether A
+    is the side that spiked in each."""
+
+    keys: np.ndarray
+    a_spiked: np.ndarray
+    length: int
+    neurons: int
+    shift: int
+
+    @classmethod
+    def of(cls, a: Recording, b: Recording, name: str, shift: int) -> "_Differences":
+        length = max(0, min(a.ticks - shift, b.ticks))  # as emu.timing.align pairs them
+        keys, from_a = _symmetric_difference(a.spike_keys(name, shift, length), b.spike_keys(name, 0, length))
+        return cls(keys, from_a, length, a.sizes[name], shift)
+
+    @property
+    def ticks(self) -> np.ndarray:
+        return (self.keys // self.neurons) % max(1, self.length)
+
+    @property
+    def first_tick(self) -> Optional[int]:
+        return int(self.ticks.min()) if self.keys.size else None
+
+    def first_at(self, tick: int) -> Tuple[int, int, bool]:
+        """(sample, neuron, whether A spiked) of the first difference at ``tick``: the lowest sample
+        differing then, its lowest neuron."""
+        at = np.flatnonzero(self.ticks == tick)[0]  # keys are in (sample, tick, neuron) order
+        return int(self.keys[at] // self.neurons // self.length), int(self.keys[at] % self.neurons), \
+            bool(self.a_spiked[at])
+
+    def first_in_sample(self, sample: int, last_tick: int) -> Optional[Tuple[int, int]]:
+        """(tick, neuron) of ``sample``'s first difference at or before ``last_tick``, or None."""
+        lo = np.searchsorted(self.keys, sample * self.length * self.neurons)
+        hi = np.searchsorted(self.keys, (sample * self.length + min(last_tick, self.length - 1) + 1) * self.neurons)
+        if hi <= lo:
+            return None
+        k = int(self.keys[lo])
+        return (k // self.neurons) % self.length, k % self.neurons
+
+
+@njit(cache=True)
+def _symmetric_difference(a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The values in exactly one of two sorted arrays of distinct values, sorted, and whether each
+    comes from ``a`` (one merge pass)."""
+    out = np.empty(a.size + b.size, np.int64)
+    from_a = np.empty(a.size + b.size, np.bool_)
+    i = j = n = 0
+    while i < a.size or j < b.size:
+        if j >= b.size or (i < a.size and a[i] < b[j]):
+            out[n], from_a[n] = a[i], True
+            n, i = n + 1, i + 1
+        elif i >= a.size or b[j] < a[i]:
+            out[n], from_a[n] = b[j], False
+            n, j = n + 1, j + 1
+        else:
+            i, j = i + 1, j + 1
+    return out[:n], from_a[:n]
+
+
 def _voltages(run: Any) -> Dict[str, np.ndarray]:
     v = getattr(run, "v", None)
     if not isinstance(v, Mapping):
@@ -181,10 +249,10 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
     Populations recorded in only one run are skipped (inputs are then assumed
     equal); every name must be a population of the network.
     """
-    ra, rb = as_rasters(a, labels[0]), as_rasters(b, labels[1])
+    ra, rb = _recording(a, labels[0]), _recording(b, labels[1])
     pops = network.populations
     for label, r in ((labels[0], ra), (labels[1], rb)):
-        unknown = [n for n in r if n not in pops]
+        unknown = [n for n in r.populations if n not in pops]
         if unknown:
             raise LocalizeError(f"{label}: unknown population {unknown[0]!r}; the network has {list(pops)}")
     shift = dict(shift or {})
@@ -197,42 +265,33 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
     if len(lags) != len(network.projections):
         raise LocalizeError(f"{len(lags)} lags for {len(network.projections)} projections")
     order = network.order()
-    common = [n for n in order if n in ra and n in rb]
+    common = [n for n in order if n in ra.shapes and n in rb.shapes]
     if not common:
-        raise LocalizeError(f"{labels[0]} ({', '.join(ra)}) and {labels[1]} ({', '.join(rb)}) have no population "
-                            f"in common")
+        raise LocalizeError(f"{labels[0]} ({', '.join(ra.populations)}) and {labels[1]} ({', '.join(rb.populations)}) "
+                            f"have no population in common")
+    if ra.batch != rb.batch:
+        raise LocalizeError(f"population {common[0]!r}: {labels[0]} has {ra.batch} samples, {labels[1]} {rb.batch}")
     diffs = {}
     for name in common:
-        x, y = ra[name], rb[name]
-        if x.shape[0] != y.shape[0]:
-            raise LocalizeError(f"population {name!r}: {labels[0]} has {x.shape[0]} samples, {labels[1]} "
-                                f"{y.shape[0]}")
-        for label, arr in ((labels[0], x), (labels[1], y)):
-            if arr.shape[2] != pops[name].size:
-                raise LocalizeError(f"{label}: population {name!r} has {arr.shape[2]} neurons, the network "
+        for label, r in ((labels[0], ra), (labels[1], rb)):
+            if r.sizes[name] != pops[name].size:
+                raise LocalizeError(f"{label}: population {name!r} has {r.sizes[name]} neurons, the network "
                                     f"{pops[name].size}")
         s = int(shift.get(name, 0))
         if s < 0:
             raise LocalizeError(f"shift of population {name!r} must be >= 0 (A lags B), got {s}")
-        xa, yb = align(x, y, s, axis=1)
-        diffs[name] = (xa != yb, xa, s)
-    first = {}
-    for name in common:
-        d = diffs[name][0]
-        ticks = np.flatnonzero(d.any(axis=(0, 2)))
-        if ticks.size:
-            first[name] = int(ticks[0])
+        diffs[name] = _Differences.of(ra, rb, name, s)
+    first = {n: d.first_tick for n, d in diffs.items() if d.first_tick is not None}
     if not first:
         return Localization(True, compared=common, labels=labels)
     name = first_in_time(first, network)
-    d, xa, s = diffs[name]
-    t = first[name]
-    sample = int(np.flatnonzero(d[:, t].any(axis=1))[0])
-    neuron = int(np.flatnonzero(d[sample, t])[0])
+    d, t = diffs[name], first[name]
+    sample, neuron, a_spiked = d.first_at(t)
+    s = d.shift
     loc = Localization(
         False, population=name, neuron=neuron,
         neuron_index=tuple(int(i) for i in np.unravel_index(neuron, pops[name].shape)),
-        tick=t, tick_a=t + s, sample=_sample_number(a, b, sample), a_spiked=bool(xa[sample, t, neuron]),
+        tick=t, tick_a=t + s, sample=_sample_number(a, b, sample), a_spiked=a_spiked,
         first_ticks=first, compared=common, labels=labels,
     )
     loc.earliest = dict(population=name, tick=t)
@@ -250,15 +309,12 @@ def localize(a: Any, b: Any, network: Network, profile: Optional[SemanticsProfil
             reach = t - lag  # pre ticks 0..reach can reach tick t
             if reach < 0:
                 continue
-            pd = diffs[pre][0][sample, : reach + 1]
-            hit = np.flatnonzero(pd.any(axis=1))
-            if hit.size and not any(src["population"] == pre for src in loc.sources):
-                k = int(hit[0])
-                loc.sources.append(dict(population=pre, tick=k, neuron=int(np.flatnonzero(pd[k])[0]),
-                                        projection=pr.label, lag=lag))
+            hit = diffs[pre].first_in_sample(sample, reach)
+            if hit is not None and not any(src["population"] == pre for src in loc.sources):
+                loc.sources.append(dict(population=pre, tick=hit[0], neuron=hit[1], projection=pr.label, lag=lag))
         loc.kind = "inherited" if loc.sources else ("unknown" if loc.unchecked else "entered")
     va, vb = _voltages(a).get(name), _voltages(b).get(name)
-    if va is not None and vb is not None and va.shape[0] == ra[name].shape[0] and vb.shape[0] == rb[name].shape[0]:
+    if va is not None and vb is not None and va.shape[0] == ra.batch and vb.shape[0] == rb.batch:
         x, y = align(va, vb, s, axis=1)
         u, w = x[sample, :, neuron], y[sample, :, neuron]
         differ = np.flatnonzero((u != w) & ~(np.isnan(u) & np.isnan(w)))  # NaN: not recorded on both

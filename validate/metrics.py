@@ -134,12 +134,23 @@ def agreement_of_keys(keys_a: np.ndarray, keys_b: np.ndarray, cells: int) -> Spi
     """:class:`SpikeAgreement` of two runs given as the sorted keys of their spiking cells
     (:meth:`emu.spikes.Recording.spike_keys` of the same window) over ``cells`` cells: the
     sparse way, without rasters."""
-    if keys_a.size and keys_b.size:
-        at = np.searchsorted(keys_b, keys_a)
-        matched = int(np.count_nonzero(keys_b[np.minimum(at, keys_b.size - 1)] == keys_a))
-    else:
-        matched = 0
-    return SpikeAgreement(int(keys_a.size), int(keys_b.size), matched, int(cells))
+    return SpikeAgreement(int(keys_a.size), int(keys_b.size), int(_common(keys_a, keys_b)), int(cells))
+
+
+@njit(cache=True)
+def _common(a: np.ndarray, b: np.ndarray) -> int:
+    """How many values two sorted arrays of distinct values share (one merge pass)."""
+    i = j = n = 0
+    while i < a.size and j < b.size:
+        if a[i] < b[j]:
+            i += 1
+        elif a[i] > b[j]:
+            j += 1
+        else:
+            n += 1
+            i += 1
+            j += 1
+    return n
 
 
 def pooled(parts: Iterable[SpikeAgreement]) -> SpikeAgreement:

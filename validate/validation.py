@@ -60,12 +60,18 @@ def measure_runs(network: Network, a: Recording, b: Recording, label_a: str, lab
                      "first difference": loc.first_ticks.get(p.name)})
     counted = [r for r in rows if network.populations[r["population"]].model != "input"] or rows
     total = pooled(row_agreement(r, label_a, label_b) for r in counted)
-    shifted = f", after shifting {label_a} back by its latency" if any(shifts.get(p.name, 0) for p in pairs) else ""
-    finding = (f"{label_a.capitalize()} vs {label_b}: {total.describe(f'the {label_a}', f'the {label_b}')} over the "
-               f"neuron populations "
-               f"({total.mismatching_cells:,} mismatching cells of {total.cells:,}{shifted}). {loc.finding()}")
+    finding = runs_finding(total, loc, label_a, label_b, any(shifts.get(p.name, 0) for p in pairs))
     return dict(pairs=pairs, notes=notes, summary=summary, loc=loc, rows=rows, aligned=aligned, counted=counted,
                 agreement=total, mismatches=total.mismatching_cells, cells=total.cells, finding=finding)
+
+
+def runs_finding(total: SpikeAgreement, loc: Localization, label_a: str, label_b: str, shifted: bool) -> str:
+    """Two runs' comparison in words: their spike agreement over the neuron populations, then
+    where they first part (:meth:`Localization.finding`)."""
+    after = f", after shifting {label_a} back by its latency" if shifted else ""
+    return (f"{label_a.capitalize()} vs {label_b}: {total.describe(f'the {label_a}', f'the {label_b}')} over the "
+            f"neuron populations ({total.mismatching_cells:,} mismatching cells of {total.cells:,}{after}). "
+            f"{loc.finding()}")
 
 
 def row_agreement(row: dict, label_a: str, label_b: str) -> SpikeAgreement:

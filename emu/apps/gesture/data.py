@@ -47,6 +47,8 @@ from tonic.cached_dataset import save_to_disk_cache
 
 from emu.errors import UserError
 
+from .denoise import Denoise
+
 CLASSES: Tuple[str, ...] = tuple(tonic.datasets.DVSGesture.classes)
 N_CLASSES = len(CLASSES)
 SENSOR_SIZE: Tuple[int, int, int] = tuple(tonic.datasets.DVSGesture.sensor_size)
@@ -340,10 +342,11 @@ class DVSGesture(tonic.datasets.DVSGesture):
 
 
 def event_transform(denoise_us: Optional[float] = 10_000, dt_us: int = 1000) -> tt.Compose:
-    """The paper's event pipeline with tonic: Denoise (skipped for ``None``),
+    """The paper's event pipeline with tonic: Denoise (tonic's rule, compiled:
+    :mod:`.denoise`; skipped for ``None``),
     Downsample 128 -> 32, ToFrame with ``dt_us`` bins. Output: count frames
     (T, 2, 32, 32), int16, starting at the first event that survives Denoise."""
-    steps = [] if denoise_us is None else [tt.Denoise(filter_time=denoise_us)]
+    steps = [] if denoise_us is None else [Denoise(filter_time=denoise_us)]  # tonic's, compiled
     steps += [tt.Downsample(sensor_size=SENSOR_SIZE, target_size=(FRAME_SIZE, FRAME_SIZE)),
               tt.ToFrame(sensor_size=(FRAME_SIZE, FRAME_SIZE, 2), time_window=dt_us)]
     return tt.Compose(steps)
