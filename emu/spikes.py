@@ -22,11 +22,46 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from numba import njit
 
 from emu.errors import UserError
 
 UNNAMED = "unnamed"
 """Population name given to sources without one (a raster, a flat spike dict)."""
+
+
+@njit(cache=True)
+def _keys_by_population(neurons: np.ndarray, counts: np.ndarray, starts: np.ndarray,
+                        sizes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Spikes ``neurons`` (global indices, in (sample, tick) order; ``counts``: spikes per
+    sample * T + t) as one sorted key ``(sample * T + t) * N + n`` each, grouped by population:
+    (keys, bounds), population k's keys being ``keys[bounds[k]:bounds[k + 1]]``."""
+    n_pop = starts.size
+    pop_of = np.empty(neurons.size, np.int64)
+    per = np.zeros(n_pop, np.int64)
+    for j in range(neurons.size):
+        p = np.searchsorted(starts, neurons[j], side="right") - 1
+        pop_of[j] = p
+        per[p] += 1
+    bounds = np.zeros(n_pop + 1, np.int64)
+    for p in range(n_pop):
+        bounds[p + 1] = bounds[p] + per[p]
+    keys = np.empty(neurons.size, np.int64)
+    fill = bounds[:-1].copy()
+    j = 0
+    for cell in range(counts.size):
+        for _ in range(counts[cell]):
+            p = pop_of[j]
+            key = cell * sizes[p] + neurons[j] - starts[p]
+            # insertion into this cell's run (spikes of one tick come in any neuron order)
+            i = fill[p]
+            while i > bounds[p] and keys[i - 1] > key:
+                keys[i] = keys[i - 1]
+                i -= 1
+            keys[i] = key
+            fill[p] += 1
+            j += 1
+    return keys, bounds
 
 
 class RecordingError(UserError):
@@ -148,25 +183,42 @@ class Recording:
         int64 keys ``(i * ticks + t) * N + n`` (``i``: position in ``samples``, default every
         sample; ``ticks`` defaults to what is left after ``shift``): the sparse form of the raster,
         for counting spikes two runs share without building either raster."""
-        lo, n = self._span(pop)
+        _, n = self._span(pop)
         shift = int(shift)
         if shift < 0:
             raise ValueError(f"shift must be >= 0, got {shift}")
         ticks = self.ticks - shift if ticks is None else int(ticks)
         t0, t1 = shift, min(self.ticks, shift + ticks)  # the recorded ticks kept
-        picked = list(range(self.batch) if samples is None else samples)
-        if t1 <= t0 or not picked:
+        rows = np.arange(self.batch) if samples is None else np.asarray(samples, np.int64).reshape(-1)
+        if t1 <= t0 or not rows.size:
             return np.zeros(0, np.int64)
-        # every sample at once: spike j of sample i at tick t, kept inside [t0, t1) and the population
-        ends = np.stack([self.tick_end[b] for b in picked])
-        counts = np.diff(ends, axis=1, prepend=0)
-        nr = np.concatenate([self.neurons[b] for b in picked]).astype(np.int64)
-        tk = np.repeat(np.tile(np.arange(self.ticks, dtype=np.int64), len(picked)), counts.ravel())
-        row = np.repeat(np.arange(len(picked), dtype=np.int64), ends[:, -1] if self.ticks else 0)
-        sel = (nr >= lo) & (nr < lo + n) & (tk >= t0) & (tk < t1)
-        keys = (row[sel] * ticks + tk[sel] - t0) * n + nr[sel] - lo
-        keys.sort(kind="stable")  # in (sample, tick) order already: only each tick's neurons to order
-        return keys
+        full = self._population_keys(pop)  # (sample * T + t) * N + n over the whole run, sorted
+        base = (rows * self.ticks + t0) * n
+        lo = np.searchsorted(full, base)
+        hi = np.searchsorted(full, (rows * self.ticks + t1) * n)
+        counts = hi - lo
+        take = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(lo - np.cumsum(counts) + counts, counts)
+        return full[take] + np.repeat(np.arange(rows.size, dtype=np.int64) * ticks * n - base, counts)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the keys :meth:`_population_keys` worked out (the receiver works them out)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_keys"}
+
+    def _population_keys(self, pop: str) -> np.ndarray:
+        """Every spike of ``pop`` as a sorted key ``(sample * T + t) * N + n``; worked out once for
+        every population (a recording's spikes are not changed after it is made)."""
+        cache = self.__dict__.setdefault("_keys", {})
+        if pop not in cache:
+            names = list(self.shapes)
+            counts = np.diff(np.stack(self.tick_end), axis=1, prepend=0).ravel() if self.batch \
+                else np.zeros(0, np.int64)
+            nr = np.concatenate(self.neurons).astype(np.int64) if self.batch else np.zeros(0, np.int64)
+            starts = np.array([self.offsets[m] for m in names], np.int64)
+            sizes = np.array([self.sizes[m] for m in names], np.int64)
+            flat, bounds = _keys_by_population(nr, counts.astype(np.int64), starts, sizes)
+            for k, m in enumerate(names):
+                cache[m] = flat[bounds[k]:bounds[k + 1]]
+        return cache[pop]
 
     def rasters(self, sample: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Every population's :meth:`raster`."""

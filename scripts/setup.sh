@@ -64,6 +64,6 @@ pip_install -e '.[dev,sweep]'
 step "peer simulators of tests/test_peers.py"
 PIP_QUIET=2 bash scripts/install_peers.sh .venv  # pip's errors only, not its warnings about index folders
 step "numba kernels, every specialisation (about a minute)"
-.venv/bin/python -m emu.engine.warm
+.venv/bin/python -m emu.apps.warm
 echo "      done in $((SECONDS - STEP_START)) s"
 echo "setup done in $((SECONDS - SETUP_START)) s: .venv ready (s2emu at .venv/bin/s2emu)"

@@ -126,4 +126,4 @@ def test_setup_warms_every_preset():
     from emu.profile import SemanticsProfile
 
     assert {name for name, _ in VARIANTS} == set(SemanticsProfile.PRESETS)
-    assert "emu.engine.warm" in (ROOT / "scripts" / "setup.sh").read_text()
+    assert "emu.apps.warm" in (ROOT / "scripts" / "setup.sh").read_text()  # the engine's warm, and the rest

@@ -215,14 +215,14 @@ def test_readme_outputs_are_ignored_by_git(workspace: Path):
 
 
 def test_no_readme_command_compiles_a_kernel(kernel_cache, workspace: Path):
-    """``make setup`` compiles every kernel (``python -m emu.engine.warm``): no command compiles later."""
+    """``make setup`` compiles every kernel (``python -m emu.apps.warm``): no command compiles later."""
     folder, before = kernel_cache
     if not before:
-        pytest.skip(f"no kernels were compiled in {folder} before the README's commands (python -m emu.engine.warm)")
+        pytest.skip(f"no kernels were compiled in {folder} before the README's commands (python -m emu.apps.warm)")
     if not (workspace / "out").is_dir():
         pytest.skip("the README's commands have not run in this session")
     compiled = sorted(name for name, time in _cache_files(folder).items() if before.get(name) != time)
-    assert not compiled, (f"the README's commands compiled {compiled} in {folder}: python -m emu.engine.warm misses "
+    assert not compiled, (f"the README's commands compiled {compiled} in {folder}: python -m emu.apps.warm misses "
                           f"what they use (or the engine's sources changed after it ran)")
 
 
