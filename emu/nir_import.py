@@ -149,12 +149,19 @@ def _metadata_dt(graph: nir.NIRGraph) -> float:
     if dt is None:
         missing = "the graph has no dt in its metadata: give the tick length with {}"
         raise NIRImportError(missing.format("ConversionOptions(dt=SECONDS)"), cli=missing.format("--dt SECONDS"))
+    return check_dt(dt, "the graph's metadata")
+
+
+def check_dt(dt, where: str, error: type = None) -> float:
+    """THE check of a tick length: ``dt`` as float seconds, finite and > 0, else ``error``
+    (default :class:`NIRImportError`) saying where it came from."""
+    error = error or NIRImportError
     try:
         dt = float(dt)
     except (TypeError, ValueError):
-        raise NIRImportError(f"the graph's metadata dt is not a number: {dt!r}") from None
+        raise error(f"dt from {where} is not a number: {dt!r}") from None
     if not (math.isfinite(dt) and dt > 0):
-        raise NIRImportError(f"the graph's metadata dt must be a finite number of seconds > 0, got {dt!r}")
+        raise error(f"dt from {where} must be a finite number of seconds > 0, got {dt!r}")
     return dt
 
 

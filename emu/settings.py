@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 import nir
 
 from emu.errors import UserError
-from emu.nir_import import ConversionOptions, graph_metadata, required_conn_delay
+from emu.nir_import import ConversionOptions, check_dt, graph_metadata, required_conn_delay
 from emu.numerics import weight_max
 from emu.profile import SemanticsProfile
 
@@ -126,16 +125,6 @@ def _pick(name: str, flags: Mapping, profile_file: Mapping, meta: Mapping, defau
     return default
 
 
-def _check_dt(dt, where: str) -> float:
-    try:
-        dt = float(dt)
-    except (TypeError, ValueError):
-        raise SettingsError(f"dt from {where} is not a number: {dt!r}") from None
-    if not (math.isfinite(dt) and dt > 0):
-        raise SettingsError(f"dt from {where} must be a finite number of seconds > 0, got {dt!r}")
-    return dt
-
-
 def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, profile_file: Optional[Mapping] = None,
             preset: str = "chip", source: str = "the graph") -> Settings:
     """Conversion, profile and float settings of a run (module doc).
@@ -153,7 +142,7 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
     if dt is None:
         missing = f"{source} has no dt in its metadata: give the tick length with {{}}"
         raise SettingsError(missing.format("dt=SECONDS"), cli=missing.format("--dt SECONDS"))
-    dt = _check_dt(dt, sources["dt"])
+    dt = check_dt(dt, sources["dt"], SettingsError)
     integrator = _pick("integrator", flags, pfile, meta, CONVERSION_DEFAULTS["integrator"], sources)
     reset = _pick("reset", flags, pfile, meta, CONVERSION_DEFAULTS["reset"], sources)
     required = required_conn_delay(graph) if graph is not None else None

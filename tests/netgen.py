@@ -151,3 +151,24 @@ def two_layer_lif_graph(rng: np.random.Generator):
                "fc1": nir.Affine(weight=rng.normal(0, 0.5, (16, 10)), bias=np.zeros(16)), "lif1": lif(16),
                "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 16)), bias=np.zeros(4)), "lif2": lif(4)},
         edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")], type_check=False)
+
+
+def lif_chain_graph(rng: np.random.Generator, weights, sizes=(12, 20, 5), threshold: float = 0.5,
+                    dt: float = 1e-3):
+    """Input -> Linear -> LIF -> Linear -> LIF (tau 20 ms, r 1), dt in its metadata; ``weights``:
+    (mean, std) of each Linear's normal weights, drawn from ``rng`` in order: the small graph of
+    the command-line tests that need weights of a given size."""
+    import nir
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, threshold),
+                       v_reset=np.zeros(n))
+
+    n_in, n_hidden, n_out = sizes
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([n_in])}),
+        "fc1": nir.Linear(weight=rng.normal(*weights[0], (n_hidden, n_in))), "lif1": lif(n_hidden),
+        "fc2": nir.Linear(weight=rng.normal(*weights[1], (n_out, n_hidden))), "lif2": lif(n_out)},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")],
+        metadata={"dt": dt}, type_check=False)
+

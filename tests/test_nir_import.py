@@ -280,5 +280,5 @@ def test_dt_comes_from_the_graph_metadata_or_is_refused():
                                   "ConversionOptions(dt=SECONDS)")
     assert refused.value.cli_message.endswith("with --dt SECONDS")
     for bad in ("soon", float("nan"), -1e-3):
-        with pytest.raises(NIRImportError, match="metadata dt"):
+        with pytest.raises(NIRImportError, match="dt from the graph.s metadata"):
             from_nir(nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": bad}, type_check=False))

@@ -6,6 +6,7 @@ import nir
 import numpy as np
 import pytest
 
+from netgen import lif_chain_graph
 from emu.cli import main
 from emu.engine import Emulator
 from emu.nir_import import from_nir
@@ -17,18 +18,7 @@ BOARD = dict(weight_scale="auto", weight_bits=2, reset="zero")
 
 
 def _graph():
-    rng = np.random.default_rng(0)
-
-    def lif(n):
-        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.5),
-                       v_reset=np.zeros(n))
-
-    return nir.NIRGraph(nodes={
-        "input": nir.Input(input_type={"input": np.array([12])}),
-        "fc1": nir.Linear(weight=rng.normal(0.3, 0.6, (20, 12))), "lif1": lif(20),
-        "fc2": nir.Linear(weight=rng.normal(0.3, 0.5, (5, 20))), "lif2": lif(5)},
-        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2")],
-        metadata={"dt": 1e-3}, type_check=False)
+    return lif_chain_graph(np.random.default_rng(0), ((0.3, 0.6), (0.3, 0.5)))
 
 
 @pytest.fixture(scope="module")
