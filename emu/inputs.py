@@ -14,6 +14,7 @@ import numpy as np
 
 from emu.errors import UserError
 from emu.network import Network
+from emu.resources import check_run
 from emu.spikes import Recording, as_spike_raster
 
 
@@ -77,6 +78,9 @@ def normalize_inputs(network: Union[Network, Mapping[str, tuple]], inputs: Input
         extra = sum(int(a[:, ticks:].sum()) for a in out.values())
         if extra:
             raise InputError(f"inputs have {extra} spikes at or after tick {ticks}; run more ticks or cut the input")
+    if isinstance(network, Network):  # the run's inputs, recording and buffers, before any is allocated
+        check_run(batch, ticks, sum(p.size for p in network.populations.values()),
+                  sum(a.shape[2] for a in out.values()))
     for name, a in out.items():
         if length < ticks:
             a = np.concatenate([a, np.zeros((a.shape[0], ticks - length, a.shape[2]), bool)], axis=1)

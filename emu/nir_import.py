@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -35,6 +36,7 @@ import numpy as np
 from emu.errors import UserError
 from emu.network import Network, NetworkError, Population, Projection, topological_order
 from emu.network import conv_output_shape, pooled_shape
+from emu.resources import CONVERSION_BYTES_PER_NEURON, MAX_LAG, ResourceError, check_memory
 
 NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.CubaLIF)
 WEIGHT_NODES = (nir.Affine, nir.Linear, nir.Conv2d)
@@ -79,15 +81,29 @@ class ConversionOptions:
     def __post_init__(self):
         if self.integrator not in ("forward", "exponential"):
             raise NIRImportError(f"integrator must be 'forward' or 'exponential', got {self.integrator!r}")
-        if self.dt is not None and not (isinstance(self.dt, (int, float, np.number)) and math.isfinite(self.dt)
+        if self.dt is not None and not (_real(self.dt) and math.isfinite(self.dt)
                                         and self.dt > 0):
             raise NIRImportError(f"dt must be a finite number of seconds > 0, got {self.dt!r}")
         if isinstance(self.weight_scale, str) and self.weight_scale != "auto":
             raise NIRImportError(f"weight_scale must be None, a number or 'auto', got {self.weight_scale!r}")
-        if isinstance(self.weight_scale, (int, float)) and not self.weight_scale > 0:
-            raise NIRImportError(f"weight_scale must be > 0, got {self.weight_scale!r}")
-        if int(self.conn_delay) != self.conn_delay or self.conn_delay < 0:
-            raise NIRImportError(f"conn_delay must be an int >= 0, got {self.conn_delay!r}")
+        if self.weight_scale is not None and not isinstance(self.weight_scale, str) and not (
+                _real(self.weight_scale) and math.isfinite(self.weight_scale) and self.weight_scale > 0):
+            raise NIRImportError(f"weight_scale must be a finite number > 0, got {self.weight_scale!r}")
+        if self.scale_percentile is not None and not (_real(self.scale_percentile)
+                                                      and 0 < self.scale_percentile <= 100):
+            raise NIRImportError(f"scale_percentile must be a percentile in (0, 100], got {self.scale_percentile!r}")
+        if not _integer(self.conn_delay) or not 0 <= self.conn_delay <= MAX_LAG:
+            raise NIRImportError(f"conn_delay must be an int in 0..{MAX_LAG}, got {self.conn_delay!r}")
+        if not _integer(self.weight_max) or self.weight_max <= 0:
+            raise NIRImportError(f"weight_max must be an int > 0, got {self.weight_max!r}")
+
+
+def _real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _integer(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def read_nir(path: Union[str, Path]) -> nir.NIRGraph:
@@ -103,6 +119,7 @@ def read_nir(path: Union[str, Path]) -> nir.NIRGraph:
         raise NIRImportError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     if not isinstance(graph, nir.NIRGraph):
         raise NIRImportError(f"{path}: holds a single {type(graph).__name__} node, not a NIR graph")
+    graph.s2emu_source = str(path)  # errors about its content (from_nir) name the file
     return graph
 
 
@@ -110,16 +127,17 @@ def from_nir(graph: Union[nir.NIRGraph, str, Path], options: Optional[Conversion
     """Convert a NIR graph (or a path to one) into a Network in chip units; ``options.dt``
     None (the default): the graph's metadata ``dt``, refused when it has none."""
     options = options or ConversionOptions()
-    source = ""
     if not isinstance(graph, nir.NIRGraph):
-        source = f"{graph}: "
         graph = read_nir(graph)
+    source = f"{graph.s2emu_source}: " if getattr(graph, "s2emu_source", None) else ""
     try:
         if options.dt is None:
             options = dataclasses.replace(options, dt=_metadata_dt(graph))
         return _Converter(graph, options).convert()
     except (NIRImportError, NetworkError) as exc:
         raise exc.prefixed(source, NIRImportError) from None
+    except ResourceError as exc:
+        raise exc.prefixed(source, ResourceError) from None
 
 
 def graph_metadata(graph: nir.NIRGraph) -> Dict[str, Any]:
@@ -210,6 +228,9 @@ class _Converter:
             raise NIRImportError("graph has no Input node")
         links = [link for n in pop_names for link in self._links_from(n)]
         shapes = self._population_shapes(pop_names, links)
+        neurons = sum(int(np.prod(s, dtype=object)) for s in shapes.values())
+        check_memory(neurons * CONVERSION_BYTES_PER_NEURON, f"converting the graph ({neurons:,} neurons)",
+                     "it is too large to emulate on this machine")
         w_scale = self._weight_scales(pop_names, links)
         net = Network(dt=self.opt.dt)
         bias = {n: np.zeros(shapes[n]) for n in pop_names}
@@ -409,6 +430,10 @@ class _Converter:
             vals = P(f)
             if np.any(~np.isfinite(vals)) or np.any(vals <= 0):
                 raise NIRImportError(f"node {n!r}: field {f} must be finite and > 0 (got min {vals.min():.6g})")
+        for f in ("v_threshold", "v_leak", "v_reset", "w_in"):
+            if hasattr(node, f) and getattr(node, f) is not None and not np.all(np.isfinite(P(f))):
+                raise NIRImportError(f"node {n!r}: field {f} has non-finite values (NaN or infinite): a neuron "
+                                     f"with them never spikes or always does")
 
         def leak(tau):
             return (1 - dt / tau, dt / tau) if fwd else (np.exp(-dt / tau), 1 - np.exp(-dt / tau))

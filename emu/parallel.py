@@ -14,8 +14,10 @@ it is missing or the scheduler cannot be reached, :class:`ParallelError` (a
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing as mp
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -56,11 +58,48 @@ def _args(task, shared) -> tuple:
 
 
 def _local_map(fn, tasks, shared, workers: int, ordered: bool, on_error) -> Iterator[Any]:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(fn, *_args(t, shared)) for t in tasks]
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_quiet_worker)
+    try:
+        with _children_ignore_ctrl_c():  # the workers are started by the first submit
+            futures = [pool.submit(fn, *_args(t, shared)) for t in tasks]
         task_of = {f: t for f, t in zip(futures, tasks)}
         for f in (futures if ordered else as_completed(futures)):
             yield _result(f, task_of[f], on_error, "worker failed")
+    except BaseException:  # Ctrl-C, an error, or the caller stopped early: stop the workers now
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _quiet_worker() -> None:
+    """A worker leaves Ctrl-C to its parent (which stops it): no traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started here inherit an ignored SIGINT (a Python child keeps an inherited SIG_IGN),
+    so a Ctrl-C while they import prints nothing there; the parent's handler is back after."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the running workers (their tasks are lost, on purpose)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=5)
 
 
 def _dask_map(fn, tasks, shared, address: str, ordered: bool, on_error) -> Iterator[Any]:

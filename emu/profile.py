@@ -10,11 +10,13 @@ validator can switch on its own; the defaults are the SpiNNaker2 chip's
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Literal, Optional
 
 from emu.errors import UserError
 from emu.numerics import ROUNDINGS, weight_max
+from emu.resources import MAX_LAG
 
 Arithmetic = Literal["chip", "brian2", "float64", "fixed"]
 
@@ -115,8 +117,12 @@ class SemanticsProfile:
                 raise ProfileError(
                     f"profile option {field}={value!r} is not one of {', '.join(map(repr, allowed))}"
                 )
-        if not isinstance(self.synaptic_latency, int) or self.synaptic_latency < 0:
-            raise ProfileError(f"profile option synaptic_latency={self.synaptic_latency!r} must be an int >= 0")
+        for name in ("synaptic_latency", "weight_bits", "membrane_bits", "membrane_frac_bits", "coef_frac_bits", "seed"):
+            value = getattr(self, name)
+            if not (value is None and name == "weight_bits") and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise ProfileError(f"profile option {name}={value!r} must be an integer")
+        if not 0 <= self.synaptic_latency <= MAX_LAG:
+            raise ProfileError(f"profile option synaptic_latency={self.synaptic_latency!r} must be an int in 0..{MAX_LAG}")
         if self.weight_bits is not None and not (2 <= self.weight_bits <= 16):
             raise ProfileError(f"profile option weight_bits={self.weight_bits!r} must be None or 2..16")
         if not (8 <= self.membrane_bits <= 32):

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -33,7 +35,8 @@ import nir
 from emu.errors import UserError
 from emu.nir_import import ConversionOptions, check_dt, graph_metadata, required_conn_delay
 from emu.numerics import weight_max
-from emu.profile import SemanticsProfile
+from emu.profile import ProfileError, SemanticsProfile
+from emu.schema import PROFILE, FileSchemaError, check_file
 
 #: the chip converter's defaults (py-spinnaker2's ConversionConfig), where nothing else says
 CONVERSION_DEFAULTS = dict(integrator="exponential", conn_delay=1, reset="subtract")
@@ -74,43 +77,64 @@ class Settings:
     sources: Dict[str, str] = field(default_factory=dict)
 
 
-#: a calibrated profile file (``s2emu calibrate --out``): its "profile" and "conversion" fields
-PROFILE_FILE_CONVERSION = ("dt", "integrator", "conn_delay", "weight_scale", "scale_percentile")
-
-
 def load_profile_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The settings a calibrated profile file fixes, as :func:`resolve`'s ``profile_file``
     mapping (``reset_mode`` under its flag name ``reset``; the conversion it was calibrated
     under), ``profile_file``: the file's path and sha256, which outputs record, and, for a
     file ``s2emu calibrate`` wrote, ``calibration``: whether it reproduced the recording
-    (``exact``) and the cells the closest profile missed by (``mismatching_cells``)."""
+    (``exact``), the cells the closest profile missed by (``mismatching_cells``), the pins that
+    rest on a prior (``rests_on_prior``) and the options its recording could not see
+    (``unseen``). The file is checked against its declared schema (:data:`emu.schema.PROFILE`:
+    format, version, every field's type and range) and its profile must be one the emulator
+    runs; any problem is one :class:`SettingsError` naming the file and field."""
     path = Path(path)
     try:
         raw = path.read_bytes()
         data = json.loads(raw)
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read the profile file: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise SettingsError(f"{path}: not a JSON profile file ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("profile", {}), dict) \
-            or not isinstance(data.get("conversion", {}), dict) or not ({"profile", "conversion"} & set(data)):
+    except (ValueError, RecursionError) as exc:
+        raise SettingsError(f"{path}: not a JSON profile file ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(data, dict) or not ({"profile", "conversion"} & set(data)):
         raise SettingsError(f"{path}: a profile file holds an object with \"profile\" and/or \"conversion\" "
                             f"objects (as s2emu calibrate --out writes it)")
-    known = {f.name for f in fields(SemanticsProfile)}
+    try:
+        check_file(data, PROFILE, str(path))
+    except FileSchemaError as exc:
+        raise exc.prefixed("", SettingsError) from None
+    section = data.get("profile", {})
+    _check_profile_values(section, path)
     out: Dict[str, Any] = {}
-    for name, value in data.get("profile", {}).items():
-        if name not in known:
-            raise SettingsError(f"{path}: profile.{name}: not a SemanticsProfile field (known: {', '.join(sorted(known))})")
+    for name, value in section.items():
         out["reset" if name == "reset_mode" else name] = value
-    for name, value in data.get("conversion", {}).items():
-        if name not in PROFILE_FILE_CONVERSION:
-            raise SettingsError(f"{path}: conversion.{name}: not a conversion option a profile file may fix "
-                                f"({', '.join(PROFILE_FILE_CONVERSION)})")
-        out[name] = value
+    out.update(data.get("conversion", {}))
+    if out.get("scale_percentile") is not None and out.get("weight_scale") != "auto":
+        raise SettingsError(f"{path}: conversion.scale_percentile: {out['scale_percentile']!r} is set but "
+                            f"conversion.weight_scale is {out.get('weight_scale')!r}: a percentile applies only to "
+                            f"\"auto\" scaling")
     out["profile_file"] = dict(path=str(path), sha256=hashlib.sha256(raw).hexdigest())
     if "exact" in data:
-        out["calibration"] = dict(exact=bool(data["exact"]), mismatching_cells=data.get("mismatching_cells"))
+        out["calibration"] = dict(exact=bool(data["exact"]), mismatching_cells=data.get("mismatching_cells"),
+                                  rests_on_prior=dict(data.get("rests_on_prior") or {}),
+                                  unseen={k: list(v) for k, v in (data.get("unseen") or {}).items()})
     return out
+
+
+def _check_profile_values(section: Mapping[str, Any], path: Path) -> None:
+    """The file's profile is one the emulator runs: the whole section as a profile, and where it
+    fixes only some fields (a hand-written file), each of them with the others' defaults."""
+    try:
+        SemanticsProfile(**section)
+        return
+    except ProfileError as exc:
+        whole = exc
+    if len(section) == len(fields(SemanticsProfile)):
+        raise SettingsError(f"{path}: profile: {str(whole).replace('profile option ', '')}") from None
+    for name, value in section.items():
+        try:
+            SemanticsProfile(**{name: value})
+        except ProfileError as exc:
+            raise SettingsError(f"{path}: profile.{name}: {str(exc).replace('profile option ', '')}") from None
 
 
 def _pick(name: str, flags: Mapping, profile_file: Mapping, meta: Mapping, default, sources: dict, meta_key=None):
@@ -123,6 +147,33 @@ def _pick(name: str, flags: Mapping, profile_file: Mapping, meta: Mapping, defau
             return table[key]
     sources[name] = "default"
     return default
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+#: graph metadata keys of the settings whose name differs
+_META_KEY = {"reset_mode": "reset"}
+
+
+def _blamed(exc: UserError, sources: Mapping[str, str], pfile: Mapping, source: str) -> SettingsError:
+    """``exc`` (a profile or conversion value refused) as a :class:`SettingsError` that names
+    where the value came from: the profile file and field, or the graph's metadata."""
+    text = str(exc).replace("profile option ", "")
+    match = re.match(r"(\w+)[ =]", text)
+    name = match.group(1) if match else ""
+    where = sources.get(name)
+    if where == "profile file" and "profile_file" in pfile:
+        section = "conversion" if name in ("dt", "integrator", "conn_delay", "weight_scale", "scale_percentile") \
+            else "profile"
+        prefix = f"{pfile['profile_file']['path']}: {section}.{name}: "
+    elif where == "graph metadata":
+        key = _META_KEY.get(name, name)
+        prefix, text = f"{source}: graph metadata {key}: ", re.sub(rf"^{name}\b", key, text)
+    else:
+        return exc.prefixed("", SettingsError)
+    return SettingsError(prefix + text)
 
 
 def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, profile_file: Optional[Mapping] = None,
@@ -142,7 +193,8 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
     if dt is None:
         missing = f"{source} has no dt in its metadata: give the tick length with {{}}"
         raise SettingsError(missing.format("dt=SECONDS"), cli=missing.format("--dt SECONDS"))
-    dt = check_dt(dt, sources["dt"], SettingsError)
+    dt = check_dt(dt, {"graph metadata": f"the graph metadata of {source}", "profile file": pfile.get(
+        "profile_file", {}).get("path", "profile file")}.get(sources["dt"], sources["dt"]), SettingsError)
     integrator = _pick("integrator", flags, pfile, meta, CONVERSION_DEFAULTS["integrator"], sources)
     reset = _pick("reset", flags, pfile, meta, CONVERSION_DEFAULTS["reset"], sources)
     required = required_conn_delay(graph) if graph is not None else None
@@ -155,13 +207,19 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
     percentile = _pick("scale_percentile", flags, pfile, {}, None, sources)
     if "profile_file" in pfile:
         sources["profile_file"] = f"{pfile['profile_file']['path']} (sha256 {pfile['profile_file']['sha256'][:16]})"
+    if percentile is not None and scale != "auto":
+        if sources["scale_percentile"] == "flag":
+            said = "scale_percentile={} scales from a percentile of |W|: it needs weight_scale=\"auto\""
+            raise SettingsError(said.format(percentile), cli=f"--scale-percentile {percentile:g} scales from a "
+                                                             f"percentile of |W|: it needs --auto-scale")
+        percentile, sources["scale_percentile"] = None, f"unused (weight_scale {scale!r})"
     try:
         conversion = ConversionOptions(dt=dt, integrator=integrator, weight_scale=scale,
-                                       weight_max=weight_max(bits or 8),
+                                       weight_max=weight_max(bits if _is_int(bits) and bits > 1 else 8),
                                        scale_percentile=percentile, conn_delay=conn_delay,
                                        allow_unsupported=bool(flags.get("allow_unsupported", False)))
     except UserError as exc:
-        raise exc.prefixed("", SettingsError) from None
+        raise _blamed(exc, sources, pfile, source)
     changes = {"reset_mode": reset}
     sources["reset_mode"] = sources["reset"]
     for f in fields(SemanticsProfile):
@@ -171,7 +229,10 @@ def resolve(flags: Mapping[str, Any], graph: Optional[nir.NIRGraph] = None, prof
         if value is not None:
             changes[f.name] = value
             sources[f.name] = "flag" if f.name in flags else "profile file"
-    profile = SemanticsProfile.preset(preset, **changes)
+    try:
+        profile = SemanticsProfile.preset(preset, **changes)
+    except ProfileError as exc:
+        raise _blamed(exc, sources, pfile, source)
     delay = meta.get("reset_delay")
     timing = flags.get("reset_timing") or ({True: "next_tick", False: "same_tick"}.get(delay)
                                            if delay is not None else FLOAT_DEFAULTS["reset_timing"])

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from emu.resources import check_memory, check_ticks
 from emu.spikes import UNNAMED, Recording, RecordingError
 
 TICK_META_KEYS = ("ticks", "n_ticks", "run_ticks")
@@ -117,12 +118,16 @@ def _neuron_index(key: Any, where: str) -> int:
 
 def _tick_array(ticks: Any, where: str) -> np.ndarray:
     """One neuron's spike ticks as a 1-D int64 array: integers >= 0, each at most once."""
-    arr = np.asarray(ticks)
+    try:
+        arr = np.asarray(ticks)
+    except (ValueError, TypeError):
+        raise RecordingError(f"{where}: expected a list of ticks, got {type(ticks).__name__}") from None
     if arr.ndim != 1:
         raise RecordingError(f"{where}: expected a list of ticks, got {type(ticks).__name__} of shape {arr.shape}")
     if arr.size == 0:
         return np.zeros(0, np.int64)
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+            and np.all(np.abs(arr) < 2.0**62):
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise RecordingError(f"{where}: ticks must be integers, got {arr[:5].tolist()}")
@@ -210,6 +215,7 @@ def from_populations(
         else:
             events = {population: select(events, population, source)}
 
+    check_ticks(n_ticks, f"{source}: ticks (from {origin})")
     spikes, voltages = {}, {}
     for name, ev in events.items():
         w = prefix[name]
@@ -225,6 +231,8 @@ def from_populations(
             raise RecordingError(
                 f"{w}spikes['{neuron}']: tick {ev.max_tick()} >= ticks {n_ticks} (number of ticks from {origin})"
             )
+        check_memory(n_ticks * size * (9 if ev.v is not None else 1),
+                     f"{w}a raster of {n_ticks:,} ticks (from {origin}) x {size:,} neurons")
         raster = np.zeros((n_ticks, size), dtype=bool)
         if ev.ticks:
             neurons = np.concatenate([np.full(t.size, n) for n, t in ev.ticks.items()]).astype(np.int64)

@@ -31,8 +31,8 @@ rasters (T, N), (B, T, N) or (T, *shape), and event arrays with fields x, y, p,
 t (t in microseconds, tonic's layout) binned to ticks of ``dt`` (one spike per
 pixel and tick; how many events were merged is reported, never hidden).
 
-Every write is atomic (a temporary file in the same folder, then ``os.replace``):
-readers never see a half-written file, and an interrupted run leaves none.
+Every write is atomic (:func:`emu.outputs.atomic_write`: a temporary file in the same folder,
+then ``os.replace``): readers never see a half-written file, and an interrupted run leaves none.
 
 Pickle files run code when loaded: read only pickles you trust.
 """
@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +51,9 @@ import numpy as np
 from emu import spike_dicts
 from emu.errors import UserError
 from emu.network import Network
+from emu.resources import check_memory, check_ticks
+from emu.schema import RECORDING, check_file, check_recording_arrays
+from emu.outputs import atomic_write  # noqa: F401  (the one atomic write; its home is emu.outputs)
 from emu.spikes import UNNAMED, Recording, RecordingError, as_spike_raster
 
 FORMAT = "s2emu-recording"
@@ -60,7 +61,6 @@ VERSION = 1
 KNOWN_VERSIONS = (0, 1)
 
 _EMULATOR_KEYS = ("format", "version", "populations", "meta")
-_POPULATION_KEYS = ("size", "shape", "spikes", "v")
 _LEGACY_SPIKES, _LEGACY_V, _META = "/spikes", "/v", "meta"
 
 
@@ -69,27 +69,6 @@ class InputFileError(UserError):
 
 
 # --- writing -------------------------------------------------------------------------------
-
-
-def atomic_write(path, data) -> None:
-    """Write ``data`` (bytes or str) through a temporary file in the same folder and
-    ``os.replace``: readers never see a half-written file."""
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # the process umask, read once, so written files get the usual permissions
 
 
 def dumps_json(obj: Any, source: str = "<json>", indent: Optional[int] = None) -> str:
@@ -198,14 +177,6 @@ def _read_npz(f) -> Dict[str, np.ndarray]:
         return {name: z[name] for name in z.files}
 
 
-def _check_version(found, version, source: str) -> None:
-    if found != FORMAT:
-        raise RecordingError(f"{source}: format: {found!r} is not a spinnaker2-emu recording ({FORMAT!r})")
-    if version not in KNOWN_VERSIONS:
-        raise RecordingError(f"{source}: version: format version {version!r} is not one this spinnaker2-emu reads "
-                             f"({', '.join(map(str, KNOWN_VERSIONS))}); update spinnaker2-emu")
-
-
 def _from_object(obj: Any, source: str, population, ticks, sizes) -> Recording:
     """A decoded JSON / pickle object in any supported layout."""
     if isinstance(obj, np.ndarray):
@@ -217,26 +188,11 @@ def _from_object(obj: Any, source: str, population, ticks, sizes) -> Recording:
     unknown = [k for k in obj if k not in _EMULATOR_KEYS]
     if unknown:
         raise RecordingError(f"{source}: unknown field {unknown[0]!r} (expected {', '.join(_EMULATOR_KEYS)})")
-    if "format" in obj or "version" in obj:
-        _check_version(obj.get("format"), obj.get("version"), source)
+    check_file(obj, RECORDING, source, RecordingError)  # version 0 files have no format and version keys
     meta = obj.get("meta", {})
-    if not isinstance(meta, Mapping):
-        raise RecordingError(f"{source}: meta: expected a dict, got {type(meta).__name__}")
     pops, shapes = {}, {}
     for name, entry in obj["populations"].items():
-        where = f"{source}: populations.{name}"
-        bad = [k for k in entry if k not in _POPULATION_KEYS]
-        if bad:
-            raise RecordingError(f"{where}: unknown field {bad[0]!r} (expected {', '.join(_POPULATION_KEYS)})")
-        if "spikes" not in entry:
-            raise RecordingError(f"{where}: missing field 'spikes'")
-        for key in ("spikes", "v"):
-            if not isinstance(entry.get(key, {}), Mapping):
-                raise RecordingError(f"{where}.{key}: expected a dict of neuron -> list")
-        size = entry.get("size")
-        if size is not None:
-            size = spike_dicts.positive_int(size, f"{where}.size")
-        pops[str(name)] = (entry["spikes"], entry.get("v"), size)
+        pops[str(name)] = (entry["spikes"], entry.get("v"), entry.get("size"))
         if "shape" in entry:
             shapes[str(name)] = tuple(int(s) for s in entry["shape"])
     rec = spike_dicts.from_populations(pops, dict(meta), source, False, population, ticks, sizes)
@@ -275,9 +231,9 @@ def _from_npz(arrays: Dict[str, np.ndarray], source: str, population, ticks, siz
     meta = _npz_meta(arrays, source)
     if "format" not in arrays:
         return _from_legacy_npz(arrays, meta, source, population, ticks, sizes)
-    _check_version(str(arrays["format"][()]), int(arrays.get("version", np.array(-1))[()]), source)
-    shapes = meta.pop("shapes", None)
-    if not isinstance(shapes, Mapping) or not shapes:
+    check_recording_arrays(arrays, meta, source, RecordingError)
+    shapes = meta.pop("shapes")
+    if not shapes:
         raise RecordingError(f"{source}: meta.shapes: missing (population -> shape)")
     for key in ("spikes/neurons", "spikes/tick_end"):
         if key not in arrays:
@@ -288,8 +244,9 @@ def _from_npz(arrays: Dict[str, np.ndarray], source: str, population, ticks, siz
     if tick_end.ndim != 2 or (n_ticks is not None and tick_end.shape[1] != n_ticks):
         raise RecordingError(f"{source}: spikes/tick_end: shape {tick_end.shape}, expected (samples, {n_ticks})")
     ends = np.cumsum(tick_end[:, -1]) if tick_end.size else np.zeros(len(tick_end), np.int64)
-    if len(neurons) != (ends[-1] if len(ends) else 0):
-        raise RecordingError(f"{source}: spikes/neurons: {len(neurons)} spikes, tick_end counts {int(ends[-1])}")
+    counted = int(ends[-1]) if len(ends) else 0
+    if len(neurons) != counted:
+        raise RecordingError(f"{source}: spikes/neurons: {len(neurons)} spikes, tick_end counts {counted}")
     per = [neurons[e - k:e] for e, k in zip(ends, tick_end[:, -1])] if tick_end.size else [neurons[:0]] * len(tick_end)
     v = {k[2:]: arrays[k] for k in arrays if k.startswith("v/")}
     rec = Recording({str(n): tuple(s) for n, s in shapes.items()}, tick_end.shape[1], per, list(tick_end), v, meta,
@@ -361,17 +318,15 @@ def read_input(path, inputs: Union[Network, Mapping[str, Tuple[int, ...]]], dt: 
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            with open(path) as f:
-                data = json.load(f)
+            data = _load_input(path, json.load)
             return _from_spike_dict_input(path, data, inputs, ticks), {"format": "spike-dict json"}
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            arr = _load_input(path, lambda f: np.load(f, allow_pickle=False))
             if arr.dtype.names:
                 return _from_event_fields(path, {k: arr[k] for k in arr.dtype.names}, inputs, dt, ticks)
             return _single(path, inputs, arr), {"format": "raster npy"}
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+            arrays = _load_input(path, _read_npz)
             if set(arrays) & {"x", "y", "p", "t"}:
                 return _from_event_fields(path, arrays, inputs, dt, ticks)
             if len(arrays) == 1 and next(iter(arrays)) not in inputs:
@@ -381,11 +336,22 @@ def read_input(path, inputs: Union[Network, Mapping[str, Tuple[int, ...]]], dt: 
                 raise InputFileError(f"{path}: arrays {unknown} name no input population (inputs: {list(inputs)}; "
                                      f"an event file needs the fields x, y, p, t)")
             return {k: _raster(path, k, v) for k, v in arrays.items()}, {"format": "raster npz"}
-    except (InputFileError, RecordingError) as exc:
-        raise InputFileError(str(exc)) from None
-    except (ValueError, OSError, EOFError, KeyError) as exc:
+    except UserError as exc:  # a recording's, a resource's: said as this file's
+        raise exc if isinstance(exc, InputFileError) else exc.prefixed("", InputFileError) from None
+    except (ValueError, OSError, EOFError, KeyError, RecursionError) as exc:
         raise InputFileError(f"{path}: unreadable input file ({type(exc).__name__}: {exc})") from None
     raise InputFileError(f"{path}: unknown input format {suffix!r} (use .json, .npy or .npz)")
+
+
+def _load_input(path: Path, reader):
+    """``reader`` applied to the open file; any failure to decode it is the file's (numpy's header parser,
+    json and zipfile raise many types for a damaged file)."""
+    try:
+        with open(path, "rb") as f:
+            return reader(f)
+    except Exception as exc:  # noqa: BLE001
+        raise InputFileError(f"{path}: unreadable input file ({type(exc).__name__}: {' '.join(str(exc).split())})") \
+            from None
 
 
 def _raster(path, field, arr) -> np.ndarray:
@@ -453,7 +419,17 @@ def bin_events(ev: Mapping[str, np.ndarray], shape: Tuple[int, int, int], dt: fl
     n_pol, h, w = shape
     events = np.zeros(np.size(ev["t"]), dtype=[("x", "<i8"), ("y", "<i8"), ("p", "<i8"), ("t", "<i8")])
     for f in "xypt":
-        events[f] = np.asarray(ev[f]).reshape(-1)
+        values = np.asarray(ev[f]).reshape(-1)
+        if values.dtype.kind not in "biuf":
+            raise InputFileError(f"{where}: field {f}: expected numbers, got {values.dtype}")
+        if values.dtype.kind == "f":
+            bad = ~np.isfinite(values)
+            if bad.any():
+                raise InputFileError(f"{where}: field {f}: {int(bad.sum())} events with a value that is not a finite "
+                                     f"number (NaN or infinite)")
+            if np.any(np.abs(values) >= 2.0**62):
+                raise InputFileError(f"{where}: field {f}: values beyond the 64-bit integer range")
+        events[f] = values
     for f, top in (("x", w), ("y", h), ("p", n_pol)):
         bad = (events[f] < 0) | (events[f] >= top)
         if bad.any():
@@ -463,6 +439,10 @@ def bin_events(ev: Mapping[str, np.ndarray], shape: Tuple[int, int, int], dt: fl
         raise InputFileError(f"{where}: field t: negative timestamps")
     window = dt * 1e6
     n_ticks = ticks if ticks is not None else (int(events["t"].max() // window) + 1 if len(events) else 0)
+    check_ticks(n_ticks, f"{where}: ticks (from the last event at t = {int(events['t'].max()) if len(events) else 0} "
+                         f"us)")
+    check_memory(n_ticks * n_pol * h * w, f"{where}: {n_ticks:,} ticks of {n_pol * h * w:,} input neurons",
+                 "give fewer ticks (--ticks) or a longer tick (--dt)")
     if n_ticks == 0:
         raise InputFileError(f"{where}: no events, so the number of ticks is unknown: give --ticks")
     late = int((events["t"] >= n_ticks * window).sum())

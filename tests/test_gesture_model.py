@@ -96,7 +96,7 @@ def test_checkpoint_resume_continues_the_same_run(synthetic_frames, tmp_path):
     assert history[1]["loss"] == pytest.approx(full[1]["loss"], rel=1e-5)
     for key, value in straight.state_dict().items():
         assert torch.allclose(fresh.state_dict()[key], value, atol=1e-6), key
-    assert train(fresh, data, epochs=2, checkpoint=ckpt, progress=False, threads=1) == history  # nothing left
+    assert train(fresh, data, epochs=2, batch_size=11, checkpoint=ckpt, progress=False, threads=1) == history  # nothing left
 
 
 def test_command_line_trains_and_writes_nir(tmp_path):

@@ -28,7 +28,7 @@ from emu.inputs import normalize_inputs
 from emu.nir_import import from_nir, read_nir
 from emu.phases import phase
 from emu.settings import Settings, load_profile_file, resolve
-from emu.spike_io import atomic_write
+from emu.outputs import OutputSet
 from emu.timing import depth as timing_depth
 from validate.accuracy import chip_vs_float
 from validate.attribution import attribute
@@ -142,7 +142,6 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
     print(att.finding())
 
     chip_graph_path = out / "gesture_chip_int8.nir"
-    _write_chip_model(graph, percentile, chip_graph_path)
     k = closest_look(att)
     report = Report("SpiNNaker2 emulator demo: DVS gestures, snnTorch float vs emulated chip")
     noted: dict = {}
@@ -179,12 +178,20 @@ def run_demo(data=None, model=MODEL, per_class: int = 3, ticks: int = 300, perce
                              profile=chip_profile.describe(), conversion=network.meta.get("conversion", {}),
                              sources=settings.sources, attribution=att.settings))
     report.finding = f"{att.finding()} Sample {k} up close: {closer['sentence']}"
-    html, _ = report.write(out / "demo_report.html")
     summary = dict(finding=report.finding, samples=len(labels), ticks=int(frames.shape[1]), percentile=percentile,
                    accuracy_float=acc_float, accuracy_chip=acc_chip,
                    agreement=float(np.mean(float_pred == chip_pred)), layers=layers,
                    closest_look=dict(sample=k, **closer), attribution=att.to_dict(), **noted)
-    atomic_write(out / "demo_summary.json", json.dumps(summary, default=float))
+    html = out / "demo_report.html"
+    made_with = dict(model=str(model), data=str(data) if data else f"synthetic, {per_class} per class",
+                     ticks=int(frames.shape[1]), percentile=percentile,
+                     profile_file=str(profile_file) if profile_file else None)
+    with OutputSet("demo", made_with) as outputs:  # the chip model, report and summary: together or not at all
+        _write_chip_model(graph, percentile, chip_graph_path, outputs)
+        outputs.mark(report)
+        report.write(outputs.path(html))
+        summary["output_set"] = outputs.stamp
+        outputs.write(out / "demo_summary.json", json.dumps(summary, default=float))
     print(f"report: {html.resolve()}  ({time.perf_counter() - t_start:.0f} s in all)")
     return summary
 
@@ -216,8 +223,10 @@ def _sample_comparison(report: Report, graph, settings: Settings, network, emula
     return out
 
 
-def _write_chip_model(graph, percentile: float, path: Path) -> None:
-    """The chip-ready artifact: NIR with integer weights and scaled thresholds, plus the scales as JSON."""
+def _write_chip_model(graph, percentile: float, path: Path, outputs: OutputSet) -> None:
+    """The chip-ready artifact: NIR with integer weights and scaled thresholds, plus the scales as JSON
+    (with the output set it belongs to)."""
     q, report = quantize(graph, percentile=percentile)
-    nir.write(str(path), q)
-    path.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
+    outputs.produce(path, lambda staged: nir.write(str(staged), q))
+    outputs.write(path.with_suffix(".json"), json.dumps(dict(report, output_set=outputs.stamp), indent=1,
+                                                        default=float))

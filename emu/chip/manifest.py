@@ -12,6 +12,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 from emu.errors import UserError
 from emu.nir_import import ConversionOptions
+from emu.schema import MANIFEST, check
 from emu.spike_io import load_recording
 
 OPTION_FIELDS = ("dt", "integrator", "weight_scale", "weight_max", "scale_percentile", "conn_delay", "reset")
@@ -84,6 +85,7 @@ def check_manifest(recording_meta: Mapping, model_path=None, input_path=None,
     if not isinstance(manifest, Mapping):
         raise ManifestMismatch(f"{source}: no manifest (meta['manifest']): it was not written by a chip script "
                                f"or s2emu chip-run, so what it was run with is unknown", ["manifest"])
+    check(manifest, MANIFEST.body, source, "meta.manifest")
     problems, fields = [], []
 
     def differ(field_name, text):

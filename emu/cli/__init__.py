@@ -7,17 +7,25 @@ when that command runs, so ``--help`` never loads the engine, torch or NIR.
 Errors that are the user's (any :class:`emu.errors.UserError`, a file that cannot be
 opened or written) print as one line ``s2emu <command>: error: ...`` and exit 2; a
 setting they name is named as its flag (``--conn-delay 0``: the error's ``cli_message``);
-Ctrl-C prints one line and exits 130. Anything else is a bug and keeps its traceback.
+Ctrl-C prints one line and exits 130, saying what was left on disk (:func:`emu.outputs.interrupt_note`:
+every command writes its outputs as one :class:`emu.outputs.OutputSet`, so nothing, unless a
+resumable output such as a sweep's results kept its finished work). Anything else is a bug and
+keeps its traceback.
 ``S2EMU_FAST=1`` shortens the long commands (:mod:`emu.cli.fast`), for the README's test.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
 from importlib import import_module
 
 from emu.cli.fast import apply_fast
 from emu.cli.parser import build_parser
 from emu.errors import UserError
+from emu.outputs import interrupt_note, reset_journal
 
 __all__ = ["build_parser", "main"]
 
@@ -26,17 +34,61 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     for line in apply_fast(args):
         print(f"s2emu {args.command}: {line}", file=sys.stderr)
+    reset_journal()
+    with _ctrl_c_outside_numba():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         # a backend may have a handler of its own (--backend snntorch: the only one importing torch)
         module = getattr(args, "handler_by_backend", {}).get(getattr(args, "backend", None), args.handler_module)
         handler = import_module(f"emu.cli.{module}")  # the engine, torch, NIR: only now
         return int(handler.main(args) or 0)
     except (UserError, OSError) as exc:
+        _end_progress_bars()
         print(f"s2emu {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"s2emu {args.command}: interrupted; no partial output was written", file=sys.stderr)
+        # every output set was discarded on the way out; what is on disk is what the journal says
+        _end_progress_bars()
+        print(f"s2emu {args.command}: interrupted; {interrupt_note()}", file=sys.stderr)
         return 130
+
+
+#: code whose Ctrl-C is taken when it returns: numba's compiler and cache loader run llvmlite callbacks
+#: through ctypes, where a KeyboardInterrupt is printed as "Exception ignored" and lost
+_NO_INTERRUPT = (f"{os.sep}numba{os.sep}", f"{os.sep}llvmlite{os.sep}")
+
+
+@contextlib.contextmanager
+def _ctrl_c_outside_numba():
+    """Ctrl-C raises KeyboardInterrupt, except inside numba's compiler (:data:`_NO_INTERRUPT`): there it
+    is sent again 50 ms later, until the command is back in its own code."""
+    def handler(signum, frame):
+        while frame is not None:
+            if any(part in frame.f_code.co_filename for part in _NO_INTERRUPT):
+                threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+                return
+            frame = frame.f_back
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _end_progress_bars() -> None:
+    """Close the progress bars an error or Ctrl-C left open, so the message starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        bar.close()
 
 
 def _one_line(exc: BaseException) -> str:

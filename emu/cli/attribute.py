@@ -4,12 +4,13 @@ from __future__ import annotations
 import sys
 
 from emu.cli.fast import fast_samples
-from emu.cli.files import check_outputs
+from emu.cli.files import check_outputs, made_with
+from emu.outputs import OutputSet
 from emu.cli.options import model_from_args
 from emu.cli.samples import event_file_labels, input_files, read_labels, read_samples
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
-from emu.spike_io import atomic_write, dumps_json
+from emu.spike_io import dumps_json
 from emu.spikes import Recording
 from validate.attribution import attribute
 from validate.conversion_warnings import warn_zeroed_weights
@@ -40,10 +41,11 @@ def main(args) -> int:
     rep = att.report(f"Where accuracy is lost: {args.model.name}, snnTorch float -> {args.profile} profile")
     summary = att.to_dict()
     warn_zeroed_weights(network, target, summary=summary, report=rep)
-    written = list(rep.write(args.report))
-    if args.out is not None:
-        atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
-        written.append(args.out)
+    with OutputSet("attribute", made_with(args)) as outputs:
+        outputs.mark(rep)
+        rep.write(outputs.path(args.report))
+        if args.out is not None:
+            outputs.write(args.out, dumps_json(dict(summary, output_set=outputs.stamp), source=str(args.out), indent=1))
     print(att.finding())
-    print("wrote " + ", ".join(map(str, written)))
+    print("wrote " + ", ".join(map(str, outputs.written)))
     return 0

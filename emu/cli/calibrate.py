@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import sys
 
-from emu.cli.files import CommandFileError, check_outputs
+from emu.cli.files import CommandFileError, check_outputs, made_with
+from emu.cli.samples import read_network_input
 from emu.cli.options import flags_from_args
-from emu.inputs import normalize_inputs
 from emu.nir_import import from_nir, read_nir
 from emu.settings import resolve
-from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
+from emu.outputs import OutputSet
+from emu.spike_io import dumps_json, load_recording
 from validate.calibration import calibrate
 from validate.calibration_report import calibration_report
 from validate.conversion_warnings import warn_zeroed_weights
@@ -30,8 +31,7 @@ def main(args) -> int:
     ticks = args.ticks or chip.ticks
     if ticks > chip.ticks:
         raise CommandFileError(f"{args.chip}: the recording has {chip.ticks} ticks, --ticks asks for {ticks}")
-    inputs, _ = read_input(args.input, network, dt=base.conversion.dt)
-    rasters, _ = normalize_inputs(network, inputs)
+    rasters, _, _ = read_network_input(args.input, network, base.conversion.dt)
     batch = next(iter(rasters.values())).shape[0]
     if not 0 <= args.sample < batch:
         raise CommandFileError(f"--sample {args.sample}: {args.input} has {batch} sample(s)")
@@ -44,8 +44,13 @@ def main(args) -> int:
         if args.report is not None else None
     warn_zeroed_weights(from_nir(graph, cal.settings.conversion), cal.settings.profile, summary=profile,
                         report=report)
-    atomic_write(args.out, dumps_json(profile, source=str(args.out), indent=1))
-    written = [args.out] + (list(report.write(args.report)) if report is not None else [])
+    with OutputSet("calibrate", made_with(args)) as outputs:
+        profile["output_set"] = outputs.stamp
+        outputs.write(args.out, dumps_json(profile, source=str(args.out), indent=1))
+        if report is not None:
+            outputs.mark(report)
+            report.write(outputs.path(args.report))
+    written = outputs.written
     print(cal.finding())
     for flag, hint in profile["suggestions"].items():
         print(f"  to settle {flag}: {hint}")

@@ -31,6 +31,21 @@ def check_outputs(*paths: Optional[Path], report: Optional[Path] = None) -> None
                 raise CommandFileError(f"{path}: --out is also the JSON that goes beside --report {report}")
 
 
+#: arguments that decide where and how a command runs, not what it writes
+NOT_CONTENT = ("out", "report", "scheduler", "workers", "threads", "quiet", "command", "handler_module",
+               "handler_by_backend", "_profile_file")
+
+
+def made_with(args) -> dict:
+    """What a command's outputs are made with: every argument but :data:`NOT_CONTENT`, as JSON values."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
+    return {k: plain(v) for k, v in sorted(vars(args).items()) if k not in NOT_CONTENT}
+
+
 def check_output_folder(folder: Path) -> None:
     """Refuse, before any work, an output folder that cannot be made or written."""
     existing = next(p for p in [folder, *folder.parents] if p.exists())

@@ -415,6 +415,9 @@ def _train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", help="checkpoint file (resumed when it exists)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if the checkpoint exists")
+    p.add_argument("--resume-anyway", action="store_true",
+                   help="resume a checkpoint made with other settings (ticks, learning rate, data, ...; more --epochs "
+                        "always resume) under these")
     p.add_argument("--nir", help="write the trained network to this NIR file")
     p.add_argument("--threads", type=positive_int, default=2, help="torch threads (1 on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -473,9 +476,16 @@ COMMANDS = (_run, _compare, _validate, _calibrate, _attribute, _chip, _fit, _swe
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, as every other error of s2emu (the usage is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2emu", description="Bit-accurate SpiNNaker2 emulator and validator.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="s2emu", description="Bit-accurate SpiNNaker2 emulator and validator.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for add in COMMANDS:
         add(sub)
     for p in [parser, *sub.choices.values()]:

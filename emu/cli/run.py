@@ -8,11 +8,13 @@ import time
 
 from emu.chip import run_on_backend
 from emu.cli.files import check_outputs
+from emu.cli.samples import read_network_input
 from emu.cli.options import flags_from_args, profile_file_from_args, settings_from_args
 from emu.engine import Emulator
 from emu.inputs import InputError, normalize_inputs
 from emu.nir_import import from_nir, read_nir
-from emu.spike_io import read_input, write_output
+from emu.outputs import OutputSet
+from emu.spike_io import write_output
 from validate.calibration import sensitivity
 from validate.conversion_warnings import print_warning as warn
 from validate.conversion_warnings import warn_zeroed_weights
@@ -35,7 +37,7 @@ def main(args) -> int:
     if args.backend in ("brian2", "chip"):
         return _on_backend(args, settings, record)
     network = from_nir(graph, settings.conversion)
-    inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
+    inputs, info, _ = read_network_input(args.input, network, settings.conversion.dt, args.ticks)
     emulator = Emulator(network, settings.profile)
     what = f"{args.profile} profile" + (f", {args.profile_file}" if args.profile_file else "")
     t0 = time.perf_counter()
@@ -54,7 +56,9 @@ def finish(args, result, info, settings, record, what: str, elapsed: float, extr
     if "v" not in record:
         result.v = {}
     result.meta.update(input=dict(info, file=str(args.input)), settings=settings.sources, **extra)
-    out = write_output(result, args.out)
+    with OutputSet("run") as outputs:
+        write_output(result, outputs.path(args.out))
+    out = args.out
     counts = ", ".join(f"{n}: {int(result.spike_counts(n).sum())}" for n in result.populations)
     print(f"ran {result.ticks} ticks x {result.batch} sample(s) in {elapsed:.2f} s ({what}); spikes {counts}; "
           f"wrote {out}")

@@ -11,7 +11,8 @@ from tqdm import tqdm
 
 from emu.apps.gesture.event_files import FRAME_SHAPE, find_event_files, is_event_file, label_of, read_event_file
 from emu.cli.files import CommandFileError
-from emu.inputs import normalize_inputs
+from emu.errors import UserError
+from emu.inputs import InputError, normalize_inputs
 from emu.network import Network
 from emu.phases import phase
 from emu.spike_io import read_input
@@ -36,6 +37,17 @@ def input_files(path: Path, exclude: Optional[Path] = None) -> List[Path]:
     if not path.exists():
         raise CommandFileError(f"{path}: no such input file or folder")
     return [path]
+
+
+def read_network_input(path: Path, network: Network, dt: float, ticks: Optional[int] = None):
+    """(rasters ``{input population: (B, T, N)}``, what was read, ticks) of an input file for
+    ``network``; an input that does not fit the network is an error naming the file."""
+    inputs, info = read_input(path, network, dt=dt, ticks=ticks)
+    try:
+        rasters, ticks = normalize_inputs(network, inputs, ticks)
+    except UserError as exc:
+        raise exc.prefixed(f"{path}: ", InputError) from None
+    return rasters, info, ticks
 
 
 def read_samples(files: List[Path], network: Network, dt: float, ticks: Optional[int], progress=None) -> list:
@@ -65,8 +77,7 @@ def _named_samples(files, network, dt, ticks, progress) -> Tuple[list, List[str]
             names.append(f"{f.parent.name}/{f.name}")
             samples.append(rasters)
             continue
-        inputs, _ = read_input(f, network, dt=dt, ticks=ticks)
-        rasters, _ = normalize_inputs(network, inputs, ticks)
+        rasters, _, _ = read_network_input(f, network, dt, ticks)
         batch = next(iter(rasters.values())).shape[0]
         samples += [{k: r[b:b + 1] for k, r in rasters.items()} for b in range(batch)]
         names += [f.name] if batch == 1 else [f"{f.name}[{b}]" for b in range(batch)]

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 
 from emu.apps.sweep import choose, grid, latest, load_data, pareto_front, point_key, run_sweep, write_report
 from emu.apps.sweep.qat import QatTraining, SweepError, load_train_set, qat_dir
-from emu.cli.files import check_outputs
+from emu.cli.files import check_outputs, made_with
 from emu.cli.options import settings_from_args
 from emu.nir_import import read_nir
+from emu.outputs import OutputSet, exclusive
 from emu.parallel import check_scheduler
+from emu.profile import ProfileError, SemanticsProfile
 
 
 def _options(args) -> dict:
@@ -19,7 +22,7 @@ def _options(args) -> dict:
     # only the conversion is read here: the profile is each point's (_base_profile), and the grid's
     # lists are not one profile's values
     settings = settings_from_args(args, read_nir(args.model), preset="chip", weight_bits=None, membrane_bits=None,
-                                  fixed_rounding=None)
+                                  fixed_rounding=None, weight_scale="auto")
     opts = dataclasses.asdict(settings.conversion)
     opts.update(weight_scale="auto", scale_percentile=settings.conversion.scale_percentile or 99.9)
     opts.pop("weight_max")  # each point sets its own
@@ -45,6 +48,25 @@ def _qat_training(args, ticks: int):
     return QatTraining(samples, epochs=args.qat_epochs, lr=args.qat_lr, data=data)
 
 
+def check_grid(points) -> None:
+    """Refuse, before any work, an empty grid or bit counts no point can run with."""
+    if not points:
+        raise SweepError("the grid is empty: give at least one value to --weight-bits, --membrane-bits, --rounding "
+                         "and --method")
+    for p in points:
+        try:
+            SemanticsProfile.fixed(weight_bits=p["weight_bits"], membrane_bits=p["membrane_bits"],
+                                   membrane_frac_bits=0)
+        except ProfileError as exc:
+            flag = "--weight-bits" if "weight_bits" in str(exc) else "--membrane-bits"
+            value = p["weight_bits"] if flag == "--weight-bits" else p["membrane_bits"]
+            raise SweepError(f"{flag} {value}: {str(exc).replace('profile option ', '')}") from None
+
+
+#: exit status when some grid points failed (all failed: 2, as any error)
+SOME_FAILED = 1
+
+
 def main(args) -> int:
     check_outputs(args.out, report=args.report)
     check_scheduler(args.scheduler)
@@ -52,8 +74,14 @@ def main(args) -> int:
         raise SweepError("give --data ROOT|FILE.npz or --synthetic N")
     if "qat" in args.method and not (args.train_data or args.train_synthetic):
         raise SweepError("--method qat fine-tunes on training data: give --train-data ROOT or --train-synthetic N")
-    x, y = load_data(args.data, args.synthetic, args.ticks, args.out)
     points = grid(args.weight_bits, args.membrane_bits, args.rounding, args.method)
+    check_grid(points)
+    with exclusive(args.out), OutputSet("sweep", made_with(args)) as outputs:  # one writer of the results and its report
+        return _sweep(args, points, outputs)
+
+
+def _sweep(args, points, outputs: OutputSet) -> int:
+    x, y = load_data(args.data, args.synthetic, args.ticks, args.out)
     log = lambda s: print(s, flush=True)  # noqa: E731
     log(f"{len(y)} samples x {x.shape[1]} ticks; model {args.model}")
     rows = run_sweep(args.model, x.reshape(x.shape[0], x.shape[1], -1), y, points, args.out,
@@ -71,7 +99,12 @@ def main(args) -> int:
     if failed:
         log(f"{len(failed)} point(s) failed: " + "; ".join(f"{r['key']}: {r.get('error')}" for r in failed))
     if args.report:
-        html, _ = write_report(rows, args.report, tolerance=args.tolerance,
-                               note=f"model {args.model}; {len(y)} samples x {x.shape[1]} ticks; results {args.out}")
-        log(f"report: {html}")
+        write_report(rows, outputs.path(args.report), tolerance=args.tolerance,
+                     note=f"model {args.model}; {len(y)} samples x {x.shape[1]} ticks; results {args.out}")
+        log(f"report: {args.report}")
+    if failed:
+        status = 2 if len(failed) == len(rows) else SOME_FAILED
+        print(f"s2emu sweep: {len(failed)} of {len(rows)} point(s) failed (their rows in {args.out} say why); exit "
+              f"status {status}", file=sys.stderr)
+        return status
     return 0

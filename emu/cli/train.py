@@ -13,5 +13,5 @@ def main(args) -> int:
     run(args.root, synthetic=args.synthetic, epochs=args.epochs, ticks=args.ticks, batch_size=args.batch_size,
         lr=args.lr, loss=args.loss, seed=args.seed, checkpoint=args.checkpoint, resume=not args.no_resume,
         nir_path=args.nir, threads=args.threads, progress=not args.quiet, qat_bits=args.qat_bits,
-        qat_percentile=args.qat_percentile)
+        qat_percentile=args.qat_percentile, resume_anyway=args.resume_anyway)
     return 0

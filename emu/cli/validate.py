@@ -8,14 +8,14 @@ import sys
 
 from emu.chip import check_manifest
 from emu.cli.fast import fast_samples
-from emu.cli.files import CommandFileError, check_outputs
+from emu.cli.files import CommandFileError, check_outputs, made_with
 from emu.cli.options import model_from_args
-from emu.cli.samples import input_files, named_samples
+from emu.cli.samples import input_files, named_samples, read_network_input
 from emu.engine import Emulator
-from emu.inputs import normalize_inputs
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
-from emu.spike_io import atomic_write, dumps_json, load_recording, read_input
+from emu.outputs import OutputSet
+from emu.spike_io import dumps_json, load_recording
 from emu.timing import latency_shifts
 from validate.dataset import closer_look, validate_samples
 from validate.conversion_warnings import warn_zeroed_weights
@@ -44,8 +44,7 @@ def main(args) -> int:
     check_outputs(args.out, report=args.report)
     graph, settings, network = model_from_args(args)
     profile = settings.profile
-    inputs, info = read_input(args.input, network, dt=settings.conversion.dt, ticks=args.ticks)
-    rasters, ticks = normalize_inputs(network, inputs, args.ticks)
+    rasters, info, ticks = read_network_input(args.input, network, settings.conversion.dt, args.ticks)
     batch = next(iter(rasters.values())).shape[0]
     if not 0 <= args.sample < batch:
         raise CommandFileError(f"--sample {args.sample}: the input has {batch} sample(s)")
@@ -103,10 +102,7 @@ def main(args) -> int:
                              profile=profile.describe(), conversion=network.meta.get("conversion", {}),
                              sources=settings.sources))
     summary["finding"] = report.finding
-    written = list(report.write(args.report))
-    if args.out is not None:
-        atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
-        written.append(args.out)
+    written = _write(args, report, summary)
     if chip is not None and "manifest" not in chip.meta:
         print(f"note: {args.chip} has no manifest (not written by s2emu chip-script / chip-run): not checked "
               f"against this model, input and options", file=sys.stderr)
@@ -140,15 +136,22 @@ def _many(args) -> int:
     report.add_settings(dict(model=str(args.model), inputs=str(args.inputs), samples=len(samples), ticks=args.ticks,
                              profile=profile.describe(), conversion=network.meta.get("conversion", {}),
                              float_reference=dataclasses.asdict(settings.float), sources=settings.sources))
-    written = list(report.write(args.report))
-    if args.out is not None:
-        summary = dict(model=str(args.model), inputs=str(args.inputs), files=[str(f) for f in files], ticks=args.ticks,
-                       profile=profile.describe(), sources=settings.sources, **result.to_dict(), **noted)
-        atomic_write(args.out, dumps_json(summary, source=str(args.out), indent=1))
-        written.append(args.out)
+    summary = dict(model=str(args.model), inputs=str(args.inputs), files=[str(f) for f in files], ticks=args.ticks,
+                   profile=profile.describe(), sources=settings.sources, **result.to_dict(), **noted)
+    written = _write(args, report, summary)
     print(result.finding())
     print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def _write(args, report, summary: dict) -> list:
+    """The report (and ``--out``'s summary) as one output set; the files written."""
+    with OutputSet("validate", made_with(args)) as outputs:
+        outputs.mark(report)
+        report.write(outputs.path(args.report))
+        if args.out is not None:
+            outputs.write(args.out, dumps_json(dict(summary, output_set=outputs.stamp), source=str(args.out), indent=1))
+    return outputs.written
 
 
 def chip_sentence(comp: dict, profile: str) -> str:

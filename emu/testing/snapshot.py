@@ -20,6 +20,7 @@ import nir
 import numpy as np
 
 from emu.errors import UserError
+from emu.schema import SNAPSHOT, check
 from emu.spike_io import load_recording, save_recording
 from emu.spikes import Recording
 
@@ -147,6 +148,10 @@ class ChipSnapshot:
         if not isinstance(old, dict) or not all(isinstance(old.get(k), dict) for k in ("model", "inputs", "settings")):
             raise AssertionError(f"{path}: not a chip snapshot (its meta has no snapshot record of model, inputs and "
                                  f"settings): {redo}")
+        try:
+            check(old, SNAPSHOT.body, str(path), "meta.snapshot")  # its fields' types (emu.schema)
+        except UserError as exc:
+            raise AssertionError(f"{exc}: {redo}") from None
         return stored, old
 
     @staticmethod

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
@@ -46,6 +47,7 @@ import tonic.transforms as tt
 from tonic.cached_dataset import save_to_disk_cache
 
 from emu.errors import UserError
+from emu.outputs import atomic_write
 
 from .denoise import Denoise
 
@@ -206,7 +208,9 @@ def write_events(path, events: np.ndarray) -> None:
     if np.any(events["t"] % 1000):
         raise ValueError(f"{path}: timestamps must be whole milliseconds (the file stores ms)")
     table = np.stack([events["x"], events["y"], events["p"], events["t"] // 1000], -1).astype(np.int64)
-    np.save(path, table)
+    buf = io.BytesIO()
+    np.save(buf, table)
+    atomic_write(path, buf.getvalue())  # a failed write (a full disk) names the file
 
 
 #: written last into a synthetic set: what it was made with (a set without it is not reused)

@@ -14,19 +14,21 @@ resumed run sees the same batches as an uninterrupted one.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import nir
 import snntorch.functional as SF
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from emu.export import write_nir
-from emu.spike_io import atomic_write
+from emu.errors import UserError
+from emu.outputs import OutputSet, atomic_write, exclusive, kept
+from emu.schema import CHECKPOINT, check_file
 
 from .data import SynthConfig, ensure_synthetic_dataset, load_dvsgesture
 from .export import to_nir
@@ -61,26 +63,62 @@ def evaluate(model: SpikingSequential, dataset, batch_size: int = 16, progress: 
     return correct / total
 
 
+class CheckpointError(UserError):
+    """A checkpoint that is not one, or that was made with other settings than a resume asks for."""
+
+
+#: configuration fields a resume may change: more epochs continue the same run
+RESUMABLE = ("epochs",)
+
+
 def save_checkpoint(path, model, optimizer, epoch: int, history: List[dict], config: dict) -> None:
-    """Write the checkpoint atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write the checkpoint atomically (:func:`emu.outputs.atomic_write`: an interrupted save leaves
+    the previous checkpoint and no temporary file)."""
+    buf = io.BytesIO()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "history": history, "config": config}, tmp)
-    os.replace(tmp, path)
+                "history": history, "config": config}, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def load_checkpoint(path) -> dict:
+    """A checkpoint's content, checked against :data:`emu.schema.CHECKPOINT` (tensors, numbers and
+    lists only: a checkpoint never runs code when loaded)."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (torch raises many types for a file that is not a checkpoint)
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise CheckpointError(f"{path}: not a training checkpoint of s2emu train ({why}); delete it or give "
+                              f"--no-resume") from None
+    check_file(state, CHECKPOINT, str(path), CheckpointError)
+    return state
+
+
+def check_resumable(path, saved: dict, config: dict) -> None:
+    """Refuse a checkpoint whose configuration differs from ``config`` in anything but
+    :data:`RESUMABLE` (it would continue one run under another's settings)."""
+    differ = sorted(k for k in set(saved) | set(config) if k not in RESUMABLE and saved.get(k) != config.get(k))
+    if differ:
+        what = ", ".join(f"{k} {saved.get(k)!r} there, {config.get(k)!r} now" for k in differ)
+        said = "{}: made with other settings ({}); give --no-resume to start afresh, or {} to continue it under " \
+               "these settings"
+        raise CheckpointError(said.format(path, what, "resume_anyway=True"),
+                              cli=said.format(path, what, "--resume-anyway"))
 
 
 def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, batch_size: int = 16,
           lr: float = 2e-3, loss: str = "mse_count", checkpoint=None, resume: bool = True,
-          seed: int = 0, progress: bool = True, threads: int = N_THREADS) -> List[Dict[str, float]]:
+          seed: int = 0, progress: bool = True, threads: int = N_THREADS, settings: Optional[dict] = None,
+          resume_anyway: bool = False) -> List[Dict[str, float]]:
     """Train ``model`` in place; return the history, one dict per epoch
     (``epoch``, ``loss``, ``train_acc`` on the batches as trained, ``test_acc`` when
     ``test_set`` is given, ``seconds``).
 
     With ``checkpoint`` set, state is saved there after every epoch, and with
     ``resume`` an existing checkpoint is loaded first (training then continues at
-    its next epoch, up to ``epochs`` in total).
+    its next epoch, up to ``epochs`` in total), only when it was made with the same
+    configuration (the arguments here and ``settings``: ticks, data, QAT, ...) but for
+    ``epochs``, unless ``resume_anyway``. While training, this process alone writes the
+    checkpoint (:func:`emu.outputs.exclusive`).
 
     ``threads`` goes to ``torch.set_num_threads`` (process-wide). The per-step
     tensors are small: on an idle 2-core machine 1 and 2 threads train equally
@@ -90,14 +128,31 @@ def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, 
     torch.set_num_threads(threads)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     loss_fn = LOSSES[loss]()
-    config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "seed": seed}
-    history: List[dict] = []
-    start = 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, history = state["epoch"], state["history"]
+    config = dict(settings or {}, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, seed=seed)
+    if checkpoint is None:
+        return _train(model, optimizer, loss_fn, train_set, test_set, config, None, 0, [], progress)
+    with exclusive(checkpoint, "--checkpoint"):
+        start, history = 0, []
+        if resume and Path(checkpoint).exists():
+            state = load_checkpoint(checkpoint)
+            if not resume_anyway:
+                check_resumable(checkpoint, state["config"], config)
+            try:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{checkpoint}: holds another network's state ("
+                                      f"{' '.join(str(exc).split())[:160]}); give --no-resume to start afresh") from None
+            start, history = state["epoch"], state["history"]
+            for group in optimizer.param_groups:  # resumed anyway: the rate asked for now, as the config says
+                group["lr"] = lr
+        return _train(model, optimizer, loss_fn, train_set, test_set, config, checkpoint, start, history, progress)
+
+
+def _train(model, optimizer, loss_fn, train_set, test_set, config: dict, checkpoint, start: int, history: List[dict],
+           progress: bool) -> List[dict]:
+    """The epochs from ``start`` to ``config["epochs"]`` (:func:`train`)."""
+    epochs, batch_size, seed = config["epochs"], config["batch_size"], config["seed"]
     torch.manual_seed(seed)
     for epoch in range(start, epochs):
         model.train()
@@ -124,17 +179,18 @@ def train(model: SpikingSequential, train_set, test_set=None, epochs: int = 10, 
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, config)
+            kept(checkpoint, f"holds epoch {epoch + 1} of {epochs} (run again to resume)")
     return history
 
 
 def run(root, *, synthetic: Optional[int] = None, epochs: int = 10, ticks: int = 300, batch_size: int = 16,
         lr: float = 2e-3, loss: str = "mse_count", seed: int = 0, checkpoint=None, resume: bool = True,
         nir_path=None, threads: int = N_THREADS, progress: bool = True, qat_bits: Optional[int] = None,
-        qat_percentile: Optional[float] = None) -> List[Dict[str, float]]:
+        qat_percentile: Optional[float] = None, resume_anyway: bool = False) -> List[Dict[str, float]]:
     """Train the paper network on ROOT/DVSGesture (real, or ``synthetic`` samples per class
     written first); with ``qat_bits``, quantization-aware with chip weights of that width.
     ``nir_path``: where to write the trained graph (the chip-ready integer graph and its
-    scales for QAT). Returns the history."""
+    scales for QAT), together (:class:`emu.outputs.OutputSet`) at the end. Returns the history."""
     if synthetic:
         ensure_synthetic_dataset(root, synthetic, synthetic // 4 + 1, seed=seed,
                                  config=SynthConfig(duration_ms=max(ticks, 300)))
@@ -144,14 +200,19 @@ def run(root, *, synthetic: Optional[int] = None, epochs: int = 10, ticks: int =
     model = gesture_net()
     if qat_bits:
         quantization_aware(model, bits=qat_bits, percentile=qat_percentile)
-    history = train(model, train_set, test_set, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
-                    checkpoint=checkpoint, resume=resume, seed=seed, progress=progress, threads=threads)
-    if nir_path:
-        Path(nir_path).parent.mkdir(parents=True, exist_ok=True)
-        if qat_bits:
-            graph, scales = export_integer(model)
-            atomic_write(Path(nir_path).with_suffix(".json"), json.dumps(scales, indent=1))
-        else:
-            graph = to_nir(model)
-        write_nir(graph, nir_path)
+    settings = dict(ticks=ticks, data=str(Path(root).resolve()), synthetic=synthetic, qat_bits=qat_bits,
+                    qat_percentile=qat_percentile)
+    with OutputSet("train", dict(settings, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
+                                 seed=seed)) as outputs:
+        history = train(model, train_set, test_set, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
+                        checkpoint=checkpoint, resume=resume, seed=seed, progress=progress, threads=threads,
+                        settings=settings, resume_anyway=resume_anyway)
+        if nir_path:
+            if qat_bits:
+                graph, scales = export_integer(model)
+                outputs.write(Path(nir_path).with_suffix(".json"), json.dumps(dict(scales, output_set=outputs.stamp),
+                                                                              indent=1))
+            else:
+                graph = to_nir(model)
+            outputs.produce(nir_path, lambda staged: nir.write(str(staged), graph))
     return history

@@ -17,6 +17,8 @@ from typing import List, Mapping, Sequence
 import numpy as np
 
 from emu.errors import UserError
+from emu.outputs import atomic_write
+from emu.schema import SWEEP_ROW, check_file
 
 FORMAT = "s2emu-sweep"
 VERSION = 2  # 2: rows carry the spike agreement (F1 first) and each sample's prediction
@@ -36,16 +38,33 @@ def point_key(point: dict) -> str:
 
 
 def read_results(path) -> List[dict]:
-    """Complete JSON lines of a results file; a torn last line (killed mid-write) is dropped."""
+    """The rows of a results file, each checked against :data:`emu.schema.SWEEP_ROW`; a torn last
+    line (a process killed mid-write) is dropped; any other line that is not a row is a
+    :class:`ResultsFileError` naming the file and line."""
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsFileError(f"{path}: not a sweep results file (JSON lines): not UTF-8 text at byte "
+                               f"{exc.start}") from None
+    except OSError as exc:
+        raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines = text.splitlines()
+    torn = bool(text) and not text.endswith("\n")
     out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            if torn and i == len(lines):
+                continue
+            raise ResultsFileError(f"{path}: line {i}: not a JSON row of a sweep results file") from None
+        check_file(row, SWEEP_ROW, f"{path}: line {i}", ResultsFileError)
+        out.append(row)
     return out
 
 
@@ -53,13 +72,11 @@ def repair(path: Path) -> None:
     """Rewrite the file without a torn last line (temp file + os.replace), so appends start clean."""
     if not path.exists():
         return
-    text = path.read_text()
-    if not text or text.endswith("\n"):
+    text = path.read_bytes()
+    if not text or text.endswith(b"\n"):
         return
     rows = read_results(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    atomic_write(path, "".join(json.dumps(r, default=json_default) + "\n" for r in rows))
 
 
 def append_result(path, row: dict) -> None:
@@ -92,6 +109,10 @@ def latest(rows: Sequence[dict]) -> List[dict]:
 
 class ResultsMismatch(UserError):
     """A results file made with other settings than a resume asks for (the message lists them)."""
+
+
+class ResultsFileError(UserError):
+    """A results file that is not one (binary, not JSON lines, a row of the wrong shape)."""
 
 
 def digest(*arrays) -> str:

@@ -13,9 +13,12 @@ from emu.parallel import parallel_map
 from emu.timing import depth
 from validate.conversion_warnings import warn
 
-from .points import evaluate_point, unquantized_run
-from .qat import QatTraining, conversion_of, train_missing_qat
 from emu.chip.manifest import sha256_file
+from emu.outputs import exclusive, kept
+from emu.schema import SWEEP_DATA, check_file
+
+from .points import evaluate_point, output_of, unquantized_run
+from .qat import QatTraining, SweepError, conversion_of, train_missing_qat
 
 from .results import FORMAT, VERSION, append_result, check_resume, digest, point_key, read_results, repair, \
     settings_key
@@ -44,6 +47,14 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(out):
+        return _run_locked(model, inputs, labels, points, out, options, ticks, workers, scheduler, frac_bits, output,
+                           seed, qat, evaluate, log, base_profile)
+
+
+def _run_locked(model, inputs, labels, points, out: Path, options, ticks, workers, scheduler, frac_bits, output, seed,
+                qat, evaluate, log, base_profile) -> List[dict]:
+    """:func:`run_sweep` while this process alone writes ``out``."""
     repair(out)
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     settings = sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, seed,
@@ -54,22 +65,25 @@ def run_sweep(model, inputs: np.ndarray, labels: np.ndarray, points: Sequence[di
     todo = [p for p in points if point_key(p) not in done]
     log(f"{len(points)} points, {len(points) - len(todo)} already in {out}, {len(todo)} to run")
     stamp = dict(settings=settings, settings_key=settings_key(settings))
+    appended = [0]
     if todo:
         failures = train_missing_qat(model, [p["weight_bits"] for p in todo if p["method"] == "qat"], out, options,
                                      qat, log)
         untrained = [p for p in todo if p["method"] == "qat" and p["weight_bits"] in failures]
         for p in untrained:
-            _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]], **stamp), log)
+            _record(out, dict(p, key=point_key(p), status="error", **failures[p["weight_bits"]], **stamp), log, appended)
         todo = [p for p in todo if p not in untrained]
         # the chip answers depth ticks after its input: run that many extra silent ticks
-        run_ticks = (ticks or inputs.shape[1]) + depth(from_nir(read_nir(model), ConversionOptions(**options)))
+        network = from_nir(read_nir(model), ConversionOptions(**options))
+        check_labels(labels, network, output, model)
+        run_ticks = (ticks or inputs.shape[1]) + depth(network)
         packed, shapes, _, _ = unquantized_run(model, options, inputs, run_ticks, base_profile)
         tasks = [dict(point=p, **conversion_of(p, model, options, out), inputs=inputs, labels=labels,
                       ticks=run_ticks, reference=packed, reference_shapes=shapes, frac_bits=frac_bits,
                       output=output, seed=seed, base_profile=base_profile) for p in todo]
         for row in parallel_map(evaluate, tasks, workers=workers, scheduler=scheduler, ordered=False,
                                 on_error=_failed):
-            _record(out, dict(row, **stamp), log)
+            _record(out, dict(row, **stamp), log, appended)
     return read_results(out)
 
 
@@ -86,8 +100,22 @@ def sweep_settings(model, inputs, labels, ticks, options, frac_bits, output, see
     return settings
 
 
-def _record(out, row: dict, log: Callable[[str], None]) -> None:
+def check_labels(labels: np.ndarray, network, output: Optional[str], source) -> None:
+    """Every label a class the output population can answer (one neuron per class)."""
+    try:
+        classes = network.populations[output_of(network, output)].size
+    except KeyError as exc:
+        raise SweepError(f"--output {output}: {exc.args[0]}") from None
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if bad.size:
+        raise SweepError(f"label {int(bad[0])}: {source} classifies {classes} classes (0..{classes - 1}) by its "
+                         f"output population's spike counts; {bad.size} label(s) are outside")
+
+
+def _record(out, row: dict, log: Callable[[str], None], appended: List[int]) -> None:
     append_result(out, row)
+    appended[0] += 1
+    kept(out, f"holds every finished point ({appended[0]} new; run again to resume)")
     warn([f"{row['key']}: {line}" for line in row.get("warnings", [])])
     if row.get("status") == "ok":
         log(f"  {row['key']}: accuracy {row['accuracy']:.3f}, spike F1 {row['spike_f1']:.3f}, "
@@ -100,11 +128,19 @@ def load_data(data, synthetic: Optional[int], ticks: Optional[int], out):
     """(inputs (B, T, ...) bool, labels) from ``data`` (a DVSGesture root, or an .npz with arrays
     inputs and labels) or ``synthetic`` DVS-gesture test samples written beside the results ``out``."""
     if data and str(data).endswith(".npz"):
-        z = np.load(data)
-        x, y = z["inputs"].astype(bool), z["labels"]
+        try:
+            with open(data, "rb") as f, np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as exc:  # noqa: BLE001  (zipfile and numpy's header parser raise many types)
+            raise SweepError(f"{data}: not a readable .npz of inputs and labels ({type(exc).__name__}: {exc})") from None
+        check_file(arrays, SWEEP_DATA, str(data), SweepError)
+        x, y = arrays["inputs"], arrays["labels"]
+        if x.dtype != bool and not np.isin(x, (0, 1)).all():
+            raise SweepError(f"{data}: inputs: spikes must be 0 or 1")
+        x = x.astype(bool)
         if ticks:
             x = x[:, :ticks]
-        return x, y
+        return x, y.astype(np.int64)
     per_class = 1 if data else max(1, math.ceil(synthetic / 11))
     work = Path(str(out) + ".data")
     x, y = load_test_set(str(data) if data else None, work, per_class, ticks or 300)
