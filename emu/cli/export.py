@@ -15,8 +15,9 @@ import nir
 import torch
 from torch import nn
 
-from emu.cli.files import CommandFileError, check_outputs
+from emu.cli.files import CommandFileError, check_outputs, made_with
 from emu.export import from_snntorch, write_nir
+from emu.outputs import OutputSet
 
 
 def _one_line(exc: BaseException) -> str:
@@ -81,7 +82,8 @@ def main(args) -> int:
         load_state_dict(model, args.state_dict)
     model.eval()
     graph = from_snntorch(model, torch.zeros(args.example_shape), dt=args.dt)
-    write_nir(graph, args.out)
+    with OutputSet("export", made_with(args)) as outputs:
+        write_nir(graph, outputs.path(args.out))
     neurons = [f"{n} ({type(node).__name__} {tuple(int(s) for s in node.v_threshold.shape)})"
                for n, node in graph.nodes.items() if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF))]
     meta = graph.metadata
