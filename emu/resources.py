@@ -75,11 +75,12 @@ def check_lag(lag: int, where: str) -> None:
 def run_bytes(batch: int, ticks: int, neurons: int, input_neurons: int, recorded_neurons: int = 0,
               state_bytes: int = 8, max_lag: int = 1, threads: int = 1) -> int:
     """Memory of an emulator run: the input rasters (a byte per input neuron and tick), the
-    recorded voltages, a tick's spike count per sample, the spike buffer (one int32 per
-    spike, bounded by a 32nd of the cells as the engine sizes it first) and each thread's
-    ring buffer of delayed input."""
+    recorded voltages, a tick's spike count per sample, the spike buffer of one chunk of samples
+    (the engine runs 16 per thread at a time; one int32 per spike, a 32nd of the cells as the
+    engine sizes it first) and each thread's ring buffer of delayed input."""
     cells = batch * ticks
-    spikes = cells * max(1, neurons // 32) * 4
+    chunk = min(batch, 16 * max(threads, os.cpu_count() or 1))
+    spikes = chunk * ticks * max(1, neurons // 32) * 4
     ring = threads * (max_lag + 1) * neurons * state_bytes
     return int(cells * input_neurons + cells * recorded_neurons * state_bytes + cells * 8 + spikes + ring)
 

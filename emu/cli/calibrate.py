@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from emu.cli.files import CommandFileError, check_outputs, made_with
-from emu.cli.samples import read_network_input
+from emu.cli.files import CommandFileError, check_outputs, made_with, read_network_input
 from emu.cli.options import flags_from_args
 from emu.nir_import import from_nir, read_nir
 from emu.settings import resolve

@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 from emu.errors import UserError
+from emu.inputs import InputError, normalize_inputs
+from emu.network import Network
+from emu.spike_io import read_input
 
 
 class CommandFileError(UserError):
@@ -44,6 +47,17 @@ def made_with(args) -> dict:
         return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
 
     return {k: plain(v) for k, v in sorted(vars(args).items()) if k not in NOT_CONTENT}
+
+
+def read_network_input(path: Path, network: Network, dt: float, ticks: Optional[int] = None):
+    """(rasters ``{input population: (B, T, N)}``, what was read, ticks) of an input file for
+    ``network``; an input that does not fit the network is an error naming the file."""
+    inputs, info = read_input(path, network, dt=dt, ticks=ticks)
+    try:
+        rasters, ticks = normalize_inputs(network, inputs, ticks)
+    except InputError as exc:
+        raise exc.prefixed(f"{path}: ", InputError) from None
+    return rasters, info, ticks
 
 
 def check_output_folder(folder: Path) -> None:

@@ -7,8 +7,7 @@ import sys
 import time
 
 from emu.chip import run_on_backend
-from emu.cli.files import check_outputs
-from emu.cli.samples import read_network_input
+from emu.cli.files import check_outputs, read_network_input
 from emu.cli.options import flags_from_args, profile_file_from_args, settings_from_args
 from emu.engine import Emulator
 from emu.inputs import InputError, normalize_inputs

@@ -10,12 +10,10 @@ import numpy as np
 from tqdm import tqdm
 
 from emu.apps.gesture.event_files import FRAME_SHAPE, find_event_files, is_event_file, label_of, read_event_file
-from emu.cli.files import CommandFileError
-from emu.errors import UserError
-from emu.inputs import InputError, normalize_inputs
+from emu.cli.files import CommandFileError, read_network_input
+from emu.inputs import normalize_inputs
 from emu.network import Network
 from emu.phases import phase
-from emu.spike_io import read_input
 
 INPUT_SUFFIXES = (".json", ".npy", ".npz")
 
@@ -37,17 +35,6 @@ def input_files(path: Path, exclude: Optional[Path] = None) -> List[Path]:
     if not path.exists():
         raise CommandFileError(f"{path}: no such input file or folder")
     return [path]
-
-
-def read_network_input(path: Path, network: Network, dt: float, ticks: Optional[int] = None):
-    """(rasters ``{input population: (B, T, N)}``, what was read, ticks) of an input file for
-    ``network``; an input that does not fit the network is an error naming the file."""
-    inputs, info = read_input(path, network, dt=dt, ticks=ticks)
-    try:
-        rasters, ticks = normalize_inputs(network, inputs, ticks)
-    except UserError as exc:
-        raise exc.prefixed(f"{path}: ", InputError) from None
-    return rasters, info, ticks
 
 
 def read_samples(files: List[Path], network: Network, dt: float, ticks: Optional[int], progress=None) -> list:

@@ -8,9 +8,9 @@ import sys
 
 from emu.chip import check_manifest
 from emu.cli.fast import fast_samples
-from emu.cli.files import CommandFileError, check_outputs, made_with
+from emu.cli.files import CommandFileError, check_outputs, made_with, read_network_input
 from emu.cli.options import model_from_args
-from emu.cli.samples import input_files, named_samples, read_network_input
+from emu.cli.samples import input_files, named_samples
 from emu.engine import Emulator
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
