@@ -36,7 +36,23 @@ def main(argv=None) -> int:
         print(f"s2emu {args.command}: {line}", file=sys.stderr)
     reset_journal()
     with _ctrl_c_outside_numba():
-        return _run(args)
+        status = _run(args)
+    if argv is None:  # the command line's process: its work is done and written
+        _exit_at_ctrl_c(status)
+    return status
+
+
+def _exit_at_ctrl_c(status: int) -> None:
+    """From here a Ctrl-C could only interrupt Python's own exit (joining the engine's threads),
+    where it prints "Exception ignored ... KeyboardInterrupt": exit at once with the status instead."""
+    def handler(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, handler)
 
 
 def _run(args) -> int:
