@@ -30,38 +30,91 @@ UNNAMED = "unnamed"
 """Population name given to sources without one (a raster, a flat spike dict)."""
 
 
-@njit(cache=True)
-def _keys_by_population(neurons: np.ndarray, counts: np.ndarray, starts: np.ndarray,
-                        sizes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Spikes ``neurons`` (global indices, in (sample, tick) order; ``counts``: spikes per
-    sample * T + t) as one sorted key ``(sample * T + t) * N + n`` each, grouped by population:
-    (keys, bounds), population k's keys being ``keys[bounds[k]:bounds[k + 1]]``."""
+@njit(cache=True, nogil=True)
+def _population_at(starts: np.ndarray, g: int) -> int:
+    """The last population whose global indices start at or below ``g`` (``starts`` ascending,
+    a handful of them: a scan from the end, cheaper than a binary search's call)."""
+    p = starts.size - 1
+    while p > 0 and starts[p] > g:
+        p -= 1
+    return p
+
+
+@njit(cache=True, nogil=True)
+def _keys_by_population(neurons: np.ndarray, tick_end: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                        take: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Spikes ``neurons`` (global indices, in (sample, tick) order; ``tick_end[b, t]``: sample b's
+    spikes up to and including tick t) as one sorted key ``(sample * T + t) * N + n`` each, grouped
+    by population: (keys, bounds), population k's keys being ``keys[bounds[k]:bounds[k + 1]]``;
+    only populations with ``take[k]`` (the others get no keys).
+
+    A tick's spikes come in runs of one population (the engine records population after
+    population), so the population is looked up only where a run ends; each pass keeps the
+    current population's count in a register, not in memory."""
     n_pop = starts.size
-    pop_of = np.empty(neurons.size, np.int64)
+    big = np.iinfo(np.int64).max
     per = np.zeros(n_pop, np.int64)
+    p, lo, hi, run = 0, big, big, 0  # no population yet: the first spike looks one up
     for j in range(neurons.size):
-        p = np.searchsorted(starts, neurons[j], side="right") - 1
-        pop_of[j] = p
-        per[p] += 1
+        g = np.int64(neurons[j])
+        if g < lo or g >= hi:
+            if lo != big:
+                per[p] += run
+            p = _population_at(starts, g)
+            lo, hi, run = starts[p], starts[p] + sizes[p], 0
+        run += 1
+    if lo != big:
+        per[p] += run
     bounds = np.zeros(n_pop + 1, np.int64)
-    for p in range(n_pop):
-        bounds[p + 1] = bounds[p] + per[p]
-    keys = np.empty(neurons.size, np.int64)
+    for k in range(n_pop):
+        bounds[k + 1] = bounds[k] + (per[k] if take[k] else 0)
+    keys = np.empty(bounds[n_pop], np.int64)
     fill = bounds[:-1].copy()
+    n_batch, n_ticks = tick_end.shape
     j = 0
-    for cell in range(counts.size):
-        for _ in range(counts[cell]):
-            p = pop_of[j]
-            key = cell * sizes[p] + neurons[j] - starts[p]
-            # insertion into this cell's run (spikes of one tick come in any neuron order)
-            i = fill[p]
-            while i > bounds[p] and keys[i - 1] > key:
-                keys[i] = keys[i - 1]
-                i -= 1
-            keys[i] = key
-            fill[p] += 1
-            j += 1
+    p, lo, hi, size, first, at, keep = 0, big, big, 1, 0, 0, False
+    for b in range(n_batch):
+        done = 0
+        for t in range(n_ticks):
+            base = b * n_ticks + t
+            for _ in range(tick_end[b, t] - done):
+                g = np.int64(neurons[j])
+                j += 1
+                if g < lo or g >= hi:
+                    if keep:
+                        fill[p] = at
+                    p = _population_at(starts, g)
+                    lo, size, keep = starts[p], sizes[p], take[p]
+                    hi, first, at = lo + size, bounds[p], fill[p]
+                if not keep:
+                    continue
+                key = base * size + g - lo
+                # insertion into this cell's run (spikes of one tick may come in any neuron order)
+                i = at
+                while i > first and keys[i - 1] > key:
+                    keys[i] = keys[i - 1]
+                    i -= 1
+                keys[i] = key
+                at += 1
+            done = tick_end[b, t]
     return keys, bounds
+
+
+@njit(cache=True, nogil=True)
+def _window_keys(full: np.ndarray, lo: np.ndarray, hi: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``full[lo[r]:hi[r]] + delta[r]`` of every row r, one after the other (a window of each
+    sample's keys, renumbered)."""
+    total = 0
+    for r in range(lo.size):
+        total += hi[r] - lo[r]
+    out = np.empty(total, np.int64)
+    k = 0
+    for r in range(lo.size):
+        d = delta[r]
+        for j in range(lo[r], hi[r]):
+            out[k] = full[j] + d
+            k += 1
+    return out
 
 
 class RecordingError(UserError):
@@ -193,31 +246,40 @@ class Recording:
         if t1 <= t0 or not rows.size:
             return np.zeros(0, np.int64)
         full = self._population_keys(pop)  # (sample * T + t) * N + n over the whole run, sorted
+        if samples is None and t0 == 0 and ticks == self.ticks:
+            return full  # the whole run: its keys as they are (read-only)
         base = (rows * self.ticks + t0) * n
         lo = np.searchsorted(full, base)
         hi = np.searchsorted(full, (rows * self.ticks + t1) * n)
-        counts = hi - lo
-        take = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(lo - np.cumsum(counts) + counts, counts)
-        return full[take] + np.repeat(np.arange(rows.size, dtype=np.int64) * ticks * n - base, counts)
+        return _window_keys(full, lo, hi, np.arange(rows.size, dtype=np.int64) * ticks * n - base)
 
     def __getstate__(self) -> dict:
         """Pickled without the keys :meth:`_population_keys` worked out (the receiver works them out)."""
         return {k: v for k, v in self.__dict__.items() if k != "_keys"}
 
     def _population_keys(self, pop: str) -> np.ndarray:
-        """Every spike of ``pop`` as a sorted key ``(sample * T + t) * N + n``; worked out once for
-        every population (a recording's spikes are not changed after it is made)."""
+        """Every spike of ``pop`` as a sorted key ``(sample * T + t) * N + n`` (read-only); worked
+        out once for every population not yet asked for (a recording's spikes are not changed
+        after it is made), the network's input populations only when one of them is asked for
+        (comparisons are of the neurons' spikes; the input is often most of the spikes)."""
         cache = self.__dict__.setdefault("_keys", {})
         if pop not in cache:
             names = list(self.shapes)
-            counts = np.diff(np.stack(self.tick_end), axis=1, prepend=0).ravel() if self.batch \
-                else np.zeros(0, np.int64)
-            nr = np.concatenate(self.neurons).astype(np.int64) if self.batch else np.zeros(0, np.int64)
+            inputs = set(self.meta.get("inputs") or ())
+            take = np.array([m not in cache and (m == pop or m not in inputs) for m in names])
+            # one copy of the lists, 32-bit where the indices fit (the kernel takes either width)
+            wide = sum(self.sizes.values()) > np.iinfo(np.int32).max
+            nr = np.concatenate(self.neurons, dtype=np.int64 if wide else np.int32, casting="same_kind") \
+                if self.batch else np.zeros(0, np.int32)
+            tick_end = np.stack(self.tick_end).astype(np.int64, copy=False) if self.batch \
+                else np.zeros((0, self.ticks), np.int64)
             starts = np.array([self.offsets[m] for m in names], np.int64)
             sizes = np.array([self.sizes[m] for m in names], np.int64)
-            flat, bounds = _keys_by_population(nr, counts.astype(np.int64), starts, sizes)
+            flat, bounds = _keys_by_population(nr, tick_end, starts, sizes, take)
+            flat.flags.writeable = False
             for k, m in enumerate(names):
-                cache[m] = flat[bounds[k]:bounds[k + 1]]
+                if take[k]:
+                    cache[m] = flat[bounds[k]:bounds[k + 1]]
         return cache[pop]
 
     def rasters(self, sample: Optional[int] = None) -> Dict[str, np.ndarray]:

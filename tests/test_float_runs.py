@@ -96,3 +96,32 @@ def test_float_runs_batch_only_where_the_bits_do_not_depend_on_it(cache):
     assert not inexact.batch_independent
     fr.float_runs(inexact, samples)
     assert inexact.calls == len(samples)
+
+
+def test_a_float_run_computed_in_the_background_counts_as_the_recording_itself(cache, monkeypatch):
+    """attribute(reference=Future) (the float run made while the emulator runs) gives the same
+    numbers as the finished recording, the reference run per batch, and on worker processes;
+    a failed background run raises where it is waited for."""
+    from emu import ConversionOptions, from_nir
+    from validate.attribution import attribute
+
+    rng = np.random.default_rng(4)
+    graph = two_layer_lif_graph(rng)
+    net = from_nir(graph, ConversionOptions(dt=1e-3, weight_scale="auto"))
+    ref = FloatReference(graph, dt=1e-3)
+    samples = [{"input": rng.random((1, 30 + 5 * (i % 2), 10)) < 0.3} for i in range(7)]
+    done = Recording.stack(fr.float_runs(ref, samples))
+    kw = dict(labels=[i % 3 for i in range(7)], chunk=3, progress=False)
+    want = attribute(net, samples, reference=done, **kw).reference_agreement
+    assert sum(a.spikes_a for a in want.values()) > 0
+    assert attribute(net, samples, reference=fr.float_runs_in_background(ref, samples), **kw).reference_agreement == want
+    assert attribute(net, samples, reference=fr.float_runs_in_background(ref, samples), workers=2,
+                     **kw).reference_agreement == want
+
+    class Broken(Counting):
+        def __call__(self, *args, **kw):
+            raise RuntimeError("no float run")
+
+    monkeypatch.setenv("S2EMU_NO_CACHE", "1")  # not the entry made above
+    with pytest.raises(RuntimeError, match="no float run"):
+        attribute(net, samples, reference=fr.float_runs_in_background(Broken(ref), samples), **kw)

@@ -1,4 +1,5 @@
-"""emu.phases: each second goes to the innermost open phase, other threads are not counted, and
+"""emu.phases: each second goes to the innermost open phase of its thread, another thread's phases
+are counted apart (as background), and
 S2EMU_PHASES makes a process write its totals when it ends."""
 import json
 import os
@@ -19,14 +20,23 @@ def test_nested_phases_count_each_second_once(monkeypatch):
         with phases.phase("inner"):
             time.sleep(0.1)
         time.sleep(0.05)
-        other = threading.Thread(target=lambda: phases.phase("thread").__enter__())
+        other = threading.Thread(target=_background_work)
         other.start()
         other.join()
     wall = time.perf_counter() - t0
     got = phases.totals()
-    assert set(got) == {"outer", "inner"}
-    assert 0.095 <= got["inner"] < 0.2 and 0.095 <= got["outer"] < 0.2
+    assert set(got) == {"outer", "inner", "thread (background)", "nested (background)"}
+    assert 0.095 <= got["inner"] < 0.2 and 0.095 <= got["outer"] < 0.3
     assert got["inner"] + got["outer"] <= wall + 1e-9
+    # the other thread's phases nest on their own stack: its outer phase paused while its inner ran
+    assert 0.02 <= got["thread (background)"] < 0.1 and 0.03 <= got["nested (background)"] < 0.1
+
+
+def _background_work():
+    with phases.phase("thread"):
+        time.sleep(0.02)
+        with phases.phase("nested"):
+            time.sleep(0.03)
 
 
 def test_the_totals_are_written_when_asked(tmp_path):

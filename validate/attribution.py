@@ -37,6 +37,7 @@ the membrane costs.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -100,17 +101,15 @@ def _chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any
         extra = max(0, max(sh.values())) if shared["pad"] else 0
         if extra not in padded:
             padded[extra] = {k: np.pad(r, ((0, 0), (0, extra), (0, 0))) for k, r in rasters.items()}
-        res = emulator(padded[extra])
+        res = emulator(padded[extra], progress=False)  # the attribution bar counts the runs
         if base is None:  # the source: the others are measured against its run
             base = res
+            source_keys = {p: base.spike_keys(p, 0, ticks) for p in populations}
+            base_keys.update({(p, ticks): keys for p, keys in source_keys.items()})
             if reference is not None:
                 ref = reference(rasters, ticks=ticks) if not isinstance(reference, Recording) else reference
                 pick = None if not isinstance(reference, Recording) else idx
-                ref_counts = {}
-                for p in populations:
-                    n = emulator.network.populations[p].size
-                    a = agreement_of_keys(ref.spike_keys(p, 0, ticks, pick), base.spike_keys(p, 0, ticks), batch * ticks * n)
-                    ref_counts[p] = (a.spikes_a, a.spikes_b, a.matched, a.cells)
+                ref_counts = _reference_counts(ref, pick, source_keys, ticks)
         c: Dict[str, Any] = dict(agreement={}, output_counts=None)
         for p in populations:
             n = emulator.network.populations[p].size
@@ -124,7 +123,21 @@ def _chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any
                 sample = mine // (length * n) if length > 0 else mine
                 c["output_counts"] = np.bincount(sample * n + mine % n, minlength=batch * n).reshape(batch, n)
         counts.append(c)
-    return dict(idx=idx, counts=counts, reference=ref_counts)
+    # a reference still being computed (a Future) is counted when it is there (_run_chunks)
+    return dict(idx=idx, counts=counts, reference=ref_counts, ticks=ticks,
+                source_keys=source_keys if shared["keep_source"] else None)
+
+
+def _reference_counts(ref: Recording, pick, source_keys: Dict[str, np.ndarray], ticks: int) -> Dict[str, tuple]:
+    """Per population (the float reference's spikes, the source's, both, cells) over ``ticks``
+    ticks: ``ref``'s samples ``pick`` (None: all) against the source run's keys."""
+    out = {}
+    for p, mine in source_keys.items():
+        keys = ref.spike_keys(p, 0, ticks, pick)
+        n_cells = (len(pick) if pick is not None else ref.batch) * ticks * ref.sizes[p]
+        a = agreement_of_keys(keys, mine, n_cells)
+        out[p] = (a.spikes_a, a.spikes_b, a.matched, a.cells)
+    return out
 
 
 def _run_chunks(chunks, shared, n_samples: int, progress, workers: int, scheduler: Optional[str]):
@@ -135,7 +148,10 @@ def _run_chunks(chunks, shared, n_samples: int, progress, workers: int, schedule
     n_out = shared["n_out"]
     acc = [dict(agreement={p: SpikeAgreement(0, 0, 0, 0) for p in populations},
                 output_counts=np.zeros((n_samples, n_out), np.int64)) for _ in shared["emulators"]]
-    ref = {p: SpikeAgreement(0, 0, 0, 0) for p in populations} if shared["reference"] is not None else None
+    pending = shared["keep_source"]  # the reference is a Future: its agreement counted at the end
+    ref = {p: SpikeAgreement(0, 0, 0, 0) for p in populations} \
+        if shared["reference"] is not None or pending else None
+    kept = []
     total = len(chunks) * len(acc)
     bar = None
     if progress if progress is not None else total > 4:
@@ -149,10 +165,17 @@ def _run_chunks(chunks, shared, n_samples: int, progress, workers: int, schedule
             a["output_counts"][part["idx"]] = c["output_counts"]
         for p, n in (part["reference"] or {}).items():
             ref[p] = ref[p] + SpikeAgreement(*n)
+        if pending:
+            kept.append((part["idx"], part["source_keys"], part["ticks"]))
         if bar is not None:
             bar.update(len(part["counts"]))
     if bar is not None:
         bar.close()
+    if pending:
+        run = shared["pending"].result()
+        for idx, keys, ticks in kept:
+            for p, n in _reference_counts(run, idx, keys, ticks).items():
+                ref[p] = ref[p] + SpikeAgreement(*n)
     return acc, ref
 
 
@@ -171,8 +194,10 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
     classify (default: the last in topological order). ``pad``: give latency-shifted
     runs extra silent ticks so that aligned windows are complete. ``reference``: the float
     reference (a :class:`validate.float_reference.FloatReference`, run on the same
-    samples, or its :class:`~emu.spikes.Recording` of every sample in order), checked
-    against the source profile (``reference_agreement``). ``chunk``: samples per batch,
+    samples, or its :class:`~emu.spikes.Recording` of every sample in order, or a
+    :class:`concurrent.futures.Future` of that recording, still being computed while the
+    emulator runs: its agreement is counted when it is there), checked against the source
+    profile (``reference_agreement``). ``chunk``: samples per batch,
     the unit of work; ``workers`` local processes or a dask ``scheduler`` address run the
     batches (:func:`emu.parallel.parallel_map`), gathered in order: the same numbers as in
     this process (the float reference runs the same batches; the emulator's samples never
@@ -227,9 +252,15 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
     chunks = [dict(idx=idx[s:s + chunk], rasters={n: r[s:s + chunk] for n, r in rasters.items()})
               for idx, rasters in groups for s in range(0, len(idx), chunk)]
     # the source first (the first key of unique): every other configuration is measured against its run
+    pending = reference if isinstance(reference, Future) else None
+    if pending is not None and (workers or scheduler):
+        reference, pending = pending.result(), None  # other processes get the recording itself
     shared = dict(emulators=[Emulator(nets[c.delays], c.profile) for c in unique.values()],
                   shifts=[shifts[k] for k in unique], populations=populations, output=output, pad=pad,
-                  reference=reference, n_out=network.populations[output].size)
+                  reference=None if pending is not None else reference, keep_source=pending is not None,
+                  n_out=network.populations[output].size)
+    if pending is not None:
+        shared["pending"] = pending
     totals, ref_agreement = _run_chunks(chunks, shared, n_samples, progress, workers, scheduler)
     acc = dict(zip(unique, totals))
     source_counts = acc[wanted[frozenset()].key]["output_counts"]

@@ -316,7 +316,7 @@ def path_matrix(path: Path, pre_shape: Tuple[int, ...], dtype) -> Optional[PathM
     return PathMatrix(indptr, (key % n_post).astype(np.int64), val.astype(np.float64), bias)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_spikes(rows, cols, indptr, dst, weight, bias, scale, shift, out):  # pragma: no cover - compiled
     """Row r of ``out``: ``bias`` plus, for every spike (``rows`` ascending, pre neuron ``cols``)
     of row r, the weights of its synapses; then times ``scale`` and plus ``shift``, where they

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -164,6 +166,26 @@ def float_runs(reference, samples: Sequence[Mapping[str, np.ndarray]], progress:
         for j, i in enumerate(idx):
             out[i] = run.sample(j)
     return out
+
+
+def float_runs_in_background(reference, samples: Sequence[Mapping[str, np.ndarray]]) -> "Future[Recording]":
+    """:func:`float_runs` of ``samples`` stacked into one recording, computed on a daemon thread
+    while the caller goes on (the emulator's runs, which leave a core to it: torch and the
+    float links' compiled scatter release the GIL). The Future holds the recording or the
+    exception; an interrupted command does not wait for the thread (a daemon ends with the
+    process)."""
+    done: "Future[Recording]" = Future()
+
+    def work() -> None:
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            done.set_result(Recording.stack(float_runs(reference, samples)))
+        except BaseException as exc:  # handed to whoever waits on the Future
+            done.set_exception(exc)
+
+    threading.Thread(target=work, name="s2emu-float-reference", daemon=True).start()
+    return done
 
 
 def _ticks(one: Mapping[str, np.ndarray]) -> int:

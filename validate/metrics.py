@@ -137,7 +137,7 @@ def agreement_of_keys(keys_a: np.ndarray, keys_b: np.ndarray, cells: int) -> Spi
     return SpikeAgreement(int(keys_a.size), int(keys_b.size), int(_common(keys_a, keys_b)), int(cells))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _common(a: np.ndarray, b: np.ndarray) -> int:
     """How many values two sorted arrays of distinct values share (one merge pass)."""
     i = j = n = 0

@@ -11,11 +11,10 @@ from emu.cli.samples import event_file_labels, input_files, read_labels, read_sa
 from emu.parallel import check_scheduler
 from emu.profile import SemanticsProfile
 from emu.spike_io import dumps_json
-from emu.spikes import Recording
 from validate.attribution import attribute
 from validate.conversion_warnings import warn_zeroed_weights
 from validate.float_reference import FloatReference
-from validate.float_runs import float_runs
+from validate.float_runs import float_runs_in_background
 
 
 def main(args) -> int:
@@ -33,8 +32,9 @@ def main(args) -> int:
     reference = FloatReference(graph, settings.float.dt, settings.float.integrator, source.reset_mode,
                                source.reset_timing)
     # the float run of every sample, once (by batches where that gives the same bits; from the disk
-    # cache when a command ran it before on the same model, settings and inputs)
-    float_run = Recording.stack(float_runs(reference, samples))
+    # cache when a command ran it before on the same model, settings and inputs), computed while
+    # the emulator runs the configurations
+    float_run = float_runs_in_background(reference, samples)
     att = attribute(network, samples, labels, source=source, target=target, output=args.output_population,
                     pad=not args.no_pad, include_fixed=args.fixed, reference=float_run,
                     chunk=args.chunk, scheduler=args.scheduler)
