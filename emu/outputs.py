@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from emu.errors import UserError
+from emu.signals import handled
 
 PathLike = Union[str, os.PathLike]
 STAGING_PREFIX = ".s2emu-partial-"
@@ -241,18 +242,10 @@ def _alive(pid: int) -> bool:
 def _interrupts_held() -> Iterator[None]:
     """Ctrl-C (SIGINT, SIGTERM) during the renames of a commit takes effect after them."""
     caught: List[int] = []
-    try:
-        old = {s: signal.signal(s, lambda n, f: caught.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: signals go to the main thread anyway
+    with handled(lambda n, f: caught.append(n), (signal.SIGINT, signal.SIGTERM)):
         yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        if caught:
-            os.kill(os.getpid(), caught[0])
+    if caught:
+        os.kill(os.getpid(), caught[0])
 
 
 @contextlib.contextmanager

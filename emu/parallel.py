@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from emu.errors import UserError
+from emu.signals import handled
 
 INSTALL = 'pip install "spinnaker2-emu[sweep]" (or pip install "dask[distributed]")'
 #: the longest a command waits for a ``--scheduler`` to answer: a running scheduler answers in
@@ -80,15 +81,8 @@ def _quiet_worker() -> None:
 def _children_ignore_ctrl_c() -> Iterator[None]:
     """Processes started here inherit an ignored SIGINT (a Python child keeps an inherited SIG_IGN),
     so a Ctrl-C while they import prints nothing there; the parent's handler is back after."""
-    try:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
+    with handled(signal.SIG_IGN):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

@@ -16,7 +16,7 @@ from emu.apps.demo import MODEL
 from emu.nir_import import read_nir
 from emu.spike_io import read_input
 from emu.testing.strategies import nir_graphs
-from validate import float_links, float_steps
+from validate import float_links, float_reference, float_steps
 from validate.float_links import Bound, Path, exact_bound, grid_exponent, path_matrix
 from validate.float_reference import FloatReference
 
@@ -26,7 +26,8 @@ EXAMPLES = MODEL.parent.parent / "examples"
 @contextlib.contextmanager
 def patched(**values):
     """Module constants of the stepper (``chunk_bytes``) and the links (``matrix_entries``) set for a block."""
-    where = {"chunk_bytes": (float_steps, "CHUNK_BYTES"), "matrix_entries": (float_links, "MATRIX_ENTRIES")}
+    where = {"chunk_bytes": (float_steps, "CHUNK_BYTES"), "matrix_entries": (float_links, "MATRIX_ENTRIES"),
+             "split_elements": (float_reference, "SPLIT_ELEMENTS")}
     old = {k: getattr(*where[k]) for k in values}
     try:
         for k, v in values.items():
@@ -107,7 +108,9 @@ def _run_both(graph, data, **model_kw):
     x = {n: rng.random((batch, ticks) + model.shapes[n]) < rng.uniform(0.05, 0.5) for n in model.inputs}
     want = tick_by_tick(model, x, record_v=True)
     chunk = data.draw(st.sampled_from((1, 3000, 1 << 30)))  # 1 tick, a few, all
-    with patched(chunk_bytes=chunk, matrix_entries=data.draw(st.sampled_from((0, float_links.MATRIX_ENTRIES)))):
+    split = data.draw(st.sampled_from((1, float_reference.SPLIT_ELEMENTS)))  # 1: every batch on up to 3 workers
+    with patched(chunk_bytes=chunk, matrix_entries=data.draw(st.sampled_from((0, float_links.MATRIX_ENTRIES))),
+                 split_elements=split), float_steps.torch_threads(3):
         got = model(x, record_v=data.draw(st.booleans()), progress=False)
     if not got.v:
         want.v = {}
@@ -266,6 +269,31 @@ def test_a_sample_gives_the_same_bits_alone_or_in_a_batch_when_sums_are_exact():
     batch = model(x, progress=False)
     alone = model(x[1:2], progress=False)
     assert_identical(alone, batch.sample(1))
+
+
+def test_a_split_batch_gives_the_bits_of_one_run_and_stops_with_its_caller():
+    """Where sums are exact, the batch is split over worker threads (each its own neuron modules):
+    the same bits as one run, voltages included; a worker that fails stops the others at their
+    next chunk, and the failure reaches the caller."""
+    graph = read_nir(MODEL)
+    model = FloatReference(graph, dt=1e-3)
+    x = np.random.default_rng(5).random((5, 60, 2, 32, 32)) < 0.02
+    with float_steps.torch_threads(2):
+        assert model._workers(5) == 1  # 5 samples of this net are below SPLIT_ELEMENTS
+        one = model(x, progress=False)
+        with patched(split_elements=1):
+            assert model._workers(5) == 2
+            assert_identical(model(x, progress=False), one)
+            steps = []
+            model._worker_neurons(1)  # worker 1's modules: a copy, which fails at its first step
+            name = [n for n in model.order if n not in model.inputs][0]
+            first = model.neurons[f"n{model.order.index(name)}"]
+            first.register_forward_pre_hook(lambda *_: steps.append(1))
+            model._copies[0][f"n{model.order.index(name)}"].register_forward_pre_hook(
+                lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+            with patched(chunk_bytes=1), pytest.raises(KeyboardInterrupt):  # one tick per chunk
+                model(np.zeros((2, 5000, 2, 32, 32), bool), progress=False)
+            assert 0 < len(steps) < 5000  # worker 0 stopped long before its last tick
 
 
 def test_the_callers_torch_threads_are_restored():

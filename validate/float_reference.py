@@ -50,8 +50,11 @@ this model spike for spike; ``tests/test_float_reference.py`` checks that they d
 """
 from __future__ import annotations
 
+import copy
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import nir
 import numpy as np
@@ -76,6 +79,14 @@ RESETS = ("subtract", "zero")
 RESET_TIMINGS = ("next_tick", "same_tick")
 #: a run of more neuron-steps (samples x ticks x neurons) shows a progress bar by default
 PROGRESS_STEPS = 1e9
+#: neurons per tick (samples x neurons) a worker thread of a split batch needs to gain (measured on
+#: the gesture net, 2 cores: 32 samples, 0.3 M, ran 0.85-1.0x as fast on two workers; 132 and 264
+#: samples, 1.3 and 2.6 M, 1.4-1.8x)
+SPLIT_ELEMENTS = 400_000
+
+
+class _Stopped(Exception):
+    """A worker's run ended early because the caller was interrupted."""
 
 
 def _vec(x) -> np.ndarray:
@@ -124,6 +135,7 @@ class FloatReference(nn.Module):
             live = [(lk, path) for lk, path in zip(self.links, self.paths) if lk.post not in self.inputs]
             self.currents = link_currents([lk for lk, _ in live], [p for _, p in live], self.shapes, dtype)
         self.groups = step_groups(self.order, self.inputs, [lc.link for lc in self.currents])
+        self._copies: List[nn.ModuleDict] = []  # the neuron modules of further worker threads
 
     def __reduce__(self):
         """Pickled as its recipe (snnTorch's surrogate gradients are closures that do not pickle):
@@ -208,13 +220,33 @@ class FloatReference(nn.Module):
         """torch's threads for a run over ``batch`` samples: one where every link's sums are
         exact. The steps left are elementwise ops on one tick's tensors, where a thread pool's
         wake-up and barriers cost more than it shares (measured on this project's 2-core host:
-        a second torch thread made 33 and 264 gesture samples 1.6-2x slower, and so did a
-        second worker thread stepping half of the batch). A link summed in torch's order runs
-        tick by tick as a tick-by-tick stepper ran it, with that stepper's threads (one below a
-        million neurons in all), since MKL's inexact sums may depend on a call's threads."""
+        a second torch thread made 33 and 264 gesture samples 1.6-2x slower). A link summed in
+        torch's order runs tick by tick as a tick-by-tick stepper ran it, with that stepper's
+        threads (one below a million neurons in all), since MKL's inexact sums may depend on a
+        call's threads."""
         if self.batch_independent:
             return 1
         return 1 if batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6 else torch.get_num_threads()
+
+    def _workers(self, batch: int) -> int:
+        """Worker threads for a run over ``batch`` samples: where a sample's bits do not depend on
+        its batch (:attr:`batch_independent`), the batch is split over up to the caller's torch
+        threads, each worker stepping its part with its own neuron modules, as long as each part
+        keeps :data:`SPLIT_ELEMENTS` neurons per tick (below that, a worker's per-step Python
+        holds the GIL longer than its ops run). Only from the main thread: a run on another
+        thread (the float run beside the emulator's) shares the cores with that thread's work."""
+        if not self.batch_independent or threading.current_thread() is not threading.main_thread():
+            return 1
+        per_tick = batch * sum(int(np.prod(s)) for s in self.shapes.values())
+        return int(max(1, min(torch.get_num_threads(), batch, per_tick // SPLIT_ELEMENTS)))
+
+    def _worker_neurons(self, worker: int) -> Dict[str, nn.Module]:
+        """The neuron modules worker ``worker`` steps (snnTorch's modules keep a step's state in
+        themselves): this model's, or copies of them."""
+        while len(self._copies) < worker:
+            self._copies.append(copy.deepcopy(self.neurons))
+        modules = self.neurons if worker == 0 else self._copies[worker - 1]
+        return {n: modules[f"n{i}"] for i, n in enumerate(self.order) if n not in self.inputs}
 
     def forward(self, inputs, ticks: Optional[int] = None, progress: Optional[bool] = None,
                 record_v: bool = True) -> Recording:
@@ -228,16 +260,45 @@ class FloatReference(nn.Module):
         Recording."""
         rasters, ticks = normalize_inputs({n: self.shapes[n] for n in self.inputs}, inputs, ticks)
         batch = next(iter(rasters.values())).shape[0]
-        neuron = {n: self.neurons[f"n{i}"] for i, n in enumerate(self.order) if n not in self.inputs}
-        volts = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in neuron} \
+        workers = self._workers(batch)
+        modules = [self._worker_neurons(w) for w in range(workers)]
+        volts = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in modules[0]} \
             if record_v else {}
         steps = batch * ticks * sum(int(np.prod(s)) for s in self.shapes.values())
         bar = tqdm(total=ticks, desc="float reference", unit="step") \
             if (progress if progress is not None else steps > PROGRESS_STEPS) else None
-        try:
-            with torch_threads(self._threads(batch)), torch.no_grad():
-                run = Run(self, rasters, ticks, batch, neuron, volts, bar.update if bar is not None else lambda k: None)
+        stop = threading.Event()  # set when the caller is interrupted: the workers end at their next chunk
+
+        def part(worker: int, lo: int, hi: int) -> List[Tuple[np.ndarray, np.ndarray]]:
+            def advance(k: int) -> None:
+                if stop.is_set():
+                    raise _Stopped
+                if bar is not None and worker == 0:  # the workers keep pace: the first one's ticks
+                    bar.update(k)
+
+            with torch.no_grad():  # grad mode is per thread
+                run = Run(self, {n: r[lo:hi] for n, r in rasters.items()}, ticks, hi - lo, modules[worker],
+                          {n: v[lo:hi] for n, v in volts.items()}, advance)
                 run.all()
+                return run.sample_events()
+
+        bounds = np.linspace(0, batch, workers + 1).round().astype(int)
+        try:
+            with torch_threads(self._threads(batch)):
+                if workers == 1:
+                    events = part(0, 0, batch)
+                else:
+                    with ThreadPoolExecutor(workers, thread_name_prefix="float-reference") as pool:
+                        parts = [pool.submit(part, w, lo, hi) for w, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+                        try:
+                            wait(parts, return_when=FIRST_EXCEPTION)  # a failure (or Ctrl-C here) stops all
+                            failed = [f.exception() for f in parts if f.done() and f.exception() is not None]
+                            if failed:
+                                raise failed[0]
+                            events = [ev for f in parts for ev in f.result()]
+                        except BaseException:
+                            stop.set()
+                            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -245,5 +306,5 @@ class FloatReference(nn.Module):
                     integrator=self.integrator, reset=self.reset, reset_timing=self.reset_timing,
                     dtype=str(self.dtype), decay_dtype=str(self.decay_dtype), voltage_units="NIR", ticks=ticks,
                     batch=batch, order=self.order, inputs=list(self.inputs))
-        return Recording.from_events(self.shapes, ticks, run.sample_events(), volts, meta=meta,
+        return Recording.from_events(self.shapes, ticks, events, volts, meta=meta,
                                      source="float reference (snnTorch)")

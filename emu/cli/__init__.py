@@ -25,6 +25,7 @@ from importlib import import_module
 from emu.cli.fast import apply_fast
 from emu.cli.parser import build_parser
 from emu.errors import UserError
+from emu.signals import handled
 from emu.outputs import interrupt_note, reset_journal
 
 __all__ = ["build_parser", "main"]
@@ -89,15 +90,8 @@ def _ctrl_c_outside_numba():
             frame = frame.f_back
         raise KeyboardInterrupt
 
-    try:
-        old = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
+    with handled(handler):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def _end_progress_bars() -> None:
