@@ -8,6 +8,9 @@ local one. ``shared``: what every task needs (emulators, the float reference): s
 once (scattered to every dask worker), not with each task. ``fn`` must be a
 module-level function and the tasks picklable.
 
+:func:`in_background` runs one call on a thread of its own while the caller goes on (the
+float reference beside the emulator's runs), its result or exception in a Future.
+
 dask is an optional extra (``[sweep]``), imported only when a scheduler is given; when
 it is missing or the scheduler cannot be reached, :class:`ParallelError` (a
 :class:`~emu.errors.UserError`: one line, exit 2) says so.
@@ -18,7 +21,8 @@ import contextlib
 import functools
 import multiprocessing as mp
 import signal
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from emu.errors import UserError
@@ -165,3 +169,22 @@ def _result(future, task, on_error, what: str):
         return future.result()
     except Exception as exc:  # noqa: BLE001  (a worker died or its task failed: the caller records it)
         return on_error(task, f"{what}: {type(exc).__name__}: {exc}")
+
+
+def in_background(fn: Callable[..., Any], *args, **kwargs) -> Future:
+    """``fn(*args, **kwargs)`` on a daemon thread, started now; the Future holds its result or
+    exception. The work must release the GIL to overlap the caller's (torch's ops and the
+    compiled kernels do). An interrupted command does not wait for it: a daemon thread ends
+    with the process."""
+    done: Future = Future()
+
+    def work() -> None:
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to whoever waits on the Future
+            done.set_exception(exc)
+
+    threading.Thread(target=work, name=f"s2emu-{getattr(fn, '__name__', 'background')}", daemon=True).start()
+    return done

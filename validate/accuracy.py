@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -20,6 +21,7 @@ import numpy as np
 from emu.engine import Emulator
 from emu.inputs import normalize_inputs
 from emu.network import Network
+from emu.parallel import in_background
 from emu.nir_import import from_nir
 from emu.profile import SemanticsProfile
 from emu.settings import Settings
@@ -67,20 +69,21 @@ class ChipVsFloat:
 
 
 def chip_vs_float(graph: nir.NIRGraph, settings: Settings, inputs, output: Optional[str] = None,
-                  progress: Optional[bool] = None, emulator: Optional[Emulator] = None) -> ChipVsFloat:
+                  progress: Optional[bool] = None, emulator: Optional[Emulator] = None,
+                  float_rec: Optional["Future[Recording]"] = None) -> ChipVsFloat:
     """Run ``graph`` as the user's float model and on the emulated chip (module doc).
     ``inputs``: what the emulator takes ((B, T, ...) for one input population, or a dict).
-    ``emulator``: one already built for ``settings`` (its compiled kernels are reused)."""
+    ``emulator``: one already built for ``settings`` (its compiled kernels are reused).
+    ``float_rec``: the float run of these inputs under ``settings.float`` already under way
+    (:func:`background_float_run`), instead of running it here."""
     t0 = time.perf_counter()
     if emulator is None:
         emulator = Emulator(from_nir(graph, settings.conversion), settings.profile)
     network = emulator.network
     rasters, ticks = normalize_inputs(network, inputs)
     t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    reference = FloatReference(graph, **dataclasses.asdict(settings.float))
-    float_rec = float_run(reference, rasters, ticks, progress=progress)  # from the disk cache when it has it
-    t_float = time.perf_counter() - t0
+    if float_rec is None:
+        float_rec = background_float_run(graph, settings, rasters, ticks, progress)
     t0 = time.perf_counter()
     emulator({k: r[:1, :1] for k, r in rasters.items()})  # compiled on first use (numba's disk cache after)
     t_load = t_build + time.perf_counter() - t0
@@ -88,7 +91,17 @@ def chip_vs_float(graph: nir.NIRGraph, settings: Settings, inputs, output: Optio
     result = emulator(rasters, ticks=ticks + timing_depth(network, settings.profile.synaptic_latency),
                       progress=progress)
     t_chip = time.perf_counter() - t0
+    float_rec = float_rec.result()
+    t_float = float_rec.meta["seconds"]
     shifts = chip_shifts(network, settings.profile)
     order = [n for n in network.order() if n in shifts]
     return ChipVsFloat(network, settings, float_rec, result.shifted(shifts, ticks), shifts, output or order[-1],
                        dict(float=t_float, load=t_load, chip=t_chip))
+
+
+def background_float_run(graph: nir.NIRGraph, settings: Settings, rasters, ticks: int,
+                         progress: Optional[bool] = None) -> "Future[Recording]":
+    """The float run of ``rasters`` under ``settings.float`` (from the disk cache when it has it),
+    started on a thread of its own: the caller runs the emulator meanwhile."""
+    reference = FloatReference(graph, **dataclasses.asdict(settings.float))
+    return in_background(float_run, reference, rasters, ticks, progress=progress)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -32,6 +32,7 @@ import snntorch
 import torch
 
 from emu.errors import UserError
+from emu.parallel import in_background
 from emu.phases import phase
 from emu.spike_io import load_recording, save_recording
 from emu.spikes import Recording
@@ -124,15 +125,18 @@ def _prune(root: Path, keep: int = MAX_BYTES) -> None:
 
 def float_run(reference, rasters: Mapping[str, np.ndarray], ticks: int, progress: Optional[bool] = None) -> Recording:
     """The float reference's spikes on ``rasters`` ({input: (B, T, ...)}) for ``ticks`` ticks,
-    from the disk cache when an entry with this exact recipe is there (module doc)."""
+    from the disk cache when an entry with this exact recipe is there (module doc);
+    ``meta["seconds"]``: what getting it took here."""
     root = cache_dir()
     want = recipe(reference, rasters, ticks) if root is not None else None
     path = root / f"{_key(want)}.npz" if root is not None else None
+    t0 = time.perf_counter()
     if path is not None and path.exists():
         run = _load(path, want)
         if run is not None:
             run.source = "float reference (snnTorch)"
             run.meta["from_cache"] = str(path)
+            run.meta["seconds"] = time.perf_counter() - t0
             return run
     with phase("float reference"):
         run = reference(dict(rasters), ticks=ticks, progress=progress, record_v=False)
@@ -143,6 +147,7 @@ def float_run(reference, rasters: Mapping[str, np.ndarray], ticks: int, progress
             _prune(root)
         except (UserError, OSError):
             pass  # a cache that cannot be written is no cache, not an error
+    run.meta["seconds"] = time.perf_counter() - t0  # this process's time, never the entry's
     return run
 
 
@@ -169,23 +174,10 @@ def float_runs(reference, samples: Sequence[Mapping[str, np.ndarray]], progress:
 
 
 def float_runs_in_background(reference, samples: Sequence[Mapping[str, np.ndarray]]) -> "Future[Recording]":
-    """:func:`float_runs` of ``samples`` stacked into one recording, computed on a daemon thread
-    while the caller goes on (the emulator's runs, which leave a core to it: torch and the
-    float links' compiled scatter release the GIL). The Future holds the recording or the
-    exception; an interrupted command does not wait for the thread (a daemon ends with the
-    process)."""
-    done: "Future[Recording]" = Future()
-
-    def work() -> None:
-        if not done.set_running_or_notify_cancel():
-            return
-        try:
-            done.set_result(Recording.stack(float_runs(reference, samples)))
-        except BaseException as exc:  # handed to whoever waits on the Future
-            done.set_exception(exc)
-
-    threading.Thread(target=work, name="s2emu-float-reference", daemon=True).start()
-    return done
+    """:func:`float_runs` of ``samples`` stacked into one recording, computed on a thread of its
+    own (:func:`emu.parallel.in_background`) while the caller runs the emulator (torch and
+    the float links' compiled scatter release the GIL)."""
+    return in_background(lambda: Recording.stack(float_runs(reference, samples)))
 
 
 def _ticks(one: Mapping[str, np.ndarray]) -> int:
