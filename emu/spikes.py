@@ -24,7 +24,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from numba import njit
 
+from emu import kernel_cache
 from emu.errors import UserError
+
+kernel_cache.install()  # before the compiled functions below: the package's cache locators take them
 
 UNNAMED = "unnamed"
 """Population name given to sources without one (a raster, a flat spike dict)."""
@@ -235,7 +238,8 @@ class Recording:
         """The cells of ``raster(pop)[samples, shift:shift + ticks]`` that hold a spike, as sorted
         int64 keys ``(i * ticks + t) * N + n`` (``i``: position in ``samples``, default every
         sample; ``ticks`` defaults to what is left after ``shift``): the sparse form of the raster,
-        for counting spikes two runs share without building either raster."""
+        for counting spikes two runs share without building either raster. The whole run of every
+        sample is the recording's own array, not a copy: not to be changed."""
         _, n = self._span(pop)
         shift = int(shift)
         if shift < 0:
@@ -247,7 +251,7 @@ class Recording:
             return np.zeros(0, np.int64)
         full = self._population_keys(pop)  # (sample * T + t) * N + n over the whole run, sorted
         if samples is None and t0 == 0 and ticks == self.ticks:
-            return full  # the whole run: its keys as they are (read-only)
+            return full  # the whole run: the recording's own keys (not to be changed)
         base = (rows * self.ticks + t0) * n
         lo = np.searchsorted(full, base)
         hi = np.searchsorted(full, (rows * self.ticks + t1) * n)
@@ -258,7 +262,8 @@ class Recording:
         return {k: v for k, v in self.__dict__.items() if k != "_keys"}
 
     def _population_keys(self, pop: str) -> np.ndarray:
-        """Every spike of ``pop`` as a sorted key ``(sample * T + t) * N + n`` (read-only); worked
+        """Every spike of ``pop`` as a sorted key ``(sample * T + t) * N + n`` (kept: not to be changed; not
+        flagged read-only either, which would make numba compile every kernel taking keys again); worked
         out once for every population not yet asked for (a recording's spikes are not changed
         after it is made), the network's input populations only when one of them is asked for
         (comparisons are of the neurons' spikes; the input is often most of the spikes)."""
@@ -276,7 +281,6 @@ class Recording:
             starts = np.array([self.offsets[m] for m in names], np.int64)
             sizes = np.array([self.sizes[m] for m in names], np.int64)
             flat, bounds = _keys_by_population(nr, tick_end, starts, sizes, take)
-            flat.flags.writeable = False
             for k, m in enumerate(names):
                 if take[k]:
                     cache[m] = flat[bounds[k]:bounds[k + 1]]

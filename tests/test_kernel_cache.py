@@ -1,4 +1,4 @@
-"""numba's cached kernels are keyed by every file they are built from (emu.engine.cache)."""
+"""numba's cached kernels are keyed by every file they are built from (emu.kernel_cache)."""
 import json
 import os
 import pathlib
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from emu import numerics
-from emu.engine import cache, kernels
+from emu import kernel_cache as cache
+from emu.engine import kernels
 
 
 def test_kernels_use_the_engine_locator():
@@ -299,3 +300,16 @@ def test_a_process_stopped_inside_a_save_leaves_no_stale_code_behind(tmp_path):
     assert done.returncode == 3, done.stderr
     after, err = _probe(tmp_path, store, tree=str(tree))
     assert after["hits"] == 0, "machine code compiled from the older sources was loaded"
+
+
+def test_every_compiled_function_of_the_package_takes_its_locators_whatever_is_imported_first():
+    """The spike lists' and Denoise's kernels are defined outside the engine: imported before
+    it (as the CLI does), they still get this package's locators, so that the entries
+    ``python -m emu.apps.warm`` saves are the ones every command loads (numba's own locator
+    keys them otherwise, and each kind of process compiled them again over the other's)."""
+    code = ("import emu.spikes, emu.apps.gesture.denoise as d\n"
+            "from emu import kernel_cache\n"
+            "fns = [emu.spikes._keys_by_population, emu.spikes._window_keys, emu.spikes._population_at, d._keep]\n"
+            "print(all(isinstance(f._cache._impl._locator, kernel_cache._EngineSources) for f in fns))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True", out.stderr

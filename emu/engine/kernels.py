@@ -49,7 +49,7 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from emu import numerics
-from emu.engine import cache
+from emu import kernel_cache as cache
 from emu.engine.arrays import SYNAPSE_LIST, Workspace
 from emu.engine.intrinsics import (cast_like, lif64, mask64, popcount, prefetch, take_next, vadd4, vadd8,
                                    vadd16)

@@ -6,11 +6,11 @@ per array dtype (float32 or float64 state; int16, float32 or float64 input sums)
 network, so afterwards no command pays the 10-25 s of compiling a specialisation: the first
 ``s2emu run`` loads them from the cache. Entries older sources left behind are removed.
 numba's cache lives beside the sources, or in ``NUMBA_CACHE_DIR``, or in the user's cache
-folder (:mod:`emu.engine.cache`); the run that warms it must see the same location as
+folder (:mod:`emu.kernel_cache`); the run that warms it must see the same location as
 later runs.
 
 Variants compile in ``--workers`` processes at once (default 2): the cache folder's lock
-(:func:`emu.engine.cache._locked`) makes two processes saving entries of one function
+(:func:`emu.kernel_cache._locked`) makes two processes saving entries of one function
 keep both. The variants that need a specialisation of their own come first, so the
 others find theirs in the cache instead of compiling it a second time beside it.
 """
@@ -25,7 +25,7 @@ from typing import Tuple
 
 import numpy as np
 
-from emu.engine import cache
+from emu import kernel_cache as cache
 from emu.engine.emulator import Emulator
 from emu.network import Network, Population, Projection
 from emu.profile import SemanticsProfile
@@ -58,7 +58,7 @@ def warm_variant(index: int) -> Tuple[str, float]:
 
 def warm(out=sys.stdout, workers: int = 1) -> float:
     """Compile (or load) every variant's kernels in ``workers`` processes, then remove the
-    cache entries no current source loads (:func:`emu.engine.cache.prune`); prints one line
+    cache entries no current source loads (:func:`emu.kernel_cache.prune`); prints one line
     per variant as it is ready; returns the seconds."""
     start = time.perf_counter()
     total = len(VARIANTS)

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from emu import kernel_cache
+
+kernel_cache.install()  # before the compiled function below: the package's cache locators take it
+
 
 @njit(cache=True)
 def _keep(x: np.ndarray, y: np.ndarray, t: np.ndarray, filter_time: float, width: int, height: int) -> np.ndarray:

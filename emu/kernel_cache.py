@@ -48,7 +48,7 @@ try:
 except ImportError:  # Windows: no lock, numba's own behaviour
     fcntl = None
 
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 #: the lock file of a cache folder (see :func:`_locked`)
 LOCK_NAME = "s2emu-kernels.lock"
 #: the files the kernels are built from, besides the one defining each function
