@@ -125,7 +125,7 @@ def _chunk_counts(task: Dict[str, Any], shared: Dict[str, Any]) -> Dict[str, Any
         counts.append(c)
     # a reference still being computed (a Future) is counted when it is there (_run_chunks)
     return dict(idx=idx, counts=counts, reference=ref_counts, ticks=ticks,
-                source_keys=source_keys if shared["keep_source"] else None)
+                source_keys=source_keys if shared["pending"] is not None else None)
 
 
 def _reference_counts(ref: Recording, pick, source_keys: Dict[str, np.ndarray], ticks: int) -> Dict[str, tuple]:
@@ -148,9 +148,9 @@ def _run_chunks(chunks, shared, n_samples: int, progress, workers: int, schedule
     n_out = shared["n_out"]
     acc = [dict(agreement={p: SpikeAgreement(0, 0, 0, 0) for p in populations},
                 output_counts=np.zeros((n_samples, n_out), np.int64)) for _ in shared["emulators"]]
-    pending = shared["keep_source"]  # the reference is a Future: its agreement counted at the end
+    pending = shared["pending"]  # the reference as a Future: its agreement counted at the end
     ref = {p: SpikeAgreement(0, 0, 0, 0) for p in populations} \
-        if shared["reference"] is not None or pending else None
+        if shared["reference"] is not None or pending is not None else None
     kept = []
     total = len(chunks) * len(acc)
     bar = None
@@ -165,14 +165,14 @@ def _run_chunks(chunks, shared, n_samples: int, progress, workers: int, schedule
             a["output_counts"][part["idx"]] = c["output_counts"]
         for p, n in (part["reference"] or {}).items():
             ref[p] = ref[p] + SpikeAgreement(*n)
-        if pending:
+        if pending is not None:
             kept.append((part["idx"], part["source_keys"], part["ticks"]))
         if bar is not None:
             bar.update(len(part["counts"]))
     if bar is not None:
         bar.close()
-    if pending:
-        run = shared["pending"].result()
+    if pending is not None:
+        run = pending.result()
         for idx, keys, ticks in kept:
             for p, n in _reference_counts(run, idx, keys, ticks).items():
                 ref[p] = ref[p] + SpikeAgreement(*n)
@@ -257,10 +257,8 @@ def attribute(network: Network, inputs, labels: Optional[Sequence[int]] = None,
         reference, pending = pending.result(), None  # other processes get the recording itself
     shared = dict(emulators=[Emulator(nets[c.delays], c.profile) for c in unique.values()],
                   shifts=[shifts[k] for k in unique], populations=populations, output=output, pad=pad,
-                  reference=None if pending is not None else reference, keep_source=pending is not None,
+                  reference=None if pending is not None else reference, pending=pending,
                   n_out=network.populations[output].size)
-    if pending is not None:
-        shared["pending"] = pending
     totals, ref_agreement = _run_chunks(chunks, shared, n_samples, progress, workers, scheduler)
     acc = dict(zip(unique, totals))
     source_counts = acc[wanted[frozenset()].key]["output_counts"]
