@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from hostile import build_files, graph, messages  # noqa: E402
+from hostile import build_files, graph, huge_conv_graph, messages  # noqa: E402
 from tour_processes import process_scenarios  # noqa: E402
 
 from emu.chip.manifest import sha256_file  # noqa: E402
@@ -347,14 +347,7 @@ def nir_cases(d: Path, w: Path) -> List[Case]:
                                                      str(w / "o.json")]))
     (w / "nir_garbage.nir").write_bytes(os.urandom(3000))
     cases.append(Case("NIR garbage file (fit)", ["fit", str(w / "nir_garbage.nir")]))
-    h = 20000
-    huge = nir.NIRGraph(nodes={
-        "input": nir.Input(input_type={"input": np.array([2, h, h])}),
-        "conv": nir.Conv2d(input_shape=(h, h), weight=np.full((18, 2, 3, 3), 0.1), stride=1, padding=1, dilation=1,
-                           groups=1, bias=np.zeros(18)),
-        "lif": nir.LIF(tau=np.array([0.02]), r=np.array([1.0]), v_leak=np.array([0.0]), v_threshold=np.array([1.0]),
-                       v_reset=np.array([0.0]))},
-        edges=[("input", "conv"), ("conv", "lif")], metadata={"dt": 1e-3}, type_check=False)
+    huge = huge_conv_graph()
     nir.write(str(w / "huge.nir"), huge)
     cases.append(Case("NIR 8e9 neurons (fit)", ["fit", str(w / "huge.nir")], codes=(3,)))
     cases.append(Case("NIR 8e9 neurons (run)", ["run", str(w / "huge.nir"), "--input", x, "--out", str(w / "o.json")]))

@@ -17,29 +17,11 @@ from typing import List
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from hostile import S2EMU, env, messages  # noqa: E402
+from hostile import S2EMU, env, messages, tree_cpu  # noqa: E402
 
 
 def _files(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} if folder.exists() else {}
-
-
-def _tree_cpu(pid: int) -> float:
-    parent, total = {}, {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parent[int(entry)], total[int(entry)] = int(fields[1]), sum(int(v) for v in fields[11:15])
-    tree, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        tree.add(p)
-        todo += [c for c, pp in parent.items() if pp == p and c not in tree]
-    return sum(total.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def _process(argv, fraction=None, cpu=0.0, limit=None):
@@ -49,7 +31,7 @@ def _process(argv, fraction=None, cpu=0.0, limit=None):
                             start_new_session=True, preexec_fn=pre)
     if fraction is not None:
         with contextlib.suppress(OSError):
-            while proc.poll() is None and _tree_cpu(proc.pid) < fraction * cpu:
+            while proc.poll() is None and tree_cpu(proc.pid) < fraction * cpu:
                 time.sleep(0.02)
             os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=900)

@@ -103,3 +103,39 @@ def snapshot_folder(folder: Path) -> dict:
         elif p.name.startswith("."):
             out[p.name] = "<hidden folder>"
     return out
+
+
+def huge_conv_graph(h: int = 20000) -> nir.NIRGraph:
+    """A small file of 2 * h * h inputs into an 18-channel h x h conv (8e9 neurons at 20000):
+    too large to convert on any machine here."""
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2, h, h])}),
+        "conv": nir.Conv2d(input_shape=(h, h), weight=np.full((18, 2, 3, 3), 0.1), stride=1, padding=1, dilation=1,
+                           groups=1, bias=np.zeros(18)),
+        "lif": nir.LIF(tau=np.array([0.02]), r=np.array([1.0]), v_leak=np.array([0.0]), v_threshold=np.array([1.0]),
+                       v_reset=np.array([0.0]))},
+        edges=[("input", "conv"), ("conv", "lif")], metadata={"dt": 1e-3}, type_check=False)
+
+
+def _stat(pid: int) -> list:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # fields from the 3rd on: state, ppid, ...
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and every process under it (live or reaped)."""
+    parent, total = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = _stat(int(entry))
+            except (OSError, IndexError):
+                continue
+            parent[int(entry)] = int(fields[1])
+            total[int(entry)] = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    tree, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        tree.add(p)
+        todo += [c for c, pp in parent.items() if pp == p and c not in tree]
+    return sum(total.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from emu.cli import main
-from hostile import build_files, graph, one_line
+from hostile import build_files, graph, huge_conv_graph, one_line
 
 
 @pytest.fixture(scope="module")
@@ -243,14 +243,7 @@ def test_compare_lags_beyond_the_recordings(files, tmp_path, capsys):
 
 def test_fit_of_a_network_too_large_to_convert_exits_3(tmp_path, capsys):
     """A 37 kB NIR file of 8e9 neurons (a 20000 x 20000 conv): MemoryError on main."""
-    h = 20000
-    g = nir.NIRGraph(nodes={
-        "input": nir.Input(input_type={"input": np.array([2, h, h])}),
-        "conv": nir.Conv2d(input_shape=(h, h), weight=np.full((18, 2, 3, 3), 0.1), stride=1, padding=1, dilation=1,
-                           groups=1, bias=np.zeros(18)),
-        "lif": nir.LIF(tau=np.array([0.02]), r=np.array([1.0]), v_leak=np.array([0.0]), v_threshold=np.array([1.0]),
-                       v_reset=np.array([0.0]))},
-        edges=[("input", "conv"), ("conv", "lif")], metadata={"dt": 1e-3}, type_check=False)
+    g = huge_conv_graph()
     nir.write(str(tmp_path / "huge.nir"), g)
     line = one_line(capsys, main(["fit", str(tmp_path / "huge.nir")]), 3)
     assert line.startswith(f"s2emu fit: error: {tmp_path / 'huge.nir'}: converting the graph (8,000,000,000 neurons) "

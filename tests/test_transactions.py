@@ -16,7 +16,7 @@ import time
 import pytest
 
 from emu.cli import main
-from hostile import S2EMU, build_files, env, made_with, messages, one_line, snapshot_folder
+from hostile import S2EMU, build_files, env, made_with, messages, one_line, snapshot_folder, tree_cpu
 
 
 @pytest.fixture(scope="module")
@@ -190,30 +190,6 @@ def test_a_second_sweep_on_the_same_results_is_refused_with_the_first_ones_pid(f
 
 # --- real SIGINTs at several points ---------------------------------------------------------------------------
 
-def _stat(pid: int) -> list:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()  # fields from the 3rd on: state, ppid, ...
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of process ``pid`` and every process under it (live or reaped)."""
-    parent, total = {}, {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = _stat(int(entry))
-            except (OSError, IndexError):
-                continue
-            parent[int(entry)] = int(fields[1])
-            total[int(entry)] = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-    tree, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        tree.add(p)
-        todo += [c for c, pp in parent.items() if pp == p and c not in tree]
-    return sum(total.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
-
-
 def _run(argv, fraction: float = None, cpu: float = 0.0):
     """Run ``argv`` in a new process; with ``fraction``, SIGINT it once it has used that fraction of
     ``cpu`` seconds of CPU time, its worker processes' included (a point in its work however loaded
@@ -223,7 +199,7 @@ def _run(argv, fraction: float = None, cpu: float = 0.0):
                             start_new_session=True)
     if fraction is not None:
         try:
-            while proc.poll() is None and _tree_cpu(proc.pid) < fraction * cpu:
+            while proc.poll() is None and tree_cpu(proc.pid) < fraction * cpu:
                 time.sleep(0.02)
             os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: to the command and its workers
         except (FileNotFoundError, ProcessLookupError):
