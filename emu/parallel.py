@@ -28,6 +28,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from emu.errors import UserError
 from emu.signals import handled
 
+#: the name of every :func:`in_background` thread starts so (the CLI exits at once while one still runs)
+BACKGROUND_PREFIX = "s2emu-background-"
 INSTALL = 'pip install "spinnaker2-emu[sweep]" (or pip install "dask[distributed]")'
 #: the longest a command waits for a ``--scheduler`` to answer: a running scheduler answers in
 #: milliseconds, and dask's own default (30 s) left a mistyped address silent for half a minute
@@ -186,5 +188,5 @@ def in_background(fn: Callable[..., Any], *args, **kwargs) -> Future:
         except BaseException as exc:  # handed to whoever waits on the Future
             done.set_exception(exc)
 
-    threading.Thread(target=work, name=f"s2emu-{getattr(fn, '__name__', 'background')}", daemon=True).start()
+    threading.Thread(target=work, name=BACKGROUND_PREFIX + getattr(fn, "__name__", "work"), daemon=True).start()
     return done

@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -304,3 +305,24 @@ def test_real_ctrl_c_in_a_sweep_with_workers_is_one_line_and_keeps_whole_rows(fi
                 assert said[0].endswith(f"s.jsonl holds every finished point ({len(rows) - had} new; run again to "
                                         f"resume)"), said
         had = len(rows)
+
+
+def test_a_command_ending_while_its_background_float_run_goes_on_exits_with_its_status():
+    """attribute and demo compute the float run on a background thread; interrupted or failed
+    before it ends, Python's exit tore it down inside torch (SIGABRT, "terminate called without
+    an active exception") instead of exiting with 130 or 2."""
+    code = ("import sys, time, torch\n"
+            "from emu.parallel import in_background\n"
+            "from emu.cli import _leave_background_work\n"
+            "def spin():\n"
+            "    x = torch.zeros(300_000)\n"
+            "    while True:\n"
+            "        x = x * 1.0001 + 1\n"
+            "in_background(spin)\n"
+            "time.sleep(0.5)\n"
+            "print('done', flush=True)\n"
+            "_leave_background_work(130)\n"
+            "sys.exit(0)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (130, "done"), done.stderr
+    assert "terminate called" not in done.stderr

@@ -27,6 +27,7 @@ from emu.cli.parser import build_parser
 from emu.errors import UserError
 from emu.signals import handled
 from emu.outputs import interrupt_note, reset_journal
+from emu.parallel import BACKGROUND_PREFIX
 
 __all__ = ["build_parser", "main"]
 
@@ -39,8 +40,21 @@ def main(argv=None) -> int:
     with _ctrl_c_outside_numba():
         status = _run(args)
     if argv is None:  # the command line's process: its work is done and written
+        _leave_background_work(status)
         _exit_at_ctrl_c(status)
     return status
+
+
+def _leave_background_work(status: int) -> None:
+    """A float run still going on a background thread (:func:`emu.parallel.in_background`:
+    the command failed or was interrupted before it ended) would be torn down inside torch by
+    Python's exit ("terminate called without an active exception", SIGABRT instead of the
+    status): exit at once with the status instead; that run's work is of no use any more."""
+    if any(t.daemon and t.is_alive() and t.name.startswith(BACKGROUND_PREFIX) for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
 
 
 def _exit_at_ctrl_c(status: int) -> None:
