@@ -75,15 +75,17 @@ def chip_vs_float(graph: nir.NIRGraph, settings: Settings, inputs, output: Optio
     ``inputs``: what the emulator takes ((B, T, ...) for one input population, or a dict).
     ``emulator``: one already built for ``settings`` (its compiled kernels are reused).
     ``float_rec``: the float run of these inputs under ``settings.float`` already under way
-    (:func:`background_float_run`), instead of running it here."""
+    (:func:`background_float_run`: the caller runs the emulator meanwhile), instead of
+    running it here first."""
     t0 = time.perf_counter()
     if emulator is None:
         emulator = Emulator(from_nir(graph, settings.conversion), settings.profile)
     network = emulator.network
     rasters, ticks = normalize_inputs(network, inputs)
     t_build = time.perf_counter() - t0
-    if float_rec is None:
-        float_rec = background_float_run(graph, settings, rasters, ticks, progress)
+    # here, in this thread, unless the caller has it under way: a library call leaves no thread behind
+    here = float_run(FloatReference(graph, **dataclasses.asdict(settings.float)), rasters, ticks, progress=progress) \
+        if float_rec is None else None
     t0 = time.perf_counter()
     emulator({k: r[:1, :1] for k, r in rasters.items()})  # compiled on first use (numba's disk cache after)
     t_load = t_build + time.perf_counter() - t0
@@ -91,7 +93,7 @@ def chip_vs_float(graph: nir.NIRGraph, settings: Settings, inputs, output: Optio
     result = emulator(rasters, ticks=ticks + timing_depth(network, settings.profile.synaptic_latency),
                       progress=progress)
     t_chip = time.perf_counter() - t0
-    float_rec = float_rec.result()
+    float_rec = here if here is not None else float_rec.result()
     t_float = float_rec.meta["seconds"]
     shifts = chip_shifts(network, settings.profile)
     order = [n for n in network.order() if n in shifts]
