@@ -136,6 +136,7 @@ class FloatReference(nn.Module):
             self.currents = link_currents([lk for lk, _ in live], [p for _, p in live], self.shapes, dtype)
         self.groups = step_groups(self.order, self.inputs, [lc.link for lc in self.currents])
         self._copies: List[nn.ModuleDict] = []  # the neuron modules of further worker threads
+        self.n_neurons = sum(int(np.prod(s)) for s in self.shapes.values())  # in all, inputs included
 
     def __reduce__(self):
         """Pickled as its recipe (snnTorch's surrogate gradients are closures that do not pickle):
@@ -226,7 +227,7 @@ class FloatReference(nn.Module):
         call's threads."""
         if self.batch_independent:
             return 1
-        return 1 if batch * sum(int(np.prod(s)) for s in self.shapes.values()) < 1e6 else torch.get_num_threads()
+        return 1 if batch * self.n_neurons < 1e6 else torch.get_num_threads()
 
     def _workers(self, batch: int) -> int:
         """Worker threads for a run over ``batch`` samples: where a sample's bits do not depend on
@@ -237,8 +238,7 @@ class FloatReference(nn.Module):
         thread (the float run beside the emulator's) shares the cores with that thread's work."""
         if not self.batch_independent or threading.current_thread() is not threading.main_thread():
             return 1
-        per_tick = batch * sum(int(np.prod(s)) for s in self.shapes.values())
-        return int(max(1, min(torch.get_num_threads(), batch, per_tick // SPLIT_ELEMENTS)))
+        return int(max(1, min(torch.get_num_threads(), batch, batch * self.n_neurons // SPLIT_ELEMENTS)))
 
     def _worker_neurons(self, worker: int) -> Dict[str, nn.Module]:
         """The neuron modules worker ``worker`` steps (snnTorch's modules keep a step's state in
@@ -264,7 +264,7 @@ class FloatReference(nn.Module):
         modules = [self._worker_neurons(w) for w in range(workers)]
         volts = {n: np.zeros((batch, ticks, int(np.prod(self.shapes[n]))), np.float64) for n in modules[0]} \
             if record_v else {}
-        steps = batch * ticks * sum(int(np.prod(s)) for s in self.shapes.values())
+        steps = batch * ticks * self.n_neurons
         bar = tqdm(total=ticks, desc="float reference", unit="step") \
             if (progress if progress is not None else steps > PROGRESS_STEPS) else None
         stop = threading.Event()  # set when the caller is interrupted: the workers end at their next chunk

@@ -148,7 +148,7 @@ class Run:
         read = {lc.link.pre for lc in model.currents if not lc.exact}
         self.whole = {n: torch.as_tensor(rasters[n], dtype=dtype).reshape((batch, ticks) + model.shapes[n])
                       for n in model.inputs if n in read}
-        per_tick = batch * sum(int(np.prod(s)) for s in model.shapes.values()) \
+        per_tick = batch * model.n_neurons \
             + 24 * batch * max(int(np.prod(s)) for s in model.shapes.values())
         self.chunk = int(max(1, min(ticks, CHUNK_BYTES // per_tick)))
 
